@@ -1,0 +1,1 @@
+"""The `tilescope` command line. Each subcommand lives in its own module."""

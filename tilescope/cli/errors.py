@@ -1,0 +1,10 @@
+"""How the CLI reports a failure: one line on stderr naming the file, exit status 2."""
+
+from __future__ import annotations
+
+
+class CliError(Exception):
+    """A user-facing error; the message is printed as is."""
+
+
+EXIT_USAGE_OR_INPUT = 2

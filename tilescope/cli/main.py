@@ -1,0 +1,77 @@
+"""Entry point: builds the argument parser from the command modules and runs one command.
+
+A command module exposes `register(subparsers)`, which adds its parser and sets
+`func=run` where `run(args) -> int`. Adding a command means adding its module to COMMANDS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+
+from tilescope import __version__
+from tilescope.cli.errors import EXIT_USAGE_OR_INPUT, CliError
+
+COMMANDS = [
+    "tilescope.cli.info",
+    "tilescope.cli.region",
+]
+
+# Third-party loggers that would otherwise turn a one-line error into a page.
+_NOISY_LOGGERS = ("tifffile", "PIL", "zarr", "numcodecs", "onnxruntime", "asyncio")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tilescope",
+        description="View, annotate and run AI on whole-slide images and very large images.",
+    )
+    parser.add_argument("--version", action="version", version=f"tilescope {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def _quiet_libraries(debug: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(message)s")
+    if not debug:
+        for name in _NOISY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        import warnings
+
+        warnings.filterwarnings("ignore")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _quiet_libraries(args.debug)
+    if not getattr(args, "func", None):
+        # Plain `tilescope` opens the viewer, like double-clicking the app.
+        if "tilescope.cli.gui" in COMMANDS:
+            args = parser.parse_args(["gui", *(argv or [])])
+        else:
+            parser.print_help()
+            return 0
+    from tilescope.engine.slide.errors import SlideError
+
+    try:
+        return int(args.func(args) or 0)
+    except (CliError, SlideError) as error:
+        if args.debug:
+            traceback.print_exc()
+        print(f"tilescope: error: {error}", file=sys.stderr)
+        return EXIT_USAGE_OR_INPUT
+    except KeyboardInterrupt:
+        print("tilescope: cancelled", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

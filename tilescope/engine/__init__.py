@@ -1,0 +1,1 @@
+"""The engine: slide readers, tile cache, annotation store, inference runner. Never imports Qt."""

@@ -1,0 +1,145 @@
+"""OpenSlide backend: SVS, NDPI, MRXS, SCN, BIF, VMS, Philips TIFF, DICOM, generic tiled TIFF.
+
+The OpenSlide library comes from the `openslide-bin` wheel; no system package is needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tilescope.engine.slide.errors import SlideError
+from tilescope.engine.slide.metadata import Level, SlideMetadata
+from tilescope.engine.slide.opener import Backend
+from tilescope.engine.slide.region import RegionRequest
+from tilescope.engine.slide.source import SlideSource
+from tilescope.engine.slide.tile_cache import TileCache
+
+# Extensions OpenSlide is the best reader for; plain .tif/.tiff it reads only when tiled.
+_NATIVE = {".svs", ".ndpi", ".mrxs", ".scn", ".bif", ".vms", ".vmu", ".dcm", ".svslide"}
+_TIFF = {".tif", ".tiff"}
+
+
+def composite_on_white(rgba: np.ndarray) -> np.ndarray:
+    """OpenSlide's RGBA (straight alpha) over a white background, as RGB uint8."""
+    if rgba.shape[2] == 3:
+        return rgba
+    alpha = rgba[:, :, 3:4]
+    if alpha.min() == 255:
+        return np.ascontiguousarray(rgba[:, :, :3])
+    a = alpha.astype(np.uint16)
+    rgb = (rgba[:, :, :3].astype(np.uint16) * a + 255 * (255 - a) + 127) // 255
+    return rgb.astype(np.uint8)
+
+
+def _float_or_none(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+class OpenSlideSource(SlideSource):
+    backend_name = "openslide"
+
+    def __init__(self, path: Path, scene: int = 0, cache: TileCache | None = None) -> None:
+        super().__init__(path, scene, cache)
+        import openslide
+
+        if scene != 0:
+            raise SlideError(path, f"scene {scene} does not exist (OpenSlide reads one scene)")
+        try:
+            self._slide = openslide.OpenSlide(str(path))
+        except openslide.OpenSlideUnsupportedFormatError as error:
+            raise SlideError(path, "OpenSlide does not recognise this format") from error
+        except openslide.OpenSlideError as error:
+            raise SlideError(path, f"OpenSlide cannot read it: {error}") from error
+
+    def _load_metadata(self) -> SlideMetadata:
+        import openslide
+
+        slide = self._slide
+        props = dict(slide.properties)
+        levels = tuple(
+            Level(int(w), int(h), float(ds))
+            for (w, h), ds in zip(slide.level_dimensions, slide.level_downsamples, strict=True)
+        )
+        mpp_x = _float_or_none(props.get(openslide.PROPERTY_NAME_MPP_X))
+        mpp_y = _float_or_none(props.get(openslide.PROPERTY_NAME_MPP_Y))
+        mpp = (mpp_x, mpp_y) if mpp_x and mpp_y else None
+        return SlideMetadata(
+            format=props.get(openslide.PROPERTY_NAME_VENDOR, "openslide") or "openslide",
+            levels=levels,
+            mpp=mpp,
+            objective_power=_float_or_none(props.get(openslide.PROPERTY_NAME_OBJECTIVE_POWER)),
+            associated_images=tuple(sorted(slide.associated_images)),
+            properties=props,
+        )
+
+    def tile_size(self, level: int) -> tuple[int, int]:
+        props = self.metadata.properties
+        tw = props.get(f"openslide.level[{level}].tile-width")
+        th = props.get(f"openslide.level[{level}].tile-height")
+        if tw and th:
+            # Tiny native tiles (e.g. 240 px) cost a call each; read several at once.
+            tw, th = int(tw), int(th)
+            return (tw * max(1, 512 // tw), th * max(1, 512 // th))
+        return super().tile_size(level)
+
+    def _read_level(self, level: int, x: int, y: int, width: int, height: int) -> np.ndarray:
+        ds = self.metadata.levels[level].downsample
+        location = (round(x * ds), round(y * ds))
+        return composite_on_white(
+            np.asarray(self._slide.read_region(location, level, (width, height)))
+        )
+
+    def read_region(self, request: RegionRequest) -> np.ndarray:
+        # At a level's own downsample OpenSlide defines the pixels (it resamples by the
+        # fractional offset of unaligned positions); ask it directly so we match exactly.
+        level = self.metadata.best_level_for_downsample(request.downsample)
+        ds = self.metadata.levels[level].downsample
+        if abs(request.downsample / ds - 1) < 1e-9 and not _aligned(request, ds):
+            return self.read_openslide_exact(request, level)
+        return super().read_region(request)
+
+    def read_openslide_exact(self, request: RegionRequest, level: int) -> np.ndarray:
+        self._check_open()
+        try:
+            rgba = self._slide.read_region(
+                (round(request.x), round(request.y)), level, request.output_size
+            )
+        except Exception as error:
+            raise SlideError(self.path, f"cannot read region {request}: {error}") from error
+        return composite_on_white(np.asarray(rgba))
+
+    def associated_image(self, name: str) -> np.ndarray:
+        images = self._slide.associated_images
+        if name not in images:
+            return super().associated_image(name)
+        return composite_on_white(np.asarray(images[name].convert("RGBA")))
+
+    def _close(self) -> None:
+        self._slide.close()
+
+
+def _aligned(request: RegionRequest, ds: float) -> bool:
+    return float(request.x / ds).is_integer() and float(request.y / ds).is_integer()
+
+
+def probe(path: Path) -> float:
+    suffix = path.suffix.lower()
+    if suffix in _NATIVE:
+        return 0.8
+    if suffix in _TIFF:
+        return 0.4
+    return 0.0
+
+
+def _open(path: Path, scene: int, cache: TileCache | None) -> SlideSource:
+    return OpenSlideSource(path, scene, cache)
+
+
+BACKEND = Backend(name="openslide", probe=probe, open=_open)

@@ -1,0 +1,17 @@
+"""Errors raised by slide readers: each names the file and says what is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class SlideError(Exception):
+    """A slide could not be opened or read.
+
+    The message always names the file, so that a GUI dialog or a CLI line can show it as is.
+    """
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")

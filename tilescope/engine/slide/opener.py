@@ -1,0 +1,104 @@
+"""Choose a backend for a file by priority and open it (QuPath's ImageServerProvider).
+
+Each backend says how well it handles a path (`probe`); the best is tried first and, if it
+refuses the file, the next. A file OpenSlide refuses but tifffile reads still opens.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tilescope.engine.slide.errors import SlideError
+from tilescope.engine.slide.source import SlideSource
+from tilescope.engine.slide.tile_cache import TileCache
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A reader: `probe(path)` returns a priority (0 = cannot read), `open` makes the source."""
+
+    name: str
+    probe: Callable[[Path], float]
+    open: Callable[[Path, int, TileCache | None], SlideSource]
+
+
+_backends: list[Backend] = []
+
+
+def register_backend(backend: Backend) -> None:
+    _backends[:] = [b for b in _backends if b.name != backend.name] + [backend]
+
+
+def registered_backends() -> list[Backend]:
+    _load_builtin_backends()
+    return list(_backends)
+
+
+_builtins_loaded = False
+
+
+def _load_builtin_backends() -> None:
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    _builtins_loaded = True
+    from tilescope.engine.slide.backends import register_builtin_backends
+
+    register_builtin_backends()
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise SlideError(path, "file not found")
+    if path.is_dir() and not _is_directory_format(path):
+        raise SlideError(path, "is a directory, not a slide (OME-Zarr folders end in .zarr)")
+    if path.is_file() and path.stat().st_size == 0:
+        raise SlideError(path, "file is empty (0 bytes)")
+
+
+def _is_directory_format(path: Path) -> bool:
+    return (
+        path.suffix.lower() == ".zarr"
+        or (path / ".zattrs").exists()
+        or (path / "zarr.json").exists()
+    )
+
+
+def open_slide(
+    path: str | Path, scene: int = 0, cache: TileCache | None = None, backend: str | None = None
+) -> SlideSource:
+    """Open `path` with the best backend that accepts it; `SlideError` if none does."""
+    path = Path(path)
+    _check_file(path)
+    candidates = registered_backends()
+    if backend is not None:
+        candidates = [b for b in candidates if b.name == backend]
+        if not candidates:
+            raise SlideError(path, f"unknown backend {backend!r}")
+    ranked = sorted(
+        ((b.probe(path), b) for b in candidates), key=lambda item: item[0], reverse=True
+    )
+    refusals: list[str] = []
+    for priority, candidate in ranked:
+        if priority <= 0:
+            continue
+        try:
+            source = candidate.open(path, scene, cache)
+            _ = source.metadata  # fail here, not on the first read
+        except SlideError as error:
+            refusals.append(f"{candidate.name}: {error.problem}")
+            log.debug("backend %s refused %s: %s", candidate.name, path, error.problem)
+            continue
+        except Exception as error:  # third-party readers raise anything
+            refusals.append(f"{candidate.name}: {error}")
+            log.debug("backend %s refused %s: %s", candidate.name, path, error)
+            continue
+        return source
+    if not refusals:
+        raise SlideError(path, f"unsupported format (extension {path.suffix or 'none'!r})")
+    raise SlideError(path, "not a readable slide or image (" + "; ".join(refusals) + ")")

@@ -1,0 +1,1 @@
+"""Model types and their manifests. Imports `tilescope.engine`, never `tilescope.gui` or Qt."""
