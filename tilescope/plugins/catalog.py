@@ -1,0 +1,125 @@
+"""Where models are found, and loading one by id or folder.
+
+Search order (first id wins): folders named in TILESCOPE_MODEL_PATH (os.pathsep-separated),
+`model_paths` in `<config_dir>/settings.yaml`, the user's model folder
+(`user_dirs.user_models_dir()`), then the bundled `tilescope/resources/models/`. Each of
+those holds model folders (or is itself one).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from tilescope.engine import user_dirs
+from tilescope.plugins.base import LoadedModel, ModelType
+from tilescope.plugins.manifest import MANIFEST_NAME, ManifestError, ModelManifest, load_manifest
+from tilescope.plugins.registry import UnknownModelTypeError, get_type
+from tilescope.resources import resource_path
+
+log = logging.getLogger(__name__)
+
+SETTINGS_NAME = "settings.yaml"
+ENV_MODEL_PATH = "TILESCOPE_MODEL_PATH"
+
+
+def bundled_models_dir() -> Path:
+    return resource_path("models")
+
+
+def settings_model_paths() -> list[Path]:
+    """`model_paths:` from the settings file in the config folder (absent or bad: none)."""
+    path = user_dirs.config_dir() / SETTINGS_NAME
+    if not path.is_file():
+        return []
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, OSError, UnicodeDecodeError) as error:
+        log.warning("%s: cannot read settings (%s)", path, error)
+        return []
+    paths = data.get("model_paths", []) if isinstance(data, dict) else []
+    if not isinstance(paths, list):
+        log.warning("%s: model_paths must be a list of folders", path)
+        return []
+    return [Path(str(p)).expanduser() for p in paths]
+
+
+def search_dirs() -> list[Path]:
+    env = os.environ.get(ENV_MODEL_PATH, "")
+    dirs = [Path(p).expanduser() for p in env.split(os.pathsep) if p]
+    dirs += settings_model_paths()
+    dirs.append(user_dirs.user_models_dir())
+    dirs.append(bundled_models_dir())
+    return dirs
+
+
+def _model_folders(root: Path) -> list[Path]:
+    if (root / MANIFEST_NAME).is_file():
+        return [root]
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if (p / MANIFEST_NAME).is_file())
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    manifest: ModelManifest | None
+    folder: Path
+    error: str | None = None  # why the folder is not usable
+
+    @property
+    def id(self) -> str:
+        return self.manifest.id if self.manifest else self.folder.name
+
+
+def scan() -> list[CatalogEntry]:
+    """Every model folder found, valid or not (invalid ones carry `error`), ids unique."""
+    entries: list[CatalogEntry] = []
+    seen: set[str] = set()
+    for root in search_dirs():
+        for folder in _model_folders(root):
+            try:
+                manifest = load_manifest(folder)
+                get_type(manifest.type).validate_manifest(manifest)
+            except (ManifestError, UnknownModelTypeError) as error:
+                entries.append(CatalogEntry(None, folder, str(error)))
+                continue
+            if manifest.id in seen:
+                log.info("model %s in %s is shadowed by an earlier one", manifest.id, folder)
+                continue
+            seen.add(manifest.id)
+            entries.append(CatalogEntry(manifest, folder))
+    return entries
+
+
+def list_models() -> list[ModelManifest]:
+    return [e.manifest for e in scan() if e.manifest is not None]
+
+
+def find_model(id_or_folder: str | Path) -> ModelManifest:
+    """The manifest of a model id from the catalog, or of a model folder given by path."""
+    path = Path(id_or_folder)
+    if (path / MANIFEST_NAME).is_file() or path.name == MANIFEST_NAME:
+        return load_manifest(path)
+    for entry in scan():
+        if entry.manifest is not None and entry.manifest.id == str(id_or_folder):
+            return entry.manifest
+    known = ", ".join(m.id for m in list_models()) or "none"
+    raise ManifestError(str(id_or_folder), f"no such model (known models: {known})")
+
+
+def load_model(
+    id_or_folder: str | Path, device: str = "auto", threads: int | None = None
+) -> ModelType:
+    """A ready model type instance for a model id or folder; its session is made on first use.
+
+    Raises `ManifestError` (bad or unknown model) or `UnknownModelTypeError`.
+    """
+    manifest = find_model(id_or_folder)
+    cls = get_type(manifest.type)
+    parameters = cls.validate_manifest(manifest)
+    return cls(LoadedModel(manifest, parameters, device=device, threads=threads))

@@ -1,0 +1,453 @@
+"""The model manifest `tilescope-model.yaml`: what a model folder holds and how to feed it.
+
+It is also the model's card (name, description, licence, authors, citation). Schema, one
+mapping, unknown keys rejected (example in docs/plugins.md)::
+
+    format: 1                      # manifest schema version
+    id: nuclei-unet-fluo           # stable id, [a-z0-9][a-z0-9._-]*
+    name: Nuclei U-Net (fluorescence)
+    version: "1.0"
+    description: ...
+    licence: MIT                   # SPDX id; "licence_file" optional
+    authors: [..]                  # optional list of strings
+    citation: ...                  # optional
+    source: https://...            # optional: where the weights came from
+    type: unet-semantic            # a registered model type (entry point group
+                                   # tilescope.model_types)
+    onnx: weights.onnx             # file inside the folder
+    sha256: <64 hex digits>        # of the ONNX file
+    input:
+      mpp: 0.5 | native            # microns per pixel the model expects
+      patch_size: 512 | [w, h]     # model pixels
+      overlap: 64                  # shared by neighbouring tiles (> largest object)
+      halo: 32                     # unreliable output border (context only)
+      batch_size: 4
+      channel_order: RGB | BGR | gray | haematoxylin
+      normalisation:
+        kind: none | scale | mean_std | zero_mean_unit_variance
+        scale: 0.00392156862745098 # multiply first (scale, mean_std)
+        mean: [0.485, 0.456, 0.406]   # mean_std only, one per channel
+        std: [0.229, 0.224, 0.225]
+        eps: 1.0e-6                # zero_mean_unit_variance only
+    output:
+      kind: instances | boxes | semantic | probability
+      classes:
+        - {name: nucleus, colour: "#ff3030"}
+    parameters: {threshold: 0.5}   # type-specific, validated by the model type
+    prompted: false                # needs clicks/squiggles
+    tissue_detection: true         # false for documents, fluorescence
+    bioimageio: bioimageio.yaml    # optional: the package's own description
+
+Every error names the file and the key (`ManifestError`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MANIFEST_NAME = "tilescope-model.yaml"
+FORMAT_VERSION = 1
+CHANNEL_ORDERS = ("RGB", "BGR", "gray", "haematoxylin")
+NORMALISATIONS = ("none", "scale", "mean_std", "zero_mean_unit_variance")
+OUTPUT_KINDS = ("instances", "boxes", "semantic", "probability")
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_HEX_RE = re.compile(r"^[0-9a-f]{64}$")
+_COLOUR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+class ManifestError(Exception):
+    """A manifest is missing, unreadable or wrong; the message names the file and the key."""
+
+    def __init__(self, path: str | Path, problem: str, key: str | None = None) -> None:
+        self.path = str(path)
+        self.key = key
+        self.problem = problem
+        where = f"{self.path}: key '{key}'" if key else self.path
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass(frozen=True, slots=True)
+class Normalisation:
+    kind: str = "scale"
+    scale: float = 1.0 / 255.0
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    eps: float = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class ClassInfo:
+    name: str
+    colour: str = "#ff0000"
+
+
+@dataclass(frozen=True, slots=True)
+class InputSpec:
+    mpp: float | None  # None: the slide's native resolution
+    patch_size: tuple[int, int]  # (width, height)
+    overlap: int = 0
+    halo: int = 0
+    batch_size: int = 1
+    channel_order: str = "RGB"
+    normalisation: Normalisation = field(default_factory=Normalisation)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelManifest:
+    """A validated `tilescope-model.yaml`; `folder` is the model folder it came from."""
+
+    id: str
+    name: str
+    version: str
+    description: str
+    licence: str
+    type: str
+    onnx: str
+    sha256: str
+    input: InputSpec
+    output_kind: str
+    classes: tuple[ClassInfo, ...]
+    parameters: Mapping[str, Any]
+    prompted: bool
+    tissue_detection: bool
+    folder: Path
+    authors: tuple[str, ...] = ()
+    citation: str | None = None
+    source: str | None = None
+    licence_file: str | None = None
+    bioimageio: str | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.folder / MANIFEST_NAME
+
+    @property
+    def onnx_path(self) -> Path:
+        return self.folder / self.onnx
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.classes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The YAML mapping (inverse of `parse_manifest`), for writing imported models."""
+        norm = self.input.normalisation
+        norm_d: dict[str, Any] = {"kind": norm.kind}
+        if norm.kind in ("scale", "mean_std"):
+            norm_d["scale"] = norm.scale
+        if norm.kind == "mean_std":
+            norm_d["mean"] = list(norm.mean or ())
+            norm_d["std"] = list(norm.std or ())
+        if norm.kind == "zero_mean_unit_variance":
+            norm_d["eps"] = norm.eps
+        out: dict[str, Any] = {
+            "format": FORMAT_VERSION,
+            "id": self.id,
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "licence": self.licence,
+            "type": self.type,
+            "onnx": self.onnx,
+            "sha256": self.sha256,
+            "input": {
+                "mpp": "native" if self.input.mpp is None else self.input.mpp,
+                "patch_size": list(self.input.patch_size),
+                "overlap": self.input.overlap,
+                "halo": self.input.halo,
+                "batch_size": self.input.batch_size,
+                "channel_order": self.input.channel_order,
+                "normalisation": norm_d,
+            },
+            "output": {
+                "kind": self.output_kind,
+                "classes": [{"name": c.name, "colour": c.colour} for c in self.classes],
+            },
+            "parameters": dict(self.parameters),
+            "prompted": self.prompted,
+            "tissue_detection": self.tissue_detection,
+        }
+        for key in ("authors", "citation", "source", "licence_file", "bioimageio"):
+            value = getattr(self, key)
+            if value:
+                out[key] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+# -- validation helpers ----------------------------------------------------------------------
+class _Reader:
+    """Reads one mapping, remembering the keys used so unknown ones can be reported."""
+
+    def __init__(self, path: Path, data: Any, prefix: str = "") -> None:
+        self.path = path
+        self.prefix = prefix
+        if not isinstance(data, dict):
+            what = prefix.rstrip(".") or "top level"
+            raise ManifestError(path, f"{what} must be a mapping, got {type(data).__name__}")
+        self.data: dict[str, Any] = data
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return self.prefix + name
+
+    def fail(self, name: str, problem: str) -> ManifestError:
+        return ManifestError(self.path, problem, self.key(name))
+
+    def get(
+        self,
+        name: str,
+        kind: type | tuple[type, ...],
+        required: bool = True,
+        default: Any = None,
+        check: Callable[[Any], str | None] | None = None,
+    ) -> Any:
+        self.used.add(name)
+        if name not in self.data:
+            if required:
+                raise self.fail(name, "is required but missing")
+            return default
+        value = self.data[name]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        # bool is an int in Python; a number key must not accept `true`.
+        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+        if not ok:
+            names = " or ".join(k.__name__ for k in kinds)
+            raise self.fail(name, f"must be {names}, got {value!r}")
+        if check is not None:
+            problem = check(value)
+            if problem:
+                raise self.fail(name, problem)
+        return value
+
+    def sub(self, name: str, required: bool = True) -> _Reader | None:
+        self.used.add(name)
+        if name not in self.data:
+            if required:
+                raise self.fail(name, "is required but missing")
+            return None
+        return _Reader(self.path, self.data[name], self.key(name) + ".")
+
+    def reject_unknown(self) -> None:
+        unknown = sorted(set(self.data) - self.used, key=str)
+        if unknown:
+            raise self.fail(
+                str(unknown[0]), f"is not a known key (allowed: {', '.join(sorted(self.used))})"
+            )
+
+
+def _positive(value: Any) -> str | None:
+    return None if value > 0 else f"must be positive, got {value}"
+
+
+def _non_negative(value: Any) -> str | None:
+    return None if value >= 0 else f"must not be negative, got {value}"
+
+
+def _one_of(options: tuple[str, ...]) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value in options else f"must be one of {', '.join(options)}, got {value!r}"
+
+    return check
+
+
+def _numbers(value: Any) -> str | None:
+    if not value or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        return "must be a non-empty list of numbers"
+    return None
+
+
+def _parse_mpp(reader: _Reader) -> float | None:
+    value = reader.get("mpp", (int, float, str))
+    if isinstance(value, str):
+        if value != "native":
+            raise reader.fail("mpp", f"must be a number or 'native', got {value!r}")
+        return None
+    if value <= 0:
+        raise reader.fail("mpp", f"must be positive, got {value}")
+    return float(value)
+
+
+def _parse_patch(reader: _Reader) -> tuple[int, int]:
+    value = reader.get("patch_size", (int, list))
+    if isinstance(value, int):
+        value = [value, value]
+    if len(value) != 2 or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
+    ):
+        raise reader.fail(
+            "patch_size", f"must be a positive integer or [width, height], got {value!r}"
+        )
+    return (int(value[0]), int(value[1]))
+
+
+def _parse_normalisation(reader: _Reader | None) -> Normalisation:
+    if reader is None:
+        return Normalisation()
+    kind = reader.get("kind", str, check=_one_of(NORMALISATIONS))
+    scale = float(reader.get("scale", (int, float), required=False, default=1.0 / 255.0))
+    mean = reader.get("mean", list, required=kind == "mean_std", check=_numbers)
+    std = reader.get("std", list, required=kind == "mean_std", check=_numbers)
+    eps = float(reader.get("eps", (int, float), required=False, default=1e-6, check=_positive))
+    reader.reject_unknown()
+    if kind == "mean_std":
+        if len(mean) != len(std):
+            raise reader.fail("std", f"has {len(std)} values but mean has {len(mean)}")
+        if any(s <= 0 for s in std):
+            raise reader.fail("std", "values must be positive")
+    return Normalisation(
+        kind=kind,
+        scale=scale,
+        mean=tuple(float(v) for v in mean) if mean else None,
+        std=tuple(float(v) for v in std) if std else None,
+        eps=eps,
+    )
+
+
+def _parse_classes(reader: _Reader) -> tuple[ClassInfo, ...]:
+    items = reader.get("classes", list, required=False, default=[])
+    classes = []
+    for index, item in enumerate(items):
+        sub = _Reader(reader.path, item, reader.key(f"classes[{index}]") + ".")
+        name = sub.get("name", str, check=lambda v: None if v.strip() else "must not be empty")
+        colour = sub.get(
+            "colour",
+            str,
+            required=False,
+            default="#ff0000",
+            check=lambda v: None if _COLOUR_RE.match(v) else f"must look like #rrggbb, got {v!r}",
+        )
+        sub.reject_unknown()
+        classes.append(ClassInfo(name, colour))
+    names = [c.name for c in classes]
+    if len(set(names)) != len(names):
+        raise reader.fail("classes", f"class names must be unique, got {names}")
+    return tuple(classes)
+
+
+def parse_manifest(data: Any, path: Path) -> ModelManifest:
+    """Validate a loaded YAML mapping; `path` is the manifest file (for messages, folder)."""
+    top = _Reader(path, data)
+    version = top.get("format", int)
+    if version != FORMAT_VERSION:
+        raise top.fail(
+            "format", f"version {version} is not supported (this tilescope reads {FORMAT_VERSION})"
+        )
+    model_id = top.get(
+        "id",
+        str,
+        check=lambda v: (
+            None
+            if _ID_RE.match(v)
+            else f"must be lowercase letters, digits, '.', '_' or '-', got {v!r}"
+        ),
+    )
+    name = top.get("name", str)
+    version_s = top.get("version", (str, int, float))
+    description = top.get("description", str)
+    licence = top.get("licence", str)
+    type_name = top.get("type", str)
+    onnx = top.get(
+        "onnx",
+        str,
+        check=lambda v: None if v.lower().endswith(".onnx") else "must name an .onnx file",
+    )
+    if Path(onnx).is_absolute() or ".." in Path(onnx).parts:
+        raise top.fail("onnx", f"must be a file inside the model folder, got {onnx!r}")
+    sha = top.get(
+        "sha256",
+        str,
+        check=lambda v: None if _HEX_RE.match(v.lower()) else "must be 64 hexadecimal digits",
+    )
+    inp = top.sub("input")
+    assert inp is not None
+    mpp = _parse_mpp(inp)
+    patch = _parse_patch(inp)
+    overlap = inp.get("overlap", int, required=False, default=0, check=_non_negative)
+    halo = inp.get("halo", int, required=False, default=0, check=_non_negative)
+    batch = inp.get("batch_size", int, required=False, default=1, check=_positive)
+    order = inp.get(
+        "channel_order", str, required=False, default="RGB", check=_one_of(CHANNEL_ORDERS)
+    )
+    norm = _parse_normalisation(inp.sub("normalisation", required=False))
+    inp.reject_unknown()
+    if 2 * max(overlap, halo) >= min(patch):
+        raise inp.fail(
+            "overlap",
+            f"overlap/halo ({overlap}/{halo}) leave no core in a {patch[0]} x {patch[1]} patch",
+        )
+    out = top.sub("output")
+    assert out is not None
+    kind = out.get("kind", str, check=_one_of(OUTPUT_KINDS))
+    classes = _parse_classes(out)
+    out.reject_unknown()
+    parameters = top.get("parameters", dict, required=False, default={})
+    prompted = top.get("prompted", bool, required=False, default=False)
+    tissue = top.get("tissue_detection", bool, required=False, default=True)
+    authors = top.get("authors", list, required=False, default=[])
+    if not all(isinstance(a, str) for a in authors):
+        raise top.fail("authors", "must be a list of strings")
+    citation = top.get("citation", str, required=False)
+    source = top.get("source", str, required=False)
+    licence_file = top.get("licence_file", str, required=False)
+    bioimageio = top.get("bioimageio", str, required=False)
+    top.reject_unknown()
+    return ModelManifest(
+        id=model_id,
+        name=name,
+        version=str(version_s),
+        description=description,
+        licence=licence,
+        type=type_name,
+        onnx=onnx,
+        sha256=sha.lower(),
+        input=InputSpec(mpp, patch, overlap, halo, batch, order, norm),
+        output_kind=kind,
+        classes=classes,
+        parameters=dict(parameters),
+        prompted=prompted,
+        tissue_detection=tissue,
+        folder=path.parent,
+        authors=tuple(authors),
+        citation=citation,
+        source=source,
+        licence_file=licence_file,
+        bioimageio=bioimageio,
+    )
+
+
+def load_manifest(folder: str | Path) -> ModelManifest:
+    """Read and validate `folder/tilescope-model.yaml` (`folder` may be the file itself)."""
+    path = Path(folder)
+    if path.is_dir():
+        path = path / MANIFEST_NAME
+    if not path.is_file():
+        raise ManifestError(path, "model manifest not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ManifestError(path, f"not valid YAML ({first})") from error
+    return parse_manifest(data, path)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(manifest: ModelManifest, folder: Path) -> Path:
+    path = folder / MANIFEST_NAME
+    path.write_text(
+        yaml.safe_dump(manifest.to_dict(), sort_keys=False, allow_unicode=True), "utf-8"
+    )
+    return path
