@@ -19,6 +19,7 @@ from tilescope.cli.errors import EXIT_USAGE_OR_INPUT, CliError
 COMMANDS = [
     "tilescope.cli.info",
     "tilescope.cli.region",
+    "tilescope.cli.about",
 ]
 
 # Third-party loggers that would otherwise turn a one-line error into a page.
@@ -52,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _quiet_libraries(args.debug)
+    from tilescope.engine.log_setup import enable_file_logging
+
+    enable_file_logging()
     if not getattr(args, "func", None):
         # Plain `tilescope` opens the viewer, like double-clicking the app.
         if "tilescope.cli.gui" in COMMANDS:
