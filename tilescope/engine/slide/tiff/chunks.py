@@ -1,0 +1,206 @@
+"""Reading and decoding the stored chunks (tiles or strips) of one TIFF page directly.
+
+tifffile tells where each chunk lies and how it is compressed; the bytes are read with one
+positioned read each (no shared file position, so any number of threads can read at once) and
+decoded by imagecodecs (libjpeg-turbo, zlib, LZW, JPEG 2000, ...), which releases the GIL.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from tilescope.engine.slide.errors import SlideError
+
+
+class ByteReader:
+    """Positioned reads of one file that are safe from any thread.
+
+    POSIX has `os.pread` on one shared descriptor; elsewhere each thread gets its own handle
+    (a shared handle's seek-then-read would interleave between threads).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        self._local = threading.local()
+        self._handles: list[BinaryIO] = []
+        self._lock = threading.Lock()
+
+    def read(self, offset: int, length: int) -> bytes:
+        if self._fd is None:
+            raise SlideError(self.path, "slide is closed")
+        if hasattr(os, "pread"):
+            return os.pread(self._fd, length, offset)
+        handle: BinaryIO | None = getattr(self._local, "handle", None)
+        if handle is None:
+            handle = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+            self._local.handle = handle
+            with self._lock:
+                self._handles.append(handle)
+        handle.seek(offset)
+        return handle.read(length)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        with self._lock:
+            for handle in self._handles:
+                handle.close()
+            self._handles.clear()
+
+
+#: Keeps decoded chunks: `memo(key, load)` returns the cached chunk or stores `load()`.
+ChunkMemo = Callable[[tuple[int, int], Callable[[], np.ndarray]], np.ndarray]
+
+
+class ChunkedPage:
+    """One TIFF page (IFD) read chunk by chunk: `read(x, y, w, h)` gives H x W x samples.
+
+    Tiles at the right and bottom edge are stored padded to the full tile size; only the part
+    inside the image is ever returned, which is also what OpenSlide shows.
+    """
+
+    def __init__(
+        self, page: Any, reader: ByteReader, where: str, memo: ChunkMemo | None = None
+    ) -> None:
+        keyframe = page.keyframe
+        self._reader = reader
+        self._where = where
+        self._memo = memo
+        # `decode` is a cached property of the page that builds the decoder; build it now, on
+        # one thread, so that the reading threads only ever call it.
+        self._decode: Callable[..., Any] = keyframe.decode
+        self._jpegtables: bytes | None = keyframe.jpegtables
+        self._jpegheader: bytes | None = keyframe.jpegheader
+        self._offsets: tuple[int, ...] = tuple(int(o) for o in page.dataoffsets)
+        self._counts: tuple[int, ...] = tuple(int(c) for c in page.databytecounts)
+        self.width = int(keyframe.imagewidth)
+        self.height = int(keyframe.imagelength)
+        self.samples = int(keyframe.samplesperpixel)
+        self.dtype = np.dtype(keyframe.dtype)
+        self.compression = int(keyframe.compression)
+        self.photometric = int(keyframe.photometric)
+        self.tiled = bool(keyframe.is_tiled)
+        self.planar = int(keyframe.planarconfig) == 2
+        if self.tiled:
+            self.chunk_width = int(keyframe.tilewidth)
+            self.chunk_height = int(keyframe.tilelength)
+        else:
+            self.chunk_width = self.width
+            self.chunk_height = max(1, min(int(keyframe.rowsperstrip or self.height), self.height))
+        # Uncompressed strips can be read row by row: no need to read a whole (maybe huge) strip.
+        self._raw_rows = (
+            not self.tiled
+            and not self.planar
+            and self.compression == 1
+            and keyframe.bitspersample % 8 == 0
+            and int(keyframe.predictor) == 1
+        )
+        self._stored_dtype = self.dtype.newbyteorder(keyframe.parent.byteorder)
+        self.columns = math.ceil(self.width / self.chunk_width)
+        self.rows = math.ceil(self.height / self.chunk_height)
+        planes = self.samples if self.planar else 1
+        if len(self._offsets) < self.columns * self.rows * planes:
+            raise SlideError(
+                reader.path,
+                f"{where}: the file lists {len(self._offsets)} chunks, "
+                f"{self.columns * self.rows * planes} expected",
+            )
+
+    def chunk(self, column: int, row: int) -> np.ndarray | None:
+        """The chunk at (column, row) cropped to the image, or None where none is stored."""
+        h = min(self.chunk_height, self.height - row * self.chunk_height)
+        w = min(self.chunk_width, self.width - column * self.chunk_width)
+        index = row * self.columns + column
+        if not self.planar:
+            return self._decode_chunk(index, column, row, h, w)
+        per_plane = self.columns * self.rows
+        planes = [
+            self._decode_chunk(index + s * per_plane, column, row, h, w)
+            for s in range(self.samples)
+        ]
+        if any(plane is None for plane in planes):
+            return None
+        return np.concatenate(planes, axis=2)  # type: ignore[arg-type]
+
+    def _decode_chunk(self, index: int, column: int, row: int, h: int, w: int) -> np.ndarray | None:
+        offset, count = self._offsets[index], self._counts[index]
+        if count == 0 or offset == 0:
+            return None  # sparse file: nothing stored here, the caller fills background
+        data = self._reader.read(offset, count)
+        if len(data) != count:
+            raise self._corrupt(column, row, f"file ends {count - len(data)} bytes early")
+        try:
+            segment, _, shape = self._decode(
+                data, index, jpegtables=self._jpegtables, jpegheader=self._jpegheader
+            )
+        except Exception as error:  # each codec raises its own error type
+            raise self._corrupt(column, row, str(error) or type(error).__name__) from error
+        if segment is None:
+            return None
+        pixels = np.asarray(segment).reshape(shape)[0]  # depth 1: (rows, cols, samples)
+        if pixels.shape[0] < h or pixels.shape[1] < w:
+            raise self._corrupt(column, row, f"decoded {pixels.shape[:2]}, expected ({h}, {w})")
+        return pixels[:h, :w]
+
+    def _chunk_memo(self, column: int, row: int) -> np.ndarray | None:
+        """A chunk, through the memo when there is one (wide strips are read by many tiles)."""
+        if self._memo is None:
+            return self.chunk(column, row)
+        missing = np.empty((0, 0, self.samples), self.dtype)
+        pixels = self._memo((column, row), lambda: _or(self.chunk(column, row), missing))
+        return None if pixels.size == 0 else pixels
+
+    def _raw(self, strip: int, y0: int, y1: int) -> np.ndarray:
+        """Rows y0..y1 (image rows within `strip`) of uncompressed strip data."""
+        row_bytes = self.width * self.samples * self._stored_dtype.itemsize
+        first = strip * self.chunk_height
+        offset = self._offsets[strip] + (y0 - first) * row_bytes
+        length = (y1 - y0) * row_bytes
+        if self._counts[strip] < (y1 - first) * row_bytes:
+            raise self._corrupt(0, strip, "strip holds fewer bytes than its rows need")
+        data = self._reader.read(offset, length)
+        if len(data) != length:
+            raise self._corrupt(0, strip, f"file ends {length - len(data)} bytes early")
+        rows = np.frombuffer(data, self._stored_dtype).reshape(y1 - y0, self.width, self.samples)
+        return rows.astype(self.dtype, copy=False)
+
+    def _corrupt(self, column: int, row: int, why: str) -> SlideError:
+        kind = "tile" if self.tiled else "strip"
+        place = f"({column}, {row})" if self.tiled else f"{row}"
+        return SlideError(self._reader.path, f"{self._where}: {kind} {place} is corrupt: {why}")
+
+    def read(self, x: int, y: int, width: int, height: int, fill: int | float) -> np.ndarray:
+        """Pixels of the rectangle, which lies inside the page; missing chunks are `fill`."""
+        out = np.empty((height, width, self.samples), dtype=self.dtype)
+        cw, ch = self.chunk_width, self.chunk_height
+        for row in range(y // ch, (y + height - 1) // ch + 1):
+            for column in range(x // cw, (x + width - 1) // cw + 1):
+                cx, cy = column * cw, row * ch
+                sx0, sy0 = max(x, cx), max(y, cy)
+                sx1, sy1 = (
+                    min(x + width, cx + cw, self.width),
+                    min(y + height, cy + ch, self.height),
+                )
+                target = out[sy0 - y : sy1 - y, sx0 - x : sx1 - x]
+                if self._raw_rows:
+                    target[...] = self._raw(row, sy0, sy1)[:, sx0:sx1]
+                    continue
+                pixels = self._chunk_memo(column, row)
+                if pixels is None:
+                    target[...] = fill
+                else:
+                    target[...] = pixels[sy0 - cy : sy1 - cy, sx0 - cx : sx1 - cx]
+        return out
+
+
+def _or(pixels: np.ndarray | None, missing: np.ndarray) -> np.ndarray:
+    return missing if pixels is None else pixels
