@@ -63,8 +63,10 @@ class TileInfo:
     """One tile of a plan: where it lies on the slide and which part of it it owns.
 
     `core` is (x0, y0, x1, y1) in tile pixels: the part of the tile whose objects this tile
-    keeps (the centroid-in-core rule). Core edges that coincide with the tile edge lie on
-    the region's border; the others are *inner* edges shared with a neighbour.
+    keeps (the centroid-in-core rule); the cores of a plan tile the region without overlap.
+    `inner_edges` (left, top, right, bottom) says where the image continues beyond the tile's
+    edge: an object touching such an edge may be cut, so it is dropped (its owner sees it
+    whole). At the slide's own border nothing continues, and objects there are kept.
     """
 
     index: int
@@ -76,6 +78,7 @@ class TileInfo:
     core: tuple[int, int, int, int]
     col: int = 0
     row: int = 0
+    inner_edges: tuple[bool, bool, bool, bool] = (True, True, True, True)
 
     def to_level0(self, geometry: BaseGeometry) -> BaseGeometry:
         """A geometry in tile pixels moved and scaled into level-0 pixels."""
@@ -92,12 +95,6 @@ class TileInfo:
         d = self.downsample
         x0, y0, x1, y1 = self.core
         return (self.x + x0 * d, self.y + y0 * d, self.x + x1 * d, self.y + y1 * d)
-
-    @property
-    def inner_edges(self) -> tuple[bool, bool, bool, bool]:
-        """(left, top, right, bottom): True where a neighbouring tile continues the image."""
-        x0, y0, x1, y1 = self.core
-        return (x0 > 0, y0 > 0, x1 < self.width, y1 < self.height)
 
 
 @dataclass(slots=True)
