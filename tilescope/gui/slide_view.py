@@ -1,0 +1,514 @@
+"""The slide canvas: a QWidget that draws pyramid tiles, overlays, and hands input to tools.
+
+Painting never touches the file: it draws the paint-ready QImages the tile loader delivered,
+the best coarser tiles under any that are missing, and the resident overview under everything,
+so the view is never blank. Requests go out (newest first, stale ones dropped) whenever the
+view moves.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QColor,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QNativeGestureEvent,
+    QPainter,
+    QPaintEvent,
+    QResizeEvent,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QGestureEvent, QPinchGesture, QWidget
+
+from tilescope.engine.slide import SlideSource
+from tilescope.gui.image_cache import DEFAULT_IMAGE_CACHE_BYTES, ImageCache
+from tilescope.gui.magnification import device_downsample_for, format_zoom, magnification
+from tilescope.gui.overlay import OverlayLayer
+from tilescope.gui.render import DisplaySettings
+from tilescope.gui.tile_layout import (
+    TileKey,
+    covering_tile,
+    level_for,
+    tile_bounds_level0,
+    visible_tiles,
+)
+from tilescope.gui.tile_loader import TileLoader
+from tilescope.gui.view_tool import ViewTool
+from tilescope.gui.view_transform import ViewTransform
+
+BACKDROP = QColor(40, 40, 44)
+WHEEL_STEPS_PER_DOUBLING = 4.0  # four wheel notches zoom by 2x
+KEY_ZOOM = math.sqrt(2.0)
+MIN_DEVICE_DOWNSAMPLE = 1 / 32  # at most 32 device pixels per slide pixel
+
+
+class SlideView(QWidget):
+    """One slide, one view. Coordinates through `transform` (level-0 <-> widget)."""
+
+    transform_changed = Signal(object)  # ViewTransform
+    cursor_moved = Signal(object)  # (x, y) in level-0 pixels, or None when outside
+    loading_changed = Signal(int)  # tiles pending
+    view_complete = Signal()  # every visible tile at the right level is drawn
+    display_changed = Signal(object)  # DisplaySettings (chosen automatically or set)
+    tile_error = Signal(str)
+
+    def __init__(
+        self,
+        source: SlideSource,
+        parent: QWidget | None = None,
+        *,
+        image_cache_bytes: int = DEFAULT_IMAGE_CACHE_BYTES,
+        threads: int | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setAcceptDrops(False)  # files dropped here go to the window
+        self.grabGesture(Qt.GestureType.PinchGesture)
+        self.setMinimumSize(64, 64)
+        self._source = source
+        meta = source.metadata
+        self._images = ImageCache(image_cache_bytes)
+        self._overview: QImage | None = None
+        self._failed: set[TileKey] = set()
+        self._dpr_override: float | None = None
+        self._transform = ViewTransform.fit(meta.width, meta.height, 640, 480)
+        self._fitted = True  # follow the window size until the user moves the view
+        self._overlays: list[OverlayLayer] = []
+        self._tool: ViewTool | None = None
+        self._drag_last: QPointF | None = None
+        self._was_complete = False
+        self._loader = TileLoader(source, threads, parent=self)
+        self._loader.tile_ready.connect(self._on_tile_ready)
+        self._loader.tile_failed.connect(self._on_tile_failed)
+        self._loader.overview_ready.connect(self._on_overview_ready)
+        self._loader.display_ready.connect(self.display_changed)
+        self._loader.pending_changed.connect(self.loading_changed)
+        self._request_timer = QTimer(self)
+        self._request_timer.setSingleShot(True)
+        self._request_timer.setInterval(0)  # coalesce many moves within one event-loop turn
+        self._request_timer.timeout.connect(self._request_tiles)
+        self._loader.request_overview()
+        self._request_timer.start()
+
+    # -- public API ---------------------------------------------------------------------
+    @property
+    def source(self) -> SlideSource:
+        return self._source
+
+    @property
+    def transform(self) -> ViewTransform:
+        return self._transform
+
+    @property
+    def loader(self) -> TileLoader:
+        return self._loader
+
+    @property
+    def image_cache(self) -> ImageCache:
+        return self._images
+
+    def overview_image(self) -> QImage | None:
+        """The whole slide at low resolution (resident), once loaded."""
+        return self._overview
+
+    def set_transform(self, transform: ViewTransform, *, user: bool = True) -> None:
+        """Move the view. The zoom is clamped and the centre kept on the slide."""
+        meta = self._source.metadata
+        fit = ViewTransform.fit(meta.width, meta.height, transform.width, transform.height)
+        lowest = MIN_DEVICE_DOWNSAMPLE * transform.dpr
+        downsample = min(max(transform.downsample, lowest), fit.downsample * 8)
+        if downsample != transform.downsample:
+            transform = ViewTransform(
+                transform.center_x,
+                transform.center_y,
+                downsample,
+                transform.width,
+                transform.height,
+                transform.dpr,
+            )
+        transform = transform.centered_on(
+            min(max(transform.center_x, 0.0), float(meta.width)),
+            min(max(transform.center_y, 0.0), float(meta.height)),
+        )
+        if user:
+            self._fitted = False
+        if transform == self._transform:
+            return
+        self._transform = transform
+        self._was_complete = False
+        self._request_timer.start()
+        self.update()
+        self.transform_changed.emit(transform)
+
+    def fit(self) -> None:
+        meta = self._source.metadata
+        t = self._transform
+        self.set_transform(ViewTransform.fit(meta.width, meta.height, t.width, t.height, t.dpr))
+        self._fitted = True
+
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        """Magnify by `factor` (>1 zooms in), keeping the slide point under `anchor` still."""
+        t = self._transform
+        point = (anchor.x(), anchor.y()) if anchor is not None else None
+        self.set_transform(t.zoomed_to(t.downsample / factor, point))
+
+    def zoom_to_device_downsample(self, device_downsample: float) -> None:
+        t = self._transform
+        self.set_transform(t.zoomed_to(device_downsample * t.dpr))
+
+    def zoom_one_to_one(self) -> None:
+        """One slide pixel per device pixel."""
+        self.zoom_to_device_downsample(1.0)
+
+    def zoom_to_magnification(self, target: float) -> bool:
+        """Objective-equivalent zoom (e.g. 20x); False when the slide has no mpp/objective."""
+        device_downsample = device_downsample_for(self._source.metadata, target)
+        if device_downsample is None:
+            return False
+        self.zoom_to_device_downsample(device_downsample)
+        return True
+
+    def center_on(self, x: float, y: float) -> None:
+        self.set_transform(self._transform.centered_on(x, y))
+
+    def pan_by(self, dx: float, dy: float) -> None:
+        self.set_transform(self._transform.panned_by(dx, dy))
+
+    def magnification(self) -> float | None:
+        return magnification(self._source.metadata, self._transform.device_downsample)
+
+    def zoom_text(self) -> str:
+        return format_zoom(self._source.metadata, self._transform.device_downsample)
+
+    def set_device_pixel_ratio(self, dpr: float | None) -> None:
+        """Render for this device pixel ratio (off-screen rendering); None follows the screen."""
+        self._dpr_override = dpr
+        self._sync_size()
+
+    # overlays and tools
+    def add_overlay(self, layer: OverlayLayer) -> None:
+        self._overlays.append(layer)
+        self.update()
+
+    def remove_overlay(self, layer: OverlayLayer) -> None:
+        self._overlays = [x for x in self._overlays if x is not layer]
+        self.update()
+
+    def overlays(self) -> list[OverlayLayer]:
+        return list(self._overlays)
+
+    @property
+    def tool(self) -> ViewTool | None:
+        return self._tool
+
+    def set_tool(self, tool: ViewTool | None) -> None:
+        """Make `tool` receive mouse and key events first (None: the view just pans)."""
+        if self._tool is not None:
+            self._tool.deactivate(self)
+        self._tool = tool
+        self.unsetCursor()
+        if tool is not None:
+            tool.activate(self)
+
+    # display of multichannel images
+    def display_settings(self) -> DisplaySettings | None:
+        return self._loader.display
+
+    def set_display_settings(self, display: DisplaySettings) -> None:
+        """Re-render with new channel settings; old images stay drawn until replaced."""
+        self._loader.set_display(display)
+        self._loader.request_overview()
+        self._was_complete = False
+        self._request_timer.start()
+        self.display_changed.emit(display)
+
+    # loading state
+    def pending_tiles(self) -> int:
+        return self._loader.pending()
+
+    def needed_tiles(self) -> list[TileKey]:
+        t = self._transform
+        return visible_tiles(self._source, level_for(self._source, t), t)
+
+    def is_complete(self) -> bool:
+        """True when everything visible is drawn at the right level and rendering."""
+        generation = self._loader.generation
+        if self._overview is None:
+            return False
+        for key in self.needed_tiles():
+            entry = self._images.peek(key)
+            if key not in self._failed and (entry is None or entry[1] != generation):
+                return False
+        return True
+
+    def render_image(self, dpr: float | None = None) -> QImage:
+        """The view as an image with the on-screen painting code (no window needed)."""
+        if (self.width(), self.height()) != (self._transform.width, self._transform.height):
+            self._sync_size()  # a hidden widget gets no resize event
+        t = self._transform
+        ratio = dpr or t.dpr
+        image = QImage(round(t.width * ratio), round(t.height * ratio), QImage.Format.Format_RGB32)
+        image.setDevicePixelRatio(ratio)
+        painter = QPainter(image)
+        try:
+            self.paint_view(painter, t.with_size(t.width, t.height, ratio))
+        finally:
+            painter.end()
+        return image
+
+    def close_slide(self) -> None:
+        """Stop loading and release the file (the widget stays usable as a blank)."""
+        self._request_timer.stop()
+        self._loader.shutdown()
+        self._images.clear()
+        self._source.close()
+
+    # -- loading ------------------------------------------------------------------------
+    def _request_tiles(self) -> None:
+        if self._source.closed:
+            return
+        generation = self._loader.generation
+        wanted = []
+        for key in self.needed_tiles():
+            entry = self._images.peek(key)
+            if key in self._failed or (entry is not None and entry[1] == generation):
+                continue
+            wanted.append(key)
+        self._loader.request(wanted)
+        self._check_complete()
+
+    def _on_tile_ready(self, key: TileKey, image: QImage, generation: int) -> None:
+        if generation != self._loader.generation:
+            return
+        self._images.put(key, image, generation)
+        if key[0] == level_for(self._source, self._transform):
+            self.update()
+        self._check_complete()
+
+    def _on_tile_failed(self, key: object, message: str) -> None:
+        if isinstance(key, tuple):
+            self._failed.add(key)
+        self.tile_error.emit(f"{self._source.path}: {message}")
+        self._check_complete()
+
+    def _on_overview_ready(self, image: QImage, generation: int) -> None:
+        self._overview = image
+        self.update()
+        self._check_complete()
+
+    def _check_complete(self) -> None:
+        if not self._was_complete and self.is_complete():
+            self._was_complete = True
+            self.view_complete.emit()
+
+    # -- painting -----------------------------------------------------------------------
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
+        if self._dpr_override is None and self.devicePixelRatioF() != self._transform.dpr:
+            self._sync_size()
+        painter = QPainter(self)
+        try:
+            self.paint_view(painter, self._transform)
+        finally:
+            painter.end()
+
+    def paint_view(self, painter: QPainter, t: ViewTransform) -> None:
+        """Draw slide and overlays for `t` (logical coordinates) with `painter`."""
+        meta = self._source.metadata
+        painter.fillRect(QRectF(0, 0, t.width, t.height), BACKDROP)
+        if self._source.closed:
+            return
+        x0, y0 = t.to_widget(0, 0)
+        slide_rect = QRectF(x0, y0, meta.width / t.downsample, meta.height / t.downsample)
+        bg = self._source.background
+        painter.fillRect(slide_rect, QColor(bg, bg, bg))
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        painter.scale(1 / t.dpr, 1 / t.dpr)  # draw in device pixels: exact tile seams
+        level = level_for(self._source, t)
+        present: list[tuple[TileKey, QImage]] = []
+        missing: list[TileKey] = []
+        for key in visible_tiles(self._source, level, t):
+            entry = self._images.get(key)
+            if entry is None:
+                missing.append(key)
+            else:
+                present.append((key, entry[0]))
+        if missing:
+            self._paint_overview(painter, t)
+            self._paint_coarser(painter, t, level, missing)
+        for key, image in present:
+            painter.drawImage(self._device_rect(t, key, image), image)
+        painter.restore()
+        self._paint_overlays(painter, t)
+
+    def _device_rect(self, t: ViewTransform, key: TileKey, image: QImage) -> QRect:
+        x0, y0, x1, y1 = tile_bounds_level0(self._source, key, image.width(), image.height())
+        dds = t.device_downsample
+        left, top = t.left, t.top
+        # Round both edges: neighbours share an edge, so no gaps or overlaps between tiles.
+        dx0, dy0 = round((x0 - left) / dds), round((y0 - top) / dds)
+        dx1, dy1 = round((x1 - left) / dds), round((y1 - top) / dds)
+        return QRect(dx0, dy0, dx1 - dx0, dy1 - dy0)
+
+    def _paint_overview(self, painter: QPainter, t: ViewTransform) -> None:
+        overview = self._overview
+        if overview is None:
+            return
+        meta = self._source.metadata
+        sx, sy = overview.width() / meta.width, overview.height() / meta.height
+        visible = t.visible_rect().intersected(QRectF(0, 0, meta.width, meta.height))
+        if visible.isEmpty():
+            return
+        source = QRectF(
+            visible.left() * sx, visible.top() * sy, visible.width() * sx, visible.height() * sy
+        )
+        dds = t.device_downsample
+        target = QRectF(
+            (visible.left() - t.left) / dds,
+            (visible.top() - t.top) / dds,
+            visible.width() / dds,
+            visible.height() / dds,
+        )
+        painter.drawImage(target, overview, source)
+
+    def _paint_coarser(
+        self, painter: QPainter, t: ViewTransform, level: int, missing: list[TileKey]
+    ) -> None:
+        """Progressive refinement: the best cached coarser tiles under the missing ones."""
+        levels = len(self._source.metadata.levels)
+        drawn: set[TileKey] = set()
+        for key in missing:
+            bx0, by0, bx1, by1 = tile_bounds_level0(self._source, key, 1, 1)
+            cx, cy = (bx0 + bx1) / 2, (by0 + by1) / 2
+            for coarser in range(level + 1, levels):
+                candidate = covering_tile(self._source, coarser, cx, cy)
+                if candidate in drawn:
+                    break
+                entry = self._images.peek(candidate)
+                if entry is not None:
+                    drawn.add(candidate)
+                    break
+        for key in sorted(drawn, reverse=True):  # coarsest first, finer on top
+            image = self._images.get(key)
+            if image is not None:
+                painter.drawImage(self._device_rect(t, key, image[0]), image[0])
+
+    def _paint_overlays(self, painter: QPainter, t: ViewTransform) -> None:
+        layers = [layer for layer in self._overlays if layer.visible and layer.opacity > 0]
+        if not layers:
+            return
+        viewport = t.visible_rect()
+        for layer in layers:
+            painter.save()
+            painter.setClipRect(QRectF(0, 0, t.width, t.height))
+            painter.setTransform(t.qtransform(), combine=True)
+            painter.setOpacity(layer.opacity)
+            layer.paint(painter, viewport, t.scale)
+            painter.restore()
+
+    # -- geometry -----------------------------------------------------------------------
+    def _current_dpr(self) -> float:
+        return self._dpr_override or self.devicePixelRatioF()
+
+    def _sync_size(self) -> None:
+        t = self._transform.with_size(self.width(), self.height(), self._current_dpr())
+        if self._fitted:
+            meta = self._source.metadata
+            t = ViewTransform.fit(meta.width, meta.height, t.width, t.height, t.dpr)
+        self.set_transform(t, user=False)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        self._sync_size()
+        super().resizeEvent(event)
+
+    # -- input --------------------------------------------------------------------------
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        if self._tool is not None and self._tool.mouse_press(self, event):
+            return
+        if event.button() in (Qt.MouseButton.LeftButton, Qt.MouseButton.MiddleButton):
+            self._drag_last = event.position()
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        self._report_cursor(event.position())
+        if self._tool is not None and self._tool.mouse_move(self, event):
+            return
+        if self._drag_last is not None:
+            delta = event.position() - self._drag_last
+            self._drag_last = event.position()
+            self.pan_by(delta.x(), delta.y())
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        if self._tool is not None and self._tool.mouse_release(self, event):
+            return
+        if self._drag_last is not None:
+            self._drag_last = None
+            self.unsetCursor()
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        if self._tool is not None and self._tool.mouse_double_click(self, event):
+            return
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.zoom_by(2.0, event.position())
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt override
+        steps = event.angleDelta().y() / 120.0
+        if steps == 0:
+            steps = event.pixelDelta().y() / 50.0
+        if steps:
+            self.zoom_by(2.0 ** (steps / WHEEL_STEPS_PER_DOUBLING), event.position())
+        event.accept()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
+        if self._tool is not None and self._tool.key_press(self, event):
+            return
+        key = Qt.Key(event.key())
+        step_x, step_y = self.width() / 8, self.height() / 8
+        if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            step_x, step_y = step_x * 4, step_y * 4
+        pans = {
+            Qt.Key.Key_Left: (step_x, 0.0),
+            Qt.Key.Key_Right: (-step_x, 0.0),
+            Qt.Key.Key_Up: (0.0, step_y),
+            Qt.Key.Key_Down: (0.0, -step_y),
+        }
+        if key in pans:
+            self.pan_by(*pans[key])
+        elif key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
+            self.zoom_by(KEY_ZOOM)
+        elif key in (Qt.Key.Key_Minus, Qt.Key.Key_Underscore):
+            self.zoom_by(1 / KEY_ZOOM)
+        else:
+            super().keyPressEvent(event)
+
+    def event(self, event: QEvent) -> bool:
+        if (
+            isinstance(event, QNativeGestureEvent)
+            and event.gestureType() == Qt.NativeGestureType.ZoomNativeGesture
+        ):
+            self.zoom_by(1.0 + event.value(), event.position())
+            return True
+        if event.type() == QEvent.Type.Gesture and isinstance(event, QGestureEvent):
+            pinch = event.gesture(Qt.GestureType.PinchGesture)
+            if isinstance(pinch, QPinchGesture) and pinch.scaleFactor() > 0:
+                center = self.mapFromGlobal(pinch.centerPoint().toPoint())
+                self.zoom_by(pinch.scaleFactor(), QPointF(center))
+                event.accept()
+                return True
+        return super().event(event)
+
+    def leaveEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        self.cursor_moved.emit(None)
+        super().leaveEvent(event)
+
+    def _report_cursor(self, position: QPointF) -> None:
+        x, y = self._transform.to_level0(position.x(), position.y())
+        meta = self._source.metadata
+        inside = 0 <= x < meta.width and 0 <= y < meta.height
+        self.cursor_moved.emit((x, y) if inside else None)
