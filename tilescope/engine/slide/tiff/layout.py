@@ -173,9 +173,9 @@ def _first_plane_pages(series: Any, path: Path) -> list[Any]:
     """The pages of every channel at the first T, Z (and any other non-image axis)."""
     axes: str = series.get_axes(False)
     shape: tuple[int, ...] = series.get_shape(False)
-    image_axes = len(series.keyframe.shape)  # YX or YXS, stored in each page
-    page_axes, page_shape = axes[:-image_axes], shape[:-image_axes]
-    if "S" in page_axes and "S" not in axes[-image_axes:]:
+    y_axis = axes.rfind("Y")  # Y, X (and S) are stored in each page; the rest index pages
+    page_axes, page_shape = axes[:y_axis], shape[:y_axis]
+    if "S" in page_axes and page_shape[page_axes.index("S")] > 1:
         raise SlideError(path, "planar samples across pages are not supported")
     pages = list(series.pages)
     if "C" not in page_axes:
