@@ -8,4 +8,8 @@ def register_builtin_backends() -> None:
     from tilescope.engine.slide.opener import register_backend
 
     register_backend(openslide_backend.BACKEND)
+
+    from tilescope.engine.slide.backends import tiff_backend
+
+    register_backend(tiff_backend.BACKEND)
     # Further backends (tifffile fast path, OME-TIFF, OME-Zarr, plain images) register here.
