@@ -12,4 +12,9 @@ def register_builtin_backends() -> None:
     from tilescope.engine.slide.backends import tiff_backend
 
     register_backend(tiff_backend.BACKEND)
+
+    from tilescope.engine.slide.backends import image_backend, zarr_backend
+
+    register_backend(zarr_backend.BACKEND)
+    register_backend(image_backend.BACKEND)
     # Further backends (tifffile fast path, OME-TIFF, OME-Zarr, plain images) register here.

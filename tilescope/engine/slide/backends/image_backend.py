@@ -1,0 +1,235 @@
+"""Plain images (PNG, JPEG, BMP, GIF, WebP) shown like slides.
+
+The file is decoded once into memory (these formats cannot be read by region), turned the
+way the camera meant it (EXIF orientation), and converted to RGB uint8, or kept as one
+channel where it holds 16-bit or float data. Coarser levels are computed on demand, each once,
+by averaging 2 x 2 blocks of the level above, so a 30,000-pixel scan zooms out smoothly.
+
+The DPI in such files describes paper or a screen, not a microscope: mpp stays unknown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from tilescope.engine.slide.errors import SlideError
+from tilescope.engine.slide.metadata import Level, SlideMetadata
+from tilescope.engine.slide.opener import Backend
+from tilescope.engine.slide.source import SlideSource
+from tilescope.engine.slide.tile_cache import TileCache
+
+EXTENSIONS = {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".gif", ".webp"}
+#: The pyramid halves until the larger side is at most this.
+SMALLEST_LEVEL = 512
+#: Decoded bytes per pixel we budget for: Pillow's 4-byte buffer, our copy and the pyramid.
+_BYTES_PER_PIXEL_BUDGET = 8
+_FALLBACK_MAX_PIXELS = 1 << 30
+
+# Pillow's decompression-bomb limit is a process-wide setting; we raise it only while we
+# open a file the user chose, one file at a time.
+_pillow_limit_lock = threading.Lock()
+
+
+def max_pixels() -> int:
+    """The largest image we decode: what fits in half the memory at our per-pixel budget."""
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return _FALLBACK_MAX_PIXELS
+    return max(Image.MAX_IMAGE_PIXELS or 0, memory // 2 // _BYTES_PER_PIXEL_BUDGET)
+
+
+@contextlib.contextmanager
+def _user_image_limit(limit: int) -> Iterator[None]:
+    with _pillow_limit_lock, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        previous = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = limit
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
+
+
+def decode_image(path: Path, frame: int = 0) -> tuple[np.ndarray, str, int]:
+    """Pixels of one frame as H x W x C, the format name (e.g. "png") and the frame count.
+
+    Raises `SlideError` for anything that is not a complete, decodable image.
+    """
+    limit = max_pixels()
+    try:
+        with _user_image_limit(limit), Image.open(path) as image:
+            format_name = (image.format or path.suffix.lstrip(".")).lower()
+            frames = int(getattr(image, "n_frames", 1))
+            if not 0 <= frame < frames:
+                raise SlideError(
+                    path, f"scene {frame} does not exist (the image has {frames} frames)"
+                )
+            width, height = image.size
+            if width * height > limit:
+                raise SlideError(
+                    path,
+                    f"image is {width} x {height} pixels, too large to decode in memory; "
+                    "convert it to a tiled pyramidal TIFF",
+                )
+            if frame:
+                image.seek(frame)
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+            pixels = _to_array(upright)
+    except SlideError:
+        raise
+    except UnidentifiedImageError as error:
+        raise SlideError(path, "not an image Pillow can identify") from error
+    except Image.DecompressionBombError as error:
+        raise SlideError(path, f"image is too large to decode in memory ({error})") from error
+    except MemoryError as error:
+        raise SlideError(path, "not enough memory to decode the image") from error
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
+        # Pillow reports truncated or corrupt data as OSError/SyntaxError: never keep half.
+        raise SlideError(path, f"cannot decode the image: {error}") from error
+    return pixels, format_name, frames
+
+
+def _to_array(image: Image.Image) -> np.ndarray:
+    """8-bit anything -> RGB uint8 (transparency over white); 16-bit/float gray -> 1 channel."""
+    mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        return np.asarray(image).astype(np.uint16)[:, :, np.newaxis]
+    if mode == "I":
+        values = np.asarray(image)
+        # PNG stores 16-bit gray as mode "I"; keep it 16-bit when the values fit.
+        if values.size and values.min() >= 0 and values.max() <= 0xFFFF:
+            return values.astype(np.uint16)[:, :, np.newaxis]
+        return values.astype(np.int32)[:, :, np.newaxis]
+    if mode == "F":
+        return np.asarray(image, dtype=np.float32)[:, :, np.newaxis]
+    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+        mode == "P" and "transparency" in image.info
+    )
+    if has_alpha:
+        rgba = np.asarray(image.convert("RGBA"))
+        return _over_white(rgba)
+    if mode != "RGB":
+        image = image.convert("RGB")
+    return np.array(image, dtype=np.uint8)
+
+
+def _over_white(rgba: np.ndarray) -> np.ndarray:
+    alpha = rgba[:, :, 3:4].astype(np.uint16)
+    rgb = (rgba[:, :, :3].astype(np.uint16) * alpha + 255 * (255 - alpha) + 127) // 255
+    return rgb.astype(np.uint8)
+
+
+def halve(pixels: np.ndarray) -> np.ndarray:
+    """Average 2 x 2 blocks; an odd last row/column averages only the pixels that exist."""
+    h, w = pixels.shape[:2]
+    if h % 2 or w % 2:
+        pixels = np.pad(pixels, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    wide = {"f": np.float64, "i": np.int64}.get(pixels.dtype.kind, np.uint64)
+    total = (
+        pixels[0::2, 0::2].astype(wide)
+        + pixels[1::2, 0::2]
+        + pixels[0::2, 1::2]
+        + pixels[1::2, 1::2]
+    )
+    if pixels.dtype.kind == "f":
+        return (total / 4).astype(pixels.dtype)
+    return ((total + 2) // 4).astype(pixels.dtype)
+
+
+def pyramid_shapes(width: int, height: int) -> list[tuple[int, int]]:
+    """(width, height) per level, halving (rounding up) until the larger side fits."""
+    shapes = [(width, height)]
+    while max(shapes[-1]) > SMALLEST_LEVEL:
+        w, h = shapes[-1]
+        shapes.append(((w + 1) // 2, (h + 1) // 2))
+    return shapes
+
+
+class ImageSource(SlideSource):
+    backend_name = "image"
+
+    def __init__(self, path: Path, scene: int = 0, cache: TileCache | None = None) -> None:
+        super().__init__(path, scene, cache)
+        full, self._format, self._frames = decode_image(self.path, scene)
+        full.setflags(write=False)  # tiles are views of it: nobody may change them
+        self._levels: list[np.ndarray | None] = [full]
+        self._levels += [None] * (len(pyramid_shapes(full.shape[1], full.shape[0])) - 1)
+        self._level_lock = threading.Lock()
+
+    def _load_metadata(self) -> SlideMetadata:
+        full = self._level(0)
+        height, width, channels = full.shape
+        is_rgb = channels == 3 and full.dtype == np.uint8
+        return SlideMetadata(
+            format=self._format,
+            levels=tuple(
+                Level(w, h, float(2**i)) for i, (w, h) in enumerate(pyramid_shapes(width, height))
+            ),
+            mpp=None,
+            channels=channels,
+            channel_names=("R", "G", "B") if is_rgb else ("L",),
+            dtype=full.dtype.name,
+            is_rgb=is_rgb,
+            scene_count=self._frames,
+            properties=self._properties(),
+        )
+
+    def _properties(self) -> dict[str, Any]:
+        return {"image.format": self._format, "image.frames": self._frames}
+
+    def _level(self, index: int) -> np.ndarray:
+        """The pixels of a level, computed from the level above the first time it is needed."""
+        if self._closed:
+            raise SlideError(self.path, "slide is closed")
+        pixels = self._levels[index]
+        if pixels is not None:
+            return pixels
+        with self._level_lock:
+            for i in range(1, index + 1):
+                if self._levels[i] is None:
+                    above = self._levels[i - 1]
+                    assert above is not None
+                    level = halve(above)
+                    level.setflags(write=False)
+                    self._levels[i] = level
+            pixels = self._levels[index]
+        assert pixels is not None
+        return pixels
+
+    def read_tile(self, level: int, col: int, row: int) -> np.ndarray:
+        # Everything is in memory already: caching would only push other slides' tiles out.
+        self._check_open()
+        return self._read_tile_uncached(level, col, row)
+
+    def cached_tile(self, level: int, col: int, row: int) -> np.ndarray | None:
+        if self._closed or self._levels[level] is None:
+            return None
+        return self.read_tile(level, col, row)
+
+    def _read_level(self, level: int, x: int, y: int, width: int, height: int) -> np.ndarray:
+        return self._level(level)[y : y + height, x : x + width]
+
+    def _close(self) -> None:
+        self._levels = [None] * len(self._levels)
+
+
+def probe(path: Path) -> float:
+    return 0.6 if path.suffix.lower() in EXTENSIONS and not path.is_dir() else 0.0
+
+
+def _open(path: Path, scene: int, cache: TileCache | None) -> SlideSource:
+    return ImageSource(path, scene, cache)
+
+
+BACKEND = Backend(name="image", probe=probe, open=_open)
