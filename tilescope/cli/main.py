@@ -20,6 +20,8 @@ COMMANDS = [
     "tilescope.cli.info",
     "tilescope.cli.region",
     "tilescope.cli.about",
+    "tilescope.cli.gui",
+    "tilescope.cli.screenshot",
 ]
 
 # Third-party loggers that would otherwise turn a one-line error into a page.

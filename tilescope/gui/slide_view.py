@@ -54,6 +54,7 @@ class SlideView(QWidget):
     loading_changed = Signal(int)  # tiles pending
     view_complete = Signal()  # every visible tile at the right level is drawn
     display_changed = Signal(object)  # DisplaySettings (chosen automatically or set)
+    overview_changed = Signal()  # the resident low-resolution image was (re)rendered
     tile_error = Signal(str)
 
     def __init__(
@@ -300,6 +301,7 @@ class SlideView(QWidget):
     def _on_overview_ready(self, image: QImage, generation: int) -> None:
         self._overview = image
         self.update()
+        self.overview_changed.emit()
         self._check_complete()
 
     def _check_complete(self) -> None:
