@@ -123,21 +123,38 @@ def line_mask(ink: np.ndarray, length: int, axis: int) -> np.ndarray:
     return opened.astype(bool)
 
 
+def _crossing_labels(mask: np.ndarray, reach: int = 2) -> np.ndarray:
+    """Connected rulings of one direction, labelled and grown by `reach` px to meet the others."""
+    labels, _count = ndimage.label(mask, structure=np.ones((3, 3)))
+    return ndimage.maximum_filter(labels, size=2 * reach + 1)
+
+
 def _separators(
-    mask: np.ndarray, axis: int, max_thickness: int, merge_distance: float
+    mask: np.ndarray,
+    axis: int,
+    crossing: np.ndarray,
+    max_thickness: int,
+    merge_distance: float,
 ) -> list[_Separator]:
-    """Group the rulings of a line mask into separators at distinct positions."""
+    """Group the rulings of a line mask into separators at distinct positions.
+
+    A ruling must meet at least two rulings of the other direction (its ends at the borders,
+    or the lines it crosses): runs of text that survive the opening at low resolution meet
+    none or one.
+    """
     labels, _count = ndimage.label(mask, structure=np.ones((3, 3)))
     segments: list[tuple[float, float, float]] = []
-    for box in ndimage.find_objects(labels):
+    for index, box in enumerate(ndimage.find_objects(labels), start=1):
         if box is None:
             continue
         across, along = (box[0], box[1]) if axis == 1 else (box[1], box[0])
         if across.stop - across.start > max_thickness:
             continue  # a filled block, not a ruling
-        segments.append(
-            ((across.start + across.stop - 1) / 2, float(along.start), float(along.stop))
-        )
+        met = np.unique(crossing[box][labels[box] == index])
+        if np.count_nonzero(met) < 2:
+            continue
+        position = (across.start + across.stop - 1) / 2
+        segments.append((position, float(along.start), float(along.stop)))
     segments.sort()
     separators: list[_Separator] = []
     weights: list[float] = []
@@ -195,18 +212,10 @@ def table_structure(
     height, width = ink.shape
     max_thickness = max(6, round(min(height, width) * 0.03))
     merge = max(4.0, 1.5 * max_thickness)
-    horizontal = _separators(
-        line_mask(ink, max(min_line_length, round(width * line_fraction)), axis=1),
-        axis=1,
-        max_thickness=max_thickness,
-        merge_distance=merge,
-    )
-    vertical = _separators(
-        line_mask(ink, max(min_line_length, round(height * line_fraction)), axis=0),
-        axis=0,
-        max_thickness=max_thickness,
-        merge_distance=merge,
-    )
+    h_mask = line_mask(ink, max(min_line_length, round(width * line_fraction)), axis=1)
+    v_mask = line_mask(ink, max(min_line_length, round(height * line_fraction)), axis=0)
+    horizontal = _separators(h_mask, 1, _crossing_labels(v_mask), max_thickness, merge)
+    vertical = _separators(v_mask, 0, _crossing_labels(h_mask), max_thickness, merge)
     if not horizontal or not vertical:
         return None
     rows = _edges(horizontal, vertical, merge)
