@@ -92,6 +92,8 @@ def decode_image(path: Path, frame: int = 0) -> tuple[np.ndarray, str, int]:
         raise SlideError(path, "not an image Pillow can identify") from error
     except Image.DecompressionBombError as error:
         raise SlideError(path, f"image is too large to decode in memory ({error})") from error
+    except PermissionError as error:
+        raise SlideError(path, "permission denied: cannot read the file") from error
     except MemoryError as error:
         raise SlideError(path, "not enough memory to decode the image") from error
     except (OSError, ValueError, SyntaxError, EOFError) as error:

@@ -270,8 +270,8 @@ def _read_json(root: Path, file: Path) -> dict[str, Any]:
     except json.JSONDecodeError as error:
         raise SlideError(
             root,
-            f"broken OME-Zarr metadata in {_relative(root, file)}: {error.msg} "
-            f"(line {error.lineno}, column {error.colno})",
+            f"broken OME-Zarr metadata: {_relative(root, file)} is not valid JSON "
+            f"({error.msg} at line {error.lineno}, column {error.colno})",
         ) from error
     except (OSError, UnicodeDecodeError) as error:
         raise SlideError(root, f"cannot read {_relative(root, file)}: {error}") from error
