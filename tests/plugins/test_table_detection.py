@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -175,3 +177,35 @@ def test_blank_and_odd_images() -> None:
     assert detect_tables(np.zeros((40, 30, 4), np.uint8)) == []
     with pytest.raises(ValueError, match="too small"):
         detect_tables(np.zeros((1, 30, 3), np.uint8))
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tilescope", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def geojson_tables(path: Path) -> list[tuple[list[float], dict]]:
+    features = json.loads(path.read_text())["features"]
+    out = []
+    for feature in features:
+        ring = np.asarray(feature["geometry"]["coordinates"][0])
+        box = [ring[:, 0].min(), ring[:, 1].min(), ring[:, 0].max(), ring[:, 1].max()]
+        out.append((box, feature["properties"]))
+    return out
+
+
+def test_infer_cli_writes_table_boxes(tmp_path: Path) -> None:
+    name = "PMC4760359_00006"
+    image = shared_file("documents", "publaynet", f"{name}.jpg")
+    done = run_cli("infer", str(image), "--model", "table-detection", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    found = geojson_tables(tmp_path / f"{name}.geojson")
+    assert len(found) == 1
+    box, properties = found[0]
+    assert properties["classification"]["name"] == "Table"
+    assert iou(np.asarray(box), ground_truth()[name]).max() >= 0.8
