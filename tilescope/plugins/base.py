@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from tilescope.engine.annotations.model import Annotation
+from tilescope.engine.inference.job import ModelIdentity
 from tilescope.engine.inference.sessions import cached_session
 from tilescope.engine.inference.types import (
     Prompt,
@@ -132,6 +133,8 @@ class ModelType(ABC):
     whole_image: ClassVar[bool] = False
     #: True for models that need clicks or squiggles (`segment_prompts`).
     prompted: ClassVar[bool] = False
+    #: Output tensor names the model must have (checked by `tilescope models check`).
+    required_outputs: ClassVar[tuple[str, ...]] = ()
     #: Output kinds this type can read (manifest `output.kind`).
     output_kinds: ClassVar[tuple[str, ...]] = ("instances", "boxes", "semantic", "probability")
 
@@ -196,6 +199,19 @@ class ModelType(ABC):
             whole_image=self.whole_image,
         )
 
+    def identity(self) -> ModelIdentity:
+        """What a job records about this model (runs table, resume checks, colours)."""
+        m = self.manifest
+        return ModelIdentity(
+            id=m.id,
+            version=m.version,
+            sha256=m.sha256,
+            parameters=dict(self.parameters),
+            class_colours={c.name: c.colour for c in m.classes},
+            writes_probabilities=m.output_kind in ("semantic", "probability", "instances")
+            and not self.whole_image,
+        )
+
     def uses_tissue_detection(self) -> bool:
         return self.manifest.tissue_detection
 
@@ -223,3 +239,20 @@ class ModelType(ABC):
     def segment_prompts(self, slide: SlideSource, prompts: list[Prompt]) -> list[Annotation]:
         """Prompted types: one or more annotations (level-0) for the user's clicks/squiggles."""
         raise NotImplementedError(f"model type {self.type_name!r} takes no prompts")
+
+    def smoke_test(self) -> None:
+        """Run the model once on a dummy input (`tilescope models check`); raise on failure.
+
+        Default: one batch of mid-grey tiles through preprocess, run and postprocess, or one
+        blank page through `run_region` for whole-image types. Prompted types whose inputs
+        are not plain tiles override this.
+        """
+        w, h = self.tile_spec().patch_size
+        tile = np.full((h, w, 3), 200, dtype=np.uint8)
+        if self.whole_image:
+            self.run_region(tile, RegionInfo(0.0, 0.0, 1.0))
+            return
+        batch = self.tile_spec().batch_size
+        infos = [TileInfo(i, 0.0, 0.0, w, h, 1.0, (0, 0, w, h)) for i in range(batch)]
+        outputs = self.run(self.preprocess([tile] * batch))
+        self.postprocess(outputs, infos)

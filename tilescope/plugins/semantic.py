@@ -62,9 +62,9 @@ class SemanticInstances(ModelType):
     def probabilities(self, output: np.ndarray) -> np.ndarray:
         """N x 1 x H x W foreground probability from the raw output."""
         channel = self.parameters["channel"]
-        raw = output[:, channel : channel + 1].astype(np.float32)
+        raw: np.ndarray = output[:, channel : channel + 1].astype(np.float32)
         if self.parameters["activation"] == "sigmoid":
-            raw = 1.0 / (1.0 + np.exp(-np.clip(raw, -60, 60)))
+            raw = (1.0 / (1.0 + np.exp(-np.clip(raw, -60, 60)))).astype(np.float32)
         return raw
 
     def postprocess(self, outputs: list[np.ndarray], tiles: list[TileInfo]) -> list[TileResult]:

@@ -26,6 +26,7 @@ _verdicts: dict[str, bool] = {}
 _verdict_lock = threading.Lock()
 _sessions: dict[tuple[str, str, int], Any] = {}
 _sessions_lock = threading.Lock()
+_warned: set[str] = set()
 
 
 class SessionError(Exception):
@@ -121,7 +122,8 @@ def create_session(model_path: str | Path, device: str = "auto", threads: int | 
     import onnxruntime as ort
 
     choice = choose_providers(device)
-    if choice.message:
+    if choice.message and device not in _warned:
+        _warned.add(device)  # one line per process, not one per session
         log.warning(choice.message)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or default_threads()

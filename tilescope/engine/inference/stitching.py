@@ -101,6 +101,11 @@ class ProbabilityZarr:
     # -- writing -------------------------------------------------------------------------
     def write_tile(self, tile: TileInfo, probabilities: np.ndarray) -> None:
         """Write one tile's core with a feathered blend into already written neighbours."""
+        if probabilities.shape[0] != self.channels:  # extra channels dropped, missing ones 0
+            fitted = np.zeros((self.channels, *probabilities.shape[1:]), dtype=np.float32)
+            n = min(self.channels, probabilities.shape[0])
+            fitted[:n] = probabilities[:n]
+            probabilities = fitted
         _, h, w = probabilities.shape
         x_off = round(tile.x / tile.downsample)
         y_off = round(tile.y / tile.downsample)

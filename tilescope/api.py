@@ -1,0 +1,107 @@
+"""The scripting API: open a slide, run a model on a region or the whole slide, get objects.
+
+    import tilescope.api as ts
+
+    with ts.open_slide("slide.svs") as slide:
+        model = ts.load_model("nuclei-unet-fluo", device="auto")
+        result = ts.run_model(slide, model, region=(1000, 1000, 2048, 2048))
+        for obj in result.annotations:          # tilescope Annotation values
+            print(obj.class_name, obj.score, obj.geometry.wkt)   # level-0 pixels
+
+`run_model` also accepts a numpy image. `infer_to_folder` is what `tilescope infer` runs
+(GeoJSON + OME-Zarr + the slide's annotation store, resumable).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tilescope.engine.annotations.model import Annotation
+from tilescope.engine.inference.job import JobResult, run_job
+from tilescope.engine.inference.memory_slide import ArraySlide
+from tilescope.engine.inference.progress import CancelToken, ProgressListener, ProgressReport
+from tilescope.engine.inference.runner import RunOptions, RunSummary, run_on_slide
+from tilescope.engine.inference.types import Prompt
+from tilescope.engine.slide import SlideSource, open_slide
+from tilescope.plugins.base import ModelType
+from tilescope.plugins.catalog import list_models, load_model
+
+__all__ = [
+    "Annotation",
+    "CancelToken",
+    "ModelType",
+    "ProgressReport",
+    "Prompt",
+    "RunSummary",
+    "infer_to_folder",
+    "list_models",
+    "load_model",
+    "open_slide",
+    "polygons",
+    "run_model",
+    "segment",
+]
+
+
+def run_model(
+    slide: SlideSource | np.ndarray,
+    model: ModelType | str,
+    region: tuple[float, float, float, float] | None = None,
+    *,
+    tissue_detection: bool | None = None,
+    batch_size: int | None = None,
+    device: str = "auto",
+    progress: ProgressListener | None = None,
+    cancel: CancelToken | None = None,
+) -> RunSummary:
+    """Run a model (instance or id) on a slide or image; objects in level-0 pixels."""
+    if isinstance(model, str):
+        model = load_model(model, device=device)
+    options = RunOptions(region=region, tissue_detection=tissue_detection, batch_size=batch_size)
+    if isinstance(slide, np.ndarray):
+        with ArraySlide(slide) as image_slide:
+            return run_on_slide(image_slide, model, options, progress=progress, cancel=cancel)
+    return run_on_slide(slide, model, options, progress=progress, cancel=cancel)
+
+
+def segment(slide: SlideSource, model: ModelType | str, prompts: list[Prompt]) -> list[Annotation]:
+    """Run a prompted model (e.g. NuClick) on clicks or squiggles given in level-0 pixels."""
+    if isinstance(model, str):
+        model = load_model(model)
+    return model.segment_prompts(slide, prompts)
+
+
+def polygons(annotations: list[Annotation]) -> list[tuple[Any, float | None, str | None]]:
+    """(shapely geometry, score, class name) per object, for quick scripting."""
+    return [(a.geometry, a.score, a.class_name) for a in annotations]
+
+
+def infer_to_folder(
+    slide_path: str | Path,
+    model: ModelType | str,
+    out_dir: str | Path,
+    region: tuple[float, float, float, float] | None = None,
+    *,
+    resume: bool = False,
+    store: bool = True,
+    device: str = "auto",
+    progress: ProgressListener | None = None,
+    cancel: CancelToken | None = None,
+) -> JobResult:
+    """What `tilescope infer` does for one slide."""
+    if isinstance(model, str):
+        model = load_model(model, device=device)
+    return run_job(
+        slide_path,
+        model,
+        model.identity(),
+        out_dir,
+        RunOptions(region=region),
+        resume=resume,
+        store=store,
+        progress=progress,
+        cancel=cancel,
+    )

@@ -1,0 +1,97 @@
+"""`tilescope models check`: is a model folder usable, and if not, what is wrong, in words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tilescope.engine.inference.sessions import SessionError
+from tilescope.plugins.base import LoadedModel, ModelType
+from tilescope.plugins.manifest import ManifestError, ModelManifest, file_sha256, load_manifest
+from tilescope.plugins.registry import UnknownModelTypeError, get_type
+
+_ORT_FLOAT = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8}
+
+
+def check_model_folder(folder: str | Path) -> tuple[ModelManifest | None, list[str]]:
+    """The manifest (if readable) and a list of problems; an empty list means usable."""
+    folder = Path(folder)
+    if not folder.exists():
+        return None, [f"{folder}: folder not found"]
+    try:
+        manifest = load_manifest(folder)
+    except ManifestError as error:
+        return None, [str(error)]
+    try:
+        cls = get_type(manifest.type)
+        parameters = cls.validate_manifest(manifest)
+    except (ManifestError, UnknownModelTypeError) as error:
+        return manifest, [
+            f"{manifest.path}: {error}" if isinstance(error, KeyError) else str(error)
+        ]
+    onnx = manifest.onnx_path
+    if not onnx.is_file():
+        return manifest, [f"{onnx}: ONNX file named in the manifest is missing"]
+    actual = file_sha256(onnx)
+    problems: list[str] = []
+    if actual != manifest.sha256:
+        problems.append(
+            f"{onnx}: sha256 is {actual}, the manifest says {manifest.sha256} "
+            "(file changed or corrupt)"
+        )
+    model = cls(LoadedModel(manifest, parameters, device="cpu", threads=1))
+    try:
+        session = model.session
+    except SessionError as error:
+        return manifest, [*problems, str(error)]
+    problems += _check_signature(model, session)
+    if problems:
+        return manifest, problems
+    try:
+        model.smoke_test()
+    except Exception as error:  # the model's own failure, reported in words
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        problems.append(f"{onnx}: running the model on a dummy input failed: {first}")
+    return manifest, problems
+
+
+def _check_signature(model: ModelType, session: object) -> list[str]:
+    """Input shape/dtype against what pre-processing makes; required output names present."""
+    problems: list[str] = []
+    onnx = model.manifest.onnx_path
+    outputs = [o.name for o in session.get_outputs()]  # type: ignore[attr-defined]
+    missing = [name for name in model.required_outputs if name not in outputs]
+    if missing:
+        problems.append(
+            f"{onnx}: outputs {', '.join(missing)} missing (the model has {', '.join(outputs)})"
+        )
+    if model.whole_image or model.prompted:
+        return problems  # their inputs are not plain tiles; the smoke test covers them
+    w, h = model.tile_spec().patch_size
+    batch = model.tile_spec().batch_size
+    try:
+        fed = model.preprocess([np.full((h, w, 3), 200, dtype=np.uint8)] * batch)
+    except Exception as error:
+        return [*problems, f"{model.manifest.path}: pre-processing failed: {error}"]
+    declared = {i.name: i for i in session.get_inputs()}  # type: ignore[attr-defined]
+    for name, array in fed.items():
+        spec = declared.get(name)
+        if spec is None:
+            problems.append(f"{onnx}: has no input named {name!r} (inputs: {', '.join(declared)})")
+            continue
+        expected = list(spec.shape)
+        fixed = [d if isinstance(d, int) else None for d in expected]
+        if len(fixed) != array.ndim or any(
+            d is not None and d != a for d, a in zip(fixed, array.shape, strict=False)
+        ):
+            problems.append(
+                f"{onnx}: input {name!r} has shape {expected}, but the manifest "
+                f"(patch size, channels, batch size) gives {list(array.shape)}"
+            )
+        dtype = _ORT_FLOAT.get(spec.type)
+        if dtype is not None and array.dtype != dtype:
+            problems.append(
+                f"{onnx}: input {name!r} is {spec.type}, pre-processing makes {array.dtype}"
+            )
+    return problems
