@@ -22,6 +22,8 @@ COMMANDS = [
     "tilescope.cli.about",
     "tilescope.cli.gui",
     "tilescope.cli.screenshot",
+    "tilescope.cli.infer",
+    "tilescope.cli.models",
 ]
 
 # Third-party loggers that would otherwise turn a one-line error into a page.
