@@ -115,3 +115,17 @@ def test_real_table_crop_with_drawn_column_rules() -> None:
     assert grid.row_edges == pytest.approx([2, 30, 356], abs=2)
     assert len(grid.cells) == 12
     assert to_csv(grid).splitlines() == [",,,,,"] * 2
+
+
+def test_slightly_skewed_scan() -> None:
+    """A 0.4 degree skew: rulings become staircases, the grid must stay 4 x 3."""
+    from skimage.transform import rotate
+
+    image = ruled_table(seed=5)
+    skewed = (rotate(image / 255.0, 0.4, resize=False, cval=1.0, order=1) * 255).astype(np.uint8)
+    grid = table_structure(skewed)
+    assert grid is not None
+    assert (grid.n_rows, grid.n_cols) == (4, 3)
+    assert grid.row_edges == pytest.approx([y + 0.5 for y in ROWS_Y], abs=3)
+    assert grid.col_edges == pytest.approx([x + 0.5 for x in COLS_X], abs=3)
+    assert len(grid.cells) == 12

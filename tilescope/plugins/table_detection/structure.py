@@ -147,13 +147,17 @@ def _separators(
     for index, box in enumerate(ndimage.find_objects(labels), start=1):
         if box is None:
             continue
-        across, along = (box[0], box[1]) if axis == 1 else (box[1], box[0])
-        if across.stop - across.start > max_thickness:
+        along = box[1] if axis == 1 else box[0]
+        pixels = labels[box] == index
+        # Mean thickness, not the bounding box: a ruling of a slightly skewed scan is a thin
+        # staircase whose box is tall.
+        if pixels.sum() / (along.stop - along.start) > max_thickness:
             continue  # a filled block, not a ruling
-        met = np.unique(crossing[box][labels[box] == index])
-        if np.count_nonzero(met) < 2:
+        if np.count_nonzero(np.unique(crossing[box][pixels])) < 2:
             continue
-        position = (across.start + across.stop - 1) / 2
+        across_coords = np.nonzero(pixels)[0 if axis == 1 else 1]
+        across_start = box[0].start if axis == 1 else box[1].start
+        position = float(across_coords.mean()) + across_start
         segments.append((position, float(along.start), float(along.stop)))
     segments.sort()
     separators: list[_Separator] = []
