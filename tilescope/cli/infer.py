@@ -50,7 +50,44 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-store", action="store_true", help="do not write to the slide's annotation store"
     )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a parameter of the model's type for this run (repeatable), "
+        "e.g. score_threshold=0.3",
+    )
+    parser.add_argument(
+        "--structure",
+        action="store_true",
+        help="table models: also find the cells of ruled tables (--param structure=true)",
+    )
     parser.set_defaults(func=run)
+
+
+def _apply_parameters(model: Any, pairs: list[str]) -> None:
+    """Override the model's parameters with KEY=VALUE pairs, checked like the manifest's."""
+    import yaml
+
+    specs = model.parameter_specs
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise CliError(f"--param must be KEY=VALUE, got {pair!r}")
+        spec = specs.get(key)
+        if spec is None:
+            known = ", ".join(sorted(specs)) or "none"
+            raise CliError(f"model {model.manifest.id} has no parameter {key!r} (has: {known})")
+        try:
+            value = text if spec.kind is str else yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        problem = spec.check(value)
+        if problem:
+            raise CliError(f"--param {key} {problem}")
+        model.parameters[key] = float(value) if spec.kind is float else value
 
 
 class _Bars:
@@ -120,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
         _ = model.session  # a broken ONNX file fails here, once, not per slide
     except (ManifestError, UnknownModelTypeError, SessionError) as error:
         raise CliError(str(error)) from None
+    _apply_parameters(model, args.param + (["structure=true"] if args.structure else []))
     identity = model.identity()
     options = RunOptions(
         region=args.roi,
