@@ -1,0 +1,329 @@
+"""`tilescope info` and `tilescope region` run as a user runs them: in a separate process,
+through `python -m tilescope` and through the installed `tilescope` console script."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import openslide
+import pytest
+from PIL import Image
+
+import tilescope
+from tests.conftest import SHARED_DATA
+from tests.engine.slide import synthetic
+from tilescope.engine.slide.backends.openslide_backend import composite_on_white
+
+INFO_KEYS = {
+    "path",
+    "format",
+    "width",
+    "height",
+    "levels",
+    "mpp",
+    "objective_power",
+    "channels",
+    "dtype",
+    "associated_images",
+    "scenes",
+}
+
+
+def _console_script() -> str:
+    script = shutil.which("tilescope", path=str(Path(sys.executable).parent))
+    assert script, "the tilescope console script is not installed next to this Python"
+    return script
+
+
+LAUNCHERS = {
+    "python -m tilescope": lambda: [sys.executable, "-m", "tilescope"],
+    "tilescope script": lambda: [_console_script()],
+}
+
+
+def run_cli(
+    *args: str | Path, launcher: str = "python -m tilescope"
+) -> subprocess.CompletedProcess:
+    command = [*LAUNCHERS[launcher](), *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+
+
+def _shared_slides() -> list[Path]:
+    folder = SHARED_DATA / "slides"
+    return sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
+
+
+SLIDES = _shared_slides()
+SLIDE_IDS = [p.name for p in SLIDES]
+
+
+def _assert_one_line_error(result: subprocess.CompletedProcess, path: Path | str) -> str:
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert str(path) in lines[0]
+    assert result.stdout == ""
+    return lines[0]
+
+
+# -- launchers -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_version(launcher: str) -> None:
+    result = run_cli("--version", launcher=launcher)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"tilescope {tilescope.__version__}"
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_help_lists_the_commands(launcher: str) -> None:
+    result = run_cli("--help", launcher=launcher)
+    assert result.returncode == 0, result.stderr
+    assert "info" in result.stdout and "region" in result.stdout
+    for command in ("info", "region"):
+        sub = run_cli(command, "--help", launcher=launcher)
+        assert sub.returncode == 0 and "usage: tilescope " + command in sub.stdout
+
+
+# -- info ----------------------------------------------------------------------------------
+
+
+def _info(path: Path, *extra: str, launcher: str = "python -m tilescope") -> dict:
+    result = run_cli("info", path, "--json", *extra, launcher=launcher)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    return json.loads(result.stdout)
+
+
+def _assert_info_shape(info: dict, path: Path) -> None:
+    assert set(info) >= INFO_KEYS, INFO_KEYS - set(info)
+    assert info["path"] == str(path)
+    assert isinstance(info["format"], str) and info["format"]
+    assert isinstance(info["width"], int) and isinstance(info["height"], int)
+    assert info["levels"] and all(
+        set(lv) == {"width", "height", "downsample"} for lv in info["levels"]
+    )
+    assert (info["levels"][0]["width"], info["levels"][0]["height"]) == (
+        info["width"],
+        info["height"],
+    )
+    assert info["mpp"] is None or (len(info["mpp"]) == 2 and min(info["mpp"]) > 0)
+    assert info["objective_power"] is None or info["objective_power"] > 0
+    assert isinstance(info["channels"], int) and info["channels"] >= 1
+    assert isinstance(info["dtype"], str)
+    assert isinstance(info["associated_images"], list)
+    assert isinstance(info["scenes"], int) and info["scenes"] >= 1
+
+
+@pytest.mark.parametrize("path", SLIDES, ids=SLIDE_IDS)
+def test_info_json_of_every_shared_slide_agrees_with_openslide(path: Path) -> None:
+    info = _info(path)
+    _assert_info_shape(info, path)
+    with openslide.OpenSlide(str(path)) as slide:
+        assert (info["width"], info["height"]) == slide.dimensions
+        assert [(lv["width"], lv["height"]) for lv in info["levels"]] == list(
+            slide.level_dimensions
+        )
+        assert [lv["downsample"] for lv in info["levels"]] == pytest.approx(
+            slide.level_downsamples, rel=1e-6
+        )
+        assert sorted(info["associated_images"]) == sorted(slide.associated_images)
+    assert info["channels"] == 3 and info["dtype"] == "uint8"
+
+
+def test_info_json_through_the_console_script(cmu_small_svs: Path) -> None:
+    info = _info(cmu_small_svs, launcher="tilescope script")
+    _assert_info_shape(info, cmu_small_svs)
+    assert info["mpp"] == pytest.approx([0.499, 0.499])
+    assert info["objective_power"] == 20
+    assert {"label", "macro", "thumbnail"} <= set(info["associated_images"])
+
+
+def test_info_json_of_synthetic_zarr_and_png(tmp_path: Path) -> None:
+    fluo = synthetic.pattern(300, 200, 4, "uint16")
+    zarr = synthetic.write_ome_zarr(
+        tmp_path / "fluo.zarr",
+        synthetic.pyramid(fluo, 2),
+        version="0.5",
+        axes="czyx",
+        pixel_size_um=0.25,
+        channel_labels=["DAPI", "FITC", "Cy3", "Cy5"],
+    )
+    info = _info(zarr)
+    _assert_info_shape(info, zarr)
+    assert (info["width"], info["height"], info["channels"]) == (200, 300, 4)
+    assert info["dtype"] == "uint16" and info["mpp"] == [0.25, 0.25]
+    assert info["format"] == "ome-zarr"
+    png = synthetic.write_pillow(tmp_path / "page.png", synthetic.pattern(1200, 900, 3))
+    info = _info(png)
+    _assert_info_shape(info, png)
+    assert info["format"] == "png" and info["mpp"] is None
+    assert [(lv["width"], lv["height"]) for lv in info["levels"]] == [
+        (900, 1200),
+        (450, 600),
+        (225, 300),
+    ]
+
+
+def test_info_text_names_the_file(cmu_small_svs: Path) -> None:
+    result = run_cli("info", cmu_small_svs)
+    assert result.returncode == 0, result.stderr
+    assert str(cmu_small_svs) in result.stdout and "2220 x 2967" in result.stdout
+
+
+# -- region --------------------------------------------------------------------------------
+
+
+def _region(path: Path, out: Path, x: float, y: float, w: float, h: float, *scale: str):
+    result = run_cli(
+        "region", path, "--x", x, "--y", y, "--width", w, "--height", h, *scale, "-o", out
+    )
+    assert result.returncode == 0, result.stderr
+    with Image.open(out) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "downsample"),
+    [(1000, 777, 3.0), (640, 480, 1.0), (999, 333, 2.5), (101, 99, 7.3), (2220, 2967, 16)],
+)
+def test_region_output_size(
+    cmu_small_svs: Path, tmp_path: Path, width: int, height: int, downsample: float
+) -> None:
+    out = tmp_path / "region.png"
+    pixels = _region(cmu_small_svs, out, 10, 20, width, height, "--downsample", str(downsample))
+    assert pixels.shape[:2] == (round(height / downsample), round(width / downsample))
+
+
+@pytest.mark.parametrize("path", SLIDES, ids=SLIDE_IDS)
+def test_region_pixels_at_every_level_equal_openslide(path: Path, tmp_path: Path) -> None:
+    with openslide.OpenSlide(str(path)) as slide:
+        for level, ((lw, lh), ds) in enumerate(
+            zip(slide.level_dimensions, slide.level_downsamples, strict=True)
+        ):
+            w, h = max(1, min(300, lw - 3)), max(1, min(200, lh - 2))
+            # A window on the level's own pixel grid, and one at an odd level-0 position.
+            for x, y in ((round(3 * ds), round(2 * ds)), (7, 5)):
+                if x >= slide.dimensions[0] or y >= slide.dimensions[1]:
+                    continue
+                expected = composite_on_white(np.asarray(slide.read_region((x, y), level, (w, h))))
+                out = tmp_path / f"level{level}_{x}_{y}.png"
+                actual = _region(path, out, x, y, w * ds, h * ds, "--level", str(level))
+                np.testing.assert_array_equal(actual, expected, err_msg=f"level {level} at {x},{y}")
+
+
+def test_region_keeps_uint16_channels_in_tiff(tmp_path: Path) -> None:
+    fluo = synthetic.pattern(256, 256, 4, "uint16")
+    zarr = synthetic.write_ome_zarr(tmp_path / "fluo.zarr", [fluo], version="0.4", axes="cyx")
+    out = tmp_path / "crop.tif"
+    result = run_cli(
+        "region", zarr, "--x", 10, "--y", 20, "--width", 100, "--height", 50, "-o", out
+    )
+    assert result.returncode == 0, result.stderr
+    import tifffile
+
+    np.testing.assert_array_equal(tifffile.imread(out), fluo[20:70, 10:110])
+
+
+# -- scenes --------------------------------------------------------------------------------
+
+
+def test_scene_selects_a_series(tmp_path: Path) -> None:
+    first = synthetic.pattern(120, 160, 3, seed=1)
+    second = synthetic.pattern(90, 70, 3, seed=2)
+    path = synthetic.write_bioformats2raw(tmp_path / "two.zarr", [[first], [second]])
+    assert (_info(path)["width"], _info(path)["scenes"]) == (160, 2)
+    info = _info(path, "--scene", "1")
+    assert (info["width"], info["height"], info["scenes"]) == (70, 90, 2)
+    out = tmp_path / "scene1.png"
+    pixels = _region(path, out, 0, 0, 70, 90)
+    assert pixels.shape == (90, 70, 3)  # without --scene: scene 0, cropped region
+    np.testing.assert_array_equal(pixels, first[:90, :70])
+    result = run_cli(
+        "region", path, "--scene", "1", "--x", 0, "--y", 0, "--width", 70, "--height", 90, "-o", out
+    )
+    assert result.returncode == 0, result.stderr
+    with Image.open(out) as image:
+        np.testing.assert_array_equal(np.asarray(image), second)
+    line = _assert_one_line_error(run_cli("info", path, "--scene", "2"), path)
+    assert "scene 2" in line
+
+
+def test_scene_beyond_a_single_scene_slide(cmu_small_svs: Path) -> None:
+    line = _assert_one_line_error(run_cli("info", cmu_small_svs, "--scene", "3"), cmu_small_svs)
+    assert "scene 3" in line
+
+
+# -- errors --------------------------------------------------------------------------------
+
+
+def test_errors_are_one_line_naming_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.svs"
+    assert "not found" in _assert_one_line_error(run_cli("info", missing), missing)
+    noise = tmp_path / "noise.svs"
+    noise.write_bytes(np.random.default_rng(0).bytes(30_000))
+    _assert_one_line_error(run_cli("info", noise, "--json"), noise)
+    fake_tiff = tmp_path / "fake.tif"
+    fake_tiff.write_bytes(b"II*\x00" + np.random.default_rng(1).bytes(30_000))
+    _assert_one_line_error(run_cli("info", fake_tiff), fake_tiff)
+    other = tmp_path / "notes.xyz"
+    other.write_text("hello")
+    assert "unsupported" in _assert_one_line_error(run_cli("info", other), other)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    _assert_one_line_error(run_cli("info", folder, launcher="tilescope script"), folder)
+    broken = synthetic.write_ome_zarr(tmp_path / "broken.zarr", [synthetic.pattern(8, 8, 3)])
+    (broken / ".zattrs").write_text("{ not json")
+    assert ".zattrs" in _assert_one_line_error(run_cli("info", broken), broken)
+    out = tmp_path / "out.png"
+    _assert_one_line_error(
+        run_cli("region", noise, "--x", 0, "--y", 0, "--width", 8, "--height", 8, "-o", out),
+        noise,
+    )
+    assert not out.exists()
+
+
+def test_region_errors_are_one_line(cmu_small_svs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.png"
+    base = ["region", cmu_small_svs, "--x", 0, "--y", 0, "-o", out]
+    line = _assert_one_line_error(
+        run_cli(*base, "--width", 10, "--height", 10, "--level", 9), cmu_small_svs
+    )
+    assert "level 9" in line
+    _assert_one_line_error(run_cli(*base, "--width", 0, "--height", 10), cmu_small_svs)
+    _assert_one_line_error(
+        run_cli(*base, "--width", 10, "--height", 10, "--downsample", -2), cmu_small_svs
+    )
+    assert not out.exists()
+
+
+def test_corrupt_tile_is_a_one_line_error(tmp_path: Path) -> None:
+    import tifffile
+
+    path = tmp_path / "corrupt.tif"
+    tifffile.imwrite(
+        path, synthetic.pattern(512, 512, 3), tile=(256, 256), compression="zlib", photometric="rgb"
+    )
+    with tifffile.TiffFile(path) as tif:
+        offset, size = tif.pages[0].dataoffsets[0], tif.pages[0].databytecounts[0]
+    with open(path, "r+b") as handle:
+        handle.seek(offset)
+        handle.write(bytes(size))  # zeros are not a valid deflate stream
+    out = tmp_path / "out.png"
+    result = run_cli("region", path, "--x", 0, "--y", 0, "--width", 64, "--height", 64, "-o", out)
+    _assert_one_line_error(result, path)
+    assert not out.exists()
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    missing = tmp_path / "definitely-missing.svs"
+    result = run_cli("--debug", "info", missing)
+    assert result.returncode == 2
+    assert "Traceback" in result.stderr and str(missing) in result.stderr
