@@ -170,6 +170,8 @@ def test_bad_parameters_are_named() -> None:
         model.detect_page(np.full((100, 80, 3), 255, np.uint8), score_threshold=2.0)
     with pytest.raises(ValueError, match="not a parameter"):
         model.detect_page(np.full((100, 80, 3), 255, np.uint8), colour=True)
+    with pytest.raises(ValueError, match="unknown layout class chart"):
+        model.detect_page(np.full((100, 80, 3), 255, np.uint8), classes="table,chart")
 
 
 def test_blank_and_odd_images() -> None:
@@ -209,3 +211,40 @@ def test_infer_cli_writes_table_boxes(tmp_path: Path) -> None:
     box, properties = found[0]
     assert properties["classification"]["name"] == "Table"
     assert iou(np.asarray(box), ground_truth()[name]).max() >= 0.8
+
+
+def test_infer_cli_structure_and_parameters(tmp_path: Path) -> None:
+    """--structure adds cells of ruled tables; --param sets the other layout classes."""
+    name = "PMC4760359_00006"
+    image = page(name).copy()
+    x0, y0, x1, y1 = (int(v) for v in ground_truth()[name][0])
+    for x in (x0 - 1, x0 + 64, x0 + 136, x0 + 201, x0 + 258, x0 + 386, x1 + 1):
+        image[y0 - 1 : y1 + 2, x, :] = 0  # rule the real table's columns
+    ruled = tmp_path / "ruled page.png"
+    Image.fromarray(image).save(ruled)
+    out = tmp_path / "out"
+    done = run_cli(
+        "infer", str(ruled), "--model", "table-detection", "--out", str(out), "--structure"
+    )
+    assert done.returncode == 0, done.stderr
+    found = geojson_tables(out / "ruled page.geojson")
+    names = [properties["classification"]["name"] for _, properties in found]
+    assert names.count("Table") == 1 and names.count("Cell") == 12
+
+    done = run_cli(
+        "infer", str(ruled), "--model", "table-detection", "--out", str(tmp_path / "all"),
+        "--param", "classes=all", "--param", "score_threshold=0.6", "--no-store",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    classes = {
+        p["classification"]["name"]
+        for _, p in geojson_tables(tmp_path / "all" / "ruled page.geojson")
+    }
+    assert {"Table", "Text"} <= classes and "Cell" not in classes
+
+    done = run_cli(
+        "infer", str(ruled), "--model", "table-detection", "--out", str(out), "--param", "nope=1"
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("tilescope: error:")
+    assert "nope" in done.stderr and "Traceback" not in done.stderr

@@ -84,6 +84,12 @@ class PicoDetLayoutType(ModelType):
         params = self._parameters(overrides)
         labels = self.labels()
         wanted = _class_list(params["classes"])
+        unknown = sorted(set(wanted) - set(labels) - {"all"})
+        if unknown or not wanted:
+            raise ValueError(
+                f"unknown layout class {', '.join(unknown) or repr(params['classes'])} "
+                f"(classes: {', '.join(labels)}, all)"
+            )
         keep = None if "all" in wanted else [i for i, lab in enumerate(labels) if lab in wanted]
         rgb = as_rgb_uint8(page)
         found = detect_layout(
