@@ -1,0 +1,139 @@
+"""Annotation file formats: QuPath GeoJSON, ASAP XML, Aperio ImageScope XML (read and write),
+measurements CSV, label masks and COCO (export only).
+
+`read_annotations` sniffs the format from the file's content; `write_annotations` picks it
+from the name unless told. `import_file` loads a file into a store in one transaction, so a
+failed import leaves the store untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import ModuleType
+
+from tilescope.engine.annotations.classes import Colour
+from tilescope.engine.annotations.errors import AnnotationFormatError
+from tilescope.engine.annotations.formats import asap, csv_export, geojson, imagescope
+from tilescope.engine.annotations.formats._common import (
+    DEFAULT_LIMITS,
+    AnnotationFile,
+    Limits,
+)
+from tilescope.engine.annotations.model import Annotation
+from tilescope.engine.annotations.store import AnnotationStore
+
+READERS: dict[str, ModuleType] = {
+    geojson.FORMAT: geojson,
+    asap.FORMAT: asap,
+    imagescope.FORMAT: imagescope,
+}
+WRITERS: dict[str, ModuleType] = {**READERS, csv_export.FORMAT: csv_export}
+_BY_EXTENSION = {".geojson": "geojson", ".json": "geojson", ".xml": "asap", ".csv": "csv"}
+
+__all__ = [
+    "READERS",
+    "WRITERS",
+    "AnnotationFile",
+    "Limits",
+    "export_store",
+    "format_for_path",
+    "import_file",
+    "read_annotations",
+    "sniff_format",
+    "write_annotations",
+]
+
+
+def sniff_format(path: str | Path) -> str:
+    """The format of an existing file, from its first bytes (never from its name)."""
+    file = Path(path)
+    try:
+        with file.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError as error:
+        raise AnnotationFormatError(file, f"cannot read the file ({error.strerror})") from None
+    if not head.strip():
+        raise AnnotationFormatError(file, "the file is empty")
+    for name in ("asap", "imagescope", "geojson"):
+        if READERS[name].sniff(head):
+            return name
+    raise AnnotationFormatError(
+        file, "not a known annotation format (QuPath GeoJSON, ASAP XML or ImageScope XML)"
+    )
+
+
+def format_for_path(path: str | Path) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in _BY_EXTENSION:
+        raise AnnotationFormatError(
+            path, "cannot tell the output format from the extension; name one (--to)"
+        )
+    return _BY_EXTENSION[suffix]
+
+
+def read_annotations(
+    path: str | Path, format: str | None = None, limits: Limits = DEFAULT_LIMITS
+) -> AnnotationFile:
+    file = Path(path)
+    name = format or sniff_format(file)
+    if name not in READERS:
+        raise AnnotationFormatError(file, f"cannot read format {name!r}")
+    return READERS[name].read(file, limits)
+
+
+def write_annotations(
+    annotations: Iterable[Annotation],
+    path: str | Path,
+    format: str | None = None,
+    *,
+    class_colours: Mapping[str, Colour] | None = None,
+    mpp: float | None = None,
+) -> list[str]:
+    """Write a file atomically; returns notes about what the format could not keep."""
+    file = Path(path)
+    name = format or format_for_path(file)
+    if name not in WRITERS:
+        raise AnnotationFormatError(file, f"cannot write format {name!r}")
+    return WRITERS[name].write(annotations, file, dict(class_colours or {}), mpp)
+
+
+def import_file(
+    store: AnnotationStore, path: str | Path, format: str | None = None
+) -> AnnotationFile:
+    """Read a file and add everything to `store` in one transaction (all or nothing).
+
+    Objects whose id is already in the store get a new id, so importing twice duplicates
+    rather than fails. Class colours from the file are kept for classes new to the store.
+    """
+    found = read_annotations(path, format)
+    known = {c.name for c in store.classes()}
+    present = store.existing_ids(a.id for a in found.annotations)
+    items = [a.evolve(id=_fresh_id()) if a.id in present else a for a in found.annotations]
+    with store.transaction():
+        for name, colour in found.class_colours.items():
+            if name not in known:
+                store.set_class(name, colour)
+        store.add_many(items)
+    found.annotations = items
+    return found
+
+
+def export_store(
+    store: AnnotationStore, path: str | Path, format: str | None = None, **filters: object
+) -> list[str]:
+    """Write every object of the store (or those matching `query` filters) to a file."""
+    colours = {c.name: c.colour for c in store.classes()}
+    mpp_text = store.get_metadata("mpp")
+    objects: Iterable[Annotation] = (
+        store.query(**filters) if filters else store.iter_all()  # type: ignore[arg-type]
+    )
+    return write_annotations(
+        objects, path, format, class_colours=colours, mpp=float(mpp_text) if mpp_text else None
+    )
+
+
+def _fresh_id() -> str:
+    from tilescope.engine.annotations.model import new_id
+
+    return new_id()

@@ -1,0 +1,198 @@
+"""ASAP XML (``<ASAP_Annotations>``), the format of the Camelyon challenges.
+
+One ``<Annotation>`` per object with ``Type`` Dot, PointSet, Rectangle, Polygon, Spline or
+Measurement (a line); ``PartOfGroup`` names the group, which we read as the class (``None`` =
+unclassified) and ``<AnnotationGroups>`` give the group colours. ASAP has no holes and no
+multi-part objects: the writer writes each part as its own object and says what it dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from xml.sax.saxutils import quoteattr
+
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from tilescope.engine.annotations.classes import Colour, from_hex, to_hex
+from tilescope.engine.annotations.errors import AnnotationFormatError
+from tilescope.engine.annotations.formats import _xml
+from tilescope.engine.annotations.formats._common import (
+    DEFAULT_LIMITS,
+    AnnotationFile,
+    Limits,
+    check_file_size,
+    coords_array,
+    ring,
+)
+from tilescope.engine.annotations.formats._output import atomic_text_writer
+from tilescope.engine.annotations.model import Annotation, ShapeType
+
+FORMAT = "asap"
+EXTENSIONS = (".xml",)
+_NO_GROUP = "None"
+
+
+def sniff(head: bytes) -> bool:
+    return b"<ASAP_Annotations" in head
+
+
+def _build(
+    path: Path, where: str, kind: str, coords: list[tuple[float, float]], limits: Limits
+) -> tuple[BaseGeometry, ShapeType]:
+    if not coords:
+        raise AnnotationFormatError(path, f"{where}: has no coordinates")
+    if kind == "Dot":
+        return shapely.Point(coords_array(path, where, coords[:1], limits)[0]), ShapeType.POINT
+    if kind == "PointSet":
+        return shapely.MultiPoint(coords_array(path, where, coords, limits)), ShapeType.POINTS
+    if kind == "Measurement":
+        xy = coords_array(path, where, coords, limits)
+        if len(xy) < 2:
+            raise AnnotationFormatError(path, f"{where}: a measurement line needs 2 points")
+        return shapely.LineString(xy), ShapeType.LINE
+    if kind in ("Polygon", "Spline", "Rectangle"):
+        shape = ShapeType.RECTANGLE if kind == "Rectangle" else ShapeType.POLYGON
+        return shapely.Polygon(ring(path, where, coords, limits)), shape
+    raise AnnotationFormatError(path, f"{where}: unsupported annotation Type {kind!r}")
+
+
+def read(path: Path, limits: Limits = DEFAULT_LIMITS) -> AnnotationFile:
+    check_file_size(path, limits)
+    annotations: list[Annotation] = []
+    colours: dict[str, Colour] = {}
+    annotation_colours: dict[str, Colour] = {}
+    coords: list[tuple[float, float]] = []
+    orders: list[float] = []
+    root_seen = False
+    where = ""
+    container = None  # the <Coordinates> element: finished children are dropped from it
+    for event, element in _xml.events(path):
+        tag = element.tag
+        if not root_seen:
+            if tag != "ASAP_Annotations":
+                raise AnnotationFormatError(path, f"not ASAP XML (root element <{tag}>)")
+            root_seen = True
+        if event == "start":
+            if tag == "Annotation":
+                coords, orders = [], []
+                where = f"annotation {len(annotations)} ({element.get('Name', '')})"
+            elif tag == "Coordinates":
+                container = element
+            continue
+        if tag == "Coordinate":
+            coords.append(
+                (_xml.number(path, where, element, "X"), _xml.number(path, where, element, "Y"))
+            )
+            orders.append(float(element.get("Order", len(orders))))
+            if len(coords) > limits.max_vertices_per_geometry:
+                raise AnnotationFormatError(
+                    path,
+                    f"{where}: more than {limits.max_vertices_per_geometry:,} vertices",
+                )
+            if container is not None and len(container):
+                del container[-1]  # keep memory flat on huge coordinate lists
+        elif tag == "Annotation":
+            if np.any(np.diff(orders) < 0):
+                coords = [coords[i] for i in np.argsort(orders, kind="stable")]
+            geometry, shape = _build(path, where, element.get("Type", ""), coords, limits)
+            group = element.get("PartOfGroup") or _NO_GROUP
+            class_name = None if group == _NO_GROUP else group
+            if class_name and element.get("Color"):
+                with contextlib.suppress(ValueError):
+                    annotation_colours.setdefault(class_name, from_hex(element.get("Color", "")))
+            annotations.append(
+                Annotation(
+                    geometry=geometry,
+                    shape_type=shape,
+                    class_name=class_name,
+                    name=element.get("Name") or None,
+                )
+            )
+            if len(annotations) > limits.max_objects:
+                raise AnnotationFormatError(path, "more annotations than the limit")
+            element.clear()
+        elif tag == "Group":
+            name = element.get("Name")
+            if name and name != _NO_GROUP and element.get("Color"):
+                with contextlib.suppress(ValueError):
+                    colours[name] = from_hex(element.get("Color", ""))
+    if not root_seen:
+        raise AnnotationFormatError(path, "empty XML document")
+    for name, colour in annotation_colours.items():
+        colours.setdefault(name, colour)
+    return AnnotationFile(annotations, FORMAT, colours)
+
+
+def _xy(coords: Iterable[tuple[float, ...]]) -> str:
+    return "".join(
+        f'<Coordinate Order="{i}" X="{x!r}" Y="{y!r}" />'
+        for i, (x, y, *_) in enumerate((float(c[0]), float(c[1])) for c in coords)
+    )
+
+
+def write(
+    annotations: Iterable[Annotation],
+    path: Path,
+    class_colours: Mapping[str, Colour],
+    mpp: float | None = None,
+) -> list[str]:
+    del mpp  # ASAP coordinates are level-0 pixels
+    holes = parts = 0
+    groups: dict[str, Colour] = {}
+    with atomic_text_writer(path) as out:
+        out.write('<?xml version="1.0"?>\n<ASAP_Annotations>\n\t<Annotations>\n')
+        count = 0
+        for a in annotations:
+            group = a.class_name or _NO_GROUP
+            colour = class_colours.get(a.class_name or "", (244, 250, 88))
+            if a.class_name:
+                groups[a.class_name] = colour
+            geometry = a.geometry
+            pieces: list[tuple[str, list[tuple[float, ...]]]] = []
+            if geometry.geom_type == "Point":
+                pieces.append(("Dot", list(geometry.coords)))
+            elif geometry.geom_type == "MultiPoint":
+                pieces.append(("PointSet", [p.coords[0] for p in geometry.geoms]))
+            elif geometry.geom_type == "LineString":
+                pieces.append(
+                    (
+                        "Measurement" if len(geometry.coords) == 2 else "Spline",
+                        list(geometry.coords),
+                    )
+                )
+            elif geometry.geom_type in ("Polygon", "MultiPolygon"):
+                polys = [geometry] if geometry.geom_type == "Polygon" else list(geometry.geoms)
+                parts += len(polys) - 1
+                kind = "Rectangle" if a.shape_type == ShapeType.RECTANGLE else "Polygon"
+                for poly in polys:
+                    holes += len(poly.interiors)
+                    pieces.append((kind, list(poly.exterior.coords)[:-1]))
+            else:
+                raise AnnotationFormatError(
+                    path, f"object {a.id}: {geometry.geom_type} cannot be written as ASAP XML"
+                )
+            for kind, coords in pieces:
+                name = quoteattr(a.name or f"Annotation {count}")
+                out.write(
+                    f'\t\t<Annotation Name={name} Type="{kind}" '
+                    f'PartOfGroup={quoteattr(group)} Color="{to_hex(colour)}">'
+                    f"<Coordinates>{_xy(coords)}</Coordinates></Annotation>\n"
+                )
+                count += 1
+        out.write("\t</Annotations>\n\t<AnnotationGroups>\n")
+        for name, colour in groups.items():
+            out.write(
+                f'\t\t<Group Name={quoteattr(name)} PartOfGroup="None" '
+                f'Color="{to_hex(colour)}"><Attributes /></Group>\n'
+            )
+        out.write("\t</AnnotationGroups>\n</ASAP_Annotations>\n")
+    notes = []
+    if holes:
+        notes.append(f"ASAP XML has no holes: {holes} hole(s) were left out")
+    if parts:
+        notes.append(f"ASAP XML has no multi-part objects: {parts} extra part(s) became objects")
+    return notes

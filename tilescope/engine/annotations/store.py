@@ -1,0 +1,983 @@
+"""The crash-safe annotation store: one SQLite file per slide, every edit committed at once.
+
+Design (why it is safe to kill the process at any moment):
+- WAL journal with ``synchronous=FULL``: a commit is durable when the call returns, and a killed
+  writer leaves either the whole transaction or none of it.
+- One connection per thread (`threading.local`); writes open with ``BEGIN IMMEDIATE`` so two
+  writers queue on the busy timeout instead of failing half-way; transactions stay short.
+- The GUI, the inference engine and the CLI may write the same file. Edits made through this
+  object notify `subscribe`d listeners right after commit; edits by other processes are
+  picked up by `poll()` (``PRAGMA data_version`` + `changes_since`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+
+from tilescope.engine.annotations.classes import (
+    AnnotationClass,
+    Colour,
+    check_colour,
+    default_colour,
+    pack_rgb,
+    unpack_rgb,
+)
+from tilescope.engine.annotations.errors import AnnotationStoreError
+from tilescope.engine.annotations.events import ChangeEvent, Listener, Listeners, PendingChange
+from tilescope.engine.annotations.model import Annotation, ObjectKind, ShapeType
+from tilescope.engine.annotations.schema import (
+    ROW_COLUMNS,
+    SCHEMA_VERSION,
+    SECONDARY_INDEXES,
+    TABLES,
+)
+from tilescope.engine.annotations.spatial_order import block_starts, spatial_order
+
+log = logging.getLogger(__name__)
+
+BBox = tuple[float, float, float, float]  # x0, y0, x1, y1 in level-0 pixels
+STORE_SUFFIX = ".tilescope-annotations.sqlite"
+_BUSY_TIMEOUT_S = 30.0
+# A bulk load at least this big (and at least as big as the store) rebuilds the indexes after.
+_BULK_REINDEX_MIN = 20_000
+_SQL_VARS = 500  # ids per IN (...) list, well under SQLite's variable limit
+_ROW_MARKS = ",".join("?" * 19)
+_KIND_VALUES: dict[str, str] = {k.value: k.value for k in ObjectKind}
+_SHAPE_VALUES: dict[str, str] = {k.value: k.value for k in ShapeType}
+
+
+def _kind_value(a: Annotation) -> str:
+    try:
+        return _KIND_VALUES[a.kind]
+    except KeyError:
+        raise ValueError(f"annotation {a.id}: unknown kind {a.kind!r}") from None
+
+
+def _shape_value(a: Annotation) -> str:
+    try:
+        return _SHAPE_VALUES[a.shape_type]
+    except KeyError:
+        raise ValueError(f"annotation {a.id}: unknown shape type {a.shape_type!r}") from None
+
+
+def _checked_bounds(items: Sequence[Annotation], geoms: np.ndarray) -> np.ndarray:
+    """Bounding boxes ``(n, 4)``; refuses missing, empty and non-finite geometries."""
+    if shapely.is_missing(geoms).any() or shapely.is_empty(geoms).any():
+        bad = next(a for a in items if a.geometry is None or a.geometry.is_empty)
+        raise ValueError(f"annotation {bad.id}: geometry is empty")
+    bounds = shapely.bounds(geoms)
+    finite = np.isfinite(bounds).all(axis=1)
+    if not finite.all():
+        bad = items[int(np.flatnonzero(~finite)[0])]
+        raise ValueError(f"annotation {bad.id}: coordinates must be finite numbers")
+    return bounds
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceRun:
+    """One model run whose detections carry `run_id`; hide, delete or replace it as a whole."""
+
+    run_id: str
+    model_id: str
+    model_version: str | None
+    parameters: dict[str, Any]
+    created_at: float
+    hidden: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DisplayBatch:
+    """What a viewer needs to draw a viewport, without building Annotation objects."""
+
+    ids: list[str]
+    class_names: list[str | None]
+    kinds: list[str]
+    geometries: np.ndarray  # shapely geometries, object dtype
+
+
+@dataclass
+class _ThreadState:
+    connection: sqlite3.Connection
+    depth: int = 0
+    version: int | None = None
+    pending: PendingChange = field(default_factory=PendingChange)
+
+
+def _json_or_none(value: dict[str, Any], what: str, id_: str) -> str | None:
+    if not value:
+        return None
+    try:
+        return json.dumps(value, separators=(",", ":"))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"annotation {id_}: {what} are not JSON-serialisable: {error}") from None
+
+
+class AnnotationStore:
+    """All annotations and detections of one slide. See the module docstring for the model."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._listeners = Listeners()
+        self._local_versions: set[int] = set()
+        self._poll_lock = threading.Lock()
+        self._closed = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._initialise()
+        except sqlite3.DatabaseError as error:
+            raise AnnotationStoreError(
+                f"{self.path}: not a readable annotation store ({error})"
+            ) from None
+        self._seen_version = self.version
+        self._seen_data_version = self._data_version()
+
+    # ----------------------------------------------------------------- opening and closing
+
+    @classmethod
+    def for_slide(cls, slide_path: str | Path, folder: str | Path | None = None) -> AnnotationStore:
+        """The store of a slide, keyed by the slide's identity (not its path).
+
+        `folder` is a project folder the user chose; by default the per-user store folder.
+        """
+        from tilescope.engine.annotations.identity import slide_identity
+        from tilescope.engine.user_dirs import annotation_store_dir
+
+        identity = slide_identity(slide_path)
+        base = Path(folder) if folder is not None else annotation_store_dir()
+        store = cls(base / f"{identity}{STORE_SUFFIX}")
+        if store.get_metadata("slide_name") != Path(slide_path).name:
+            store.set_metadata("slide_name", Path(slide_path).name)
+            store.set_metadata("slide_identity", identity)
+        return store
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            timeout=_BUSY_TIMEOUT_S,
+            isolation_level=None,  # explicit BEGIN/COMMIT only
+            check_same_thread=False,  # used by its own thread only; closed by `close`
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA cache_size = -65536")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        with self._connections_lock:
+            self._connections.append(conn)
+        return conn
+
+    def _state(self) -> _ThreadState:
+        if self._closed:
+            raise AnnotationStoreError(f"{self.path}: the store is closed")
+        state: _ThreadState | None = getattr(self._local, "state", None)
+        if state is None:
+            state = _ThreadState(self._connect())
+            self._local.state = state
+        return state
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        return self._state().connection
+
+    def _initialise(self) -> None:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in TABLES.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            for sql in SECONDARY_INDEXES.values():
+                conn.execute(sql)
+            conn.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?), "
+                "('version', '0')",
+                (str(SCHEMA_VERSION),),
+            )
+            found = int(
+                conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+            )
+            if found > SCHEMA_VERSION:
+                raise AnnotationStoreError(
+                    f"{self.path}: written by a newer tilescope (schema {found}); update tilescope"
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        """Close every thread's connection (call from the owning thread when done)."""
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            try:
+                conn.close()
+            except sqlite3.Error as error:  # pragma: no cover - closing never matters for data
+                log.debug("closing %s: %s", self.path, error)
+        self._closed = True
+
+    def __enter__(self) -> AnnotationStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- transactions and events
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group edits into one atomic commit and one change event; nests (inner joins outer)."""
+        state = self._state()
+        if state.depth:
+            state.depth += 1
+            try:
+                yield
+            finally:
+                state.depth -= 1
+            return
+        state.connection.execute("BEGIN IMMEDIATE")
+        state.depth, state.version, state.pending = 1, None, PendingChange()
+        try:
+            yield
+            state.connection.execute("COMMIT")
+        except BaseException:
+            state.connection.execute("ROLLBACK")
+            raise
+        finally:
+            state.depth = 0
+            version, pending = state.version, state.pending
+            state.version, state.pending = None, PendingChange()
+        if version is not None:
+            with self._poll_lock:
+                self._local_versions.add(version)
+            self._listeners.emit(pending.to_event(version))
+
+    def _write_version(self, state: _ThreadState) -> int:
+        """The version of the open write transaction (allocated on its first write)."""
+        if state.version is None:
+            row = state.connection.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version' "
+                "RETURNING value"
+            ).fetchone()
+            state.version = int(row[0])
+        return state.version
+
+    def subscribe(self, callback: Listener) -> Callable[[], None]:
+        """Call `callback(ChangeEvent)` after every commit; returns an unsubscribe function."""
+        return self._listeners.subscribe(callback)
+
+    @property
+    def version(self) -> int:
+        """Increases with every committed write transaction, whoever wrote it."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+        return int(row[0])
+
+    def _data_version(self) -> int:
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def changes_since(self, version: int) -> ChangeEvent:
+        """Objects added, updated and removed by commits after `version` (any process)."""
+        state = self._state()
+        conn = state.connection
+        if not state.depth:
+            conn.execute("BEGIN")  # one snapshot for the three reads
+        try:
+            current = int(conn.execute("SELECT value FROM meta WHERE key='version'").fetchone()[0])
+            rows = conn.execute(
+                "SELECT id, created_version FROM annotations WHERE version > ?", (version,)
+            ).fetchall()
+            removed = conn.execute("SELECT id FROM removed WHERE version > ?", (version,))
+            removed_ids = frozenset(r[0] for r in removed)
+        finally:
+            if not state.depth:
+                conn.execute("COMMIT")
+        added = frozenset(i for i, created in rows if created > version)
+        updated = frozenset(i for i, created in rows if created <= version)
+        return ChangeEvent(added, updated, removed_ids, version=current)
+
+    def poll(self) -> ChangeEvent | None:
+        """Notice commits made by other processes since the last poll and notify listeners.
+
+        Cheap when nothing changed (one ``PRAGMA data_version``); a viewer calls it on a timer.
+        Edits made through this object were already notified and are left out.
+        """
+        data_version = self._data_version()
+        if data_version == self._seen_data_version:
+            return None
+        self._seen_data_version = data_version
+        with self._poll_lock:
+            since = self._seen_version
+            event = self.changes_since(since)
+            foreign = [
+                v for v in range(since + 1, event.version + 1) if v not in self._local_versions
+            ]
+            self._seen_version = event.version
+            self._local_versions = {v for v in self._local_versions if v > event.version}
+        if not foreign:
+            return None
+        # Classes and runs are small and not versioned one by one: tell the viewer to re-read.
+        result = ChangeEvent(
+            added=event.added,
+            updated=event.updated,
+            removed=event.removed,
+            classes_changed=True,
+            runs_changed=True,
+            external=True,
+            version=event.version,
+        )
+        self._listeners.emit(result)
+        return result
+
+    # ----------------------------------------------------------------- writing objects
+
+    def add(self, annotation: Annotation) -> str:
+        """Store a new object; returns its id."""
+        self.add_many([annotation])
+        return annotation.id
+
+    def add_many(self, annotations: Iterable[Annotation]) -> list[str]:
+        """Store many objects in one transaction (fast path for detections); returns the ids.
+
+        Rows are written in spatial (Morton) order and grouped into small blocks of neighbours
+        for the R*Tree; for big loads the secondary indexes are rebuilt after.
+        """
+        items = list(annotations)
+        if not items:
+            return []
+        geoms = np.empty(len(items), dtype=object)
+        geoms[:] = [a.geometry for a in items]
+        bounds = _checked_bounds(items, geoms)
+        order = spatial_order(bounds)
+        sorted_bounds = bounds[order]
+        starts = block_starts(sorted_bounds)
+        areas = shapely.area(geoms)
+        wkb = shapely.to_wkb(geoms)
+        with self.transaction():
+            state = self._state()
+            conn = state.connection
+            version = self._write_version(state)
+            self._ensure_classes(conn, {a.class_name for a in items})
+            ids = [a.id for a in items]
+            if conn.execute("SELECT 1 FROM removed LIMIT 1").fetchone():
+                conn.executemany("DELETE FROM removed WHERE id = ?", ((i,) for i in ids))
+            existing = int(conn.execute("SELECT MAX(rid) FROM annotations").fetchone()[0] or 0)
+            first_block = self._take_blocks(conn, len(starts))
+            bulk = len(items) >= _BULK_REINDEX_MIN and len(items) >= existing
+            if bulk:
+                for name in SECONDARY_INDEXES:
+                    conn.execute(f"DROP INDEX IF EXISTS {name}")
+            block_of = np.zeros(len(items), dtype=np.int64)
+            block_of[starts] = 1
+            block_of = (np.cumsum(block_of) - 1 + first_block).tolist()
+            ordered = [items[i] for i in order.tolist()]
+            first_rid = existing + 1
+            rows = [
+                (
+                    rid,
+                    a.id,
+                    _kind_value(a),
+                    _shape_value(a),
+                    a.class_name,
+                    a.name,
+                    a.score,
+                    a.run_id,
+                    area,
+                    block,
+                    x0,
+                    y0,
+                    x1,
+                    y1,
+                    blob,
+                    _json_or_none(a.properties, "properties", a.id),
+                    _json_or_none(a.measurements, "measurements", a.id),
+                    version,
+                    version,
+                )
+                for rid, a, area, block, (x0, y0, x1, y1), blob in zip(
+                    range(first_rid, first_rid + len(items)),
+                    ordered,
+                    areas[order].tolist(),
+                    block_of,
+                    sorted_bounds.tolist(),
+                    wkb[order].tolist(),
+                    strict=True,
+                )
+            ]
+            try:
+                conn.executemany(f"INSERT INTO annotations VALUES ({_ROW_MARKS})", rows)
+            except sqlite3.IntegrityError:
+                raise AnnotationStoreError(self._duplicate_message(ids)) from None
+            del rows
+            box_x0 = np.minimum.reduceat(sorted_bounds[:, 0], starts).tolist()
+            box_y0 = np.minimum.reduceat(sorted_bounds[:, 1], starts).tolist()
+            box_x1 = np.maximum.reduceat(sorted_bounds[:, 2], starts).tolist()
+            box_y1 = np.maximum.reduceat(sorted_bounds[:, 3], starts).tolist()
+            conn.executemany(
+                "INSERT INTO annotation_index VALUES (?,?,?,?,?)",
+                zip(
+                    range(first_block, first_block + len(starts)),
+                    box_x0,
+                    box_x1,
+                    box_y0,
+                    box_y1,
+                    strict=True,
+                ),
+            )
+            if bulk:
+                try:
+                    for sql in SECONDARY_INDEXES.values():
+                        conn.execute(sql)
+                except sqlite3.IntegrityError:
+                    raise AnnotationStoreError(self._duplicate_message(ids)) from None
+            state.pending.note_added(ids)
+        return ids
+
+    @staticmethod
+    def _take_blocks(conn: sqlite3.Connection, count: int) -> int:
+        """Reserve `count` new block ids (R*Tree row ids); returns the first."""
+        row = conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('next_block', ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + ? RETURNING value",
+            (str(count + 1), count),
+        ).fetchone()
+        return int(row[0]) - count
+
+    def _duplicate_message(self, ids: list[str]) -> str:
+        seen: set[str] = set()
+        for id_ in ids:
+            if id_ in seen:
+                return f"{self.path}: id {id_} appears twice in one batch"
+            seen.add(id_)
+        return f"{self.path}: an object with one of these ids is already in the store"
+
+    def _ensure_classes(self, conn: sqlite3.Connection, names: set[str | None]) -> None:
+        new = [(n, pack_rgb(default_colour(n))) for n in names if n is not None]
+        if new:
+            before = conn.total_changes
+            conn.executemany("INSERT OR IGNORE INTO classes(name, colour) VALUES (?, ?)", new)
+            if conn.total_changes != before:
+                self._state().pending.classes_changed = True
+
+    def update(self, annotation: Annotation) -> None:
+        self.update_many([annotation])
+
+    def update_many(self, annotations: Iterable[Annotation]) -> None:
+        """Replace stored objects by id; raises KeyError (nothing changed) if one is missing."""
+        items = list(annotations)
+        if not items:
+            return
+        geoms = np.empty(len(items), dtype=object)
+        geoms[:] = [a.geometry for a in items]
+        bounds = _checked_bounds(items, geoms)
+        areas = shapely.area(geoms)
+        wkb = shapely.to_wkb(geoms)
+        with self.transaction():
+            state = self._state()
+            conn = state.connection
+            version = self._write_version(state)
+            self._ensure_classes(conn, {a.class_name for a in items})
+            left_blocks: set[int] = set()
+            for i, a in enumerate(items):
+                x0, y0, x1, y1 = bounds[i].tolist()
+                row = conn.execute(
+                    "UPDATE annotations SET kind=?, shape_type=?, class_name=?, name=?, score=?, "
+                    "run_id=?, area=?, x0=?, y0=?, x1=?, y1=?, geometry=?, properties=?, "
+                    "measurements=?, version=? WHERE id=? RETURNING rid, block",
+                    (
+                        _kind_value(a),
+                        _shape_value(a),
+                        a.class_name,
+                        a.name,
+                        a.score,
+                        a.run_id,
+                        float(areas[i]),
+                        x0,
+                        y0,
+                        x1,
+                        y1,
+                        wkb[i],
+                        _json_or_none(a.properties, "properties", a.id),
+                        _json_or_none(a.measurements, "measurements", a.id),
+                        version,
+                        a.id,
+                    ),
+                ).fetchone()
+                if row is None:
+                    raise KeyError(f"no annotation with id {a.id} in {self.path}")
+                rid, block = row
+                box = conn.execute(
+                    "SELECT x0, y0, x1, y1 FROM annotation_index WHERE rid=?", (block,)
+                ).fetchone()
+                if box and box[0] <= x0 and box[1] <= y0 and box[2] >= x1 and box[3] >= y1:
+                    continue  # still inside its block: the index needs no change
+                # Moved out of its block: give it a block of its own.
+                new_block = self._take_blocks(conn, 1)
+                conn.execute(
+                    "INSERT INTO annotation_index VALUES (?,?,?,?,?)", (new_block, x0, x1, y0, y1)
+                )
+                conn.execute("UPDATE annotations SET block=? WHERE rid=?", (new_block, rid))
+                left_blocks.add(block)
+            self._drop_empty_blocks(conn, left_blocks)
+            state.pending.note_updated([a.id for a in items])
+
+    @staticmethod
+    def _drop_empty_blocks(conn: sqlite3.Connection, blocks: Iterable[int]) -> None:
+        conn.executemany(
+            "DELETE FROM annotation_index WHERE rid = ?1 "
+            "AND NOT EXISTS (SELECT 1 FROM annotations WHERE block = ?1)",
+            ((b,) for b in blocks),
+        )
+
+    def remove(self, annotation_id: str) -> bool:
+        return bool(self.remove_many([annotation_id]))
+
+    def remove_many(self, ids: Iterable[str]) -> list[str]:
+        """Delete objects by id (unknown ids are ignored); returns the ids actually removed."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return []
+        with self.transaction():
+            state = self._state()
+            conn = self._doomed_table(state)
+            for chunk in _chunks(wanted, _SQL_VARS):
+                marks = ",".join("?" * len(chunk))
+                conn.execute(
+                    f"INSERT INTO doomed SELECT rid, id, block FROM annotations "
+                    f"WHERE id IN ({marks})",
+                    chunk,
+                )
+            removed = self._delete_doomed(state)
+        return removed
+
+    @staticmethod
+    def _doomed_table(state: _ThreadState) -> sqlite3.Connection:
+        conn = state.connection
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS doomed (rid INTEGER PRIMARY KEY, id TEXT, block INT)"
+        )
+        conn.execute("DELETE FROM doomed")
+        return conn
+
+    def _delete_doomed(self, state: _ThreadState) -> list[str]:
+        """Delete the rows listed in the temp table `doomed`, leaving tombstones."""
+        conn = state.connection
+        removed = [r[0] for r in conn.execute("SELECT id FROM doomed")]
+        if not removed:
+            return []
+        version = self._write_version(state)
+        conn.execute("DELETE FROM annotations WHERE rid IN (SELECT rid FROM doomed)")
+        conn.execute(
+            "DELETE FROM annotation_index WHERE rid IN (SELECT DISTINCT block FROM doomed) "
+            "AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.block = annotation_index.rid)"
+        )
+        conn.execute(
+            "INSERT OR REPLACE INTO removed(id, version) SELECT id, ? FROM doomed", (version,)
+        )
+        conn.execute("DELETE FROM doomed")
+        state.pending.note_removed(removed)
+        return removed
+
+    # ----------------------------------------------------------------- reading objects
+
+    def _to_annotations(self, rows: Sequence[tuple[Any, ...]]) -> list[Annotation]:
+        if not rows:
+            return []
+        geoms = shapely.from_wkb([r[8] for r in rows])
+        out = []
+        for r, geom in zip(rows, geoms, strict=True):
+            out.append(
+                Annotation(
+                    geometry=geom,
+                    shape_type=ShapeType(r[3]),
+                    class_name=r[4],
+                    kind=ObjectKind(r[2]),
+                    name=r[5],
+                    score=r[6],
+                    properties=json.loads(r[9]) if r[9] else {},
+                    measurements=json.loads(r[10]) if r[10] else {},
+                    run_id=r[7],
+                    id=r[1],
+                )
+            )
+        return out
+
+    def get(self, annotation_id: str) -> Annotation | None:
+        rows = self._conn.execute(
+            f"SELECT {ROW_COLUMNS} FROM annotations WHERE id = ?", (annotation_id,)
+        ).fetchall()
+        found = self._to_annotations(rows)
+        return found[0] if found else None
+
+    def get_many(self, ids: Iterable[str]) -> list[Annotation]:
+        """The stored objects with these ids, in the given order (missing ids are skipped)."""
+        wanted = list(dict.fromkeys(ids))
+        by_id: dict[str, Annotation] = {}
+        for chunk in _chunks(wanted, _SQL_VARS):
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT {ROW_COLUMNS} FROM annotations WHERE id IN ({marks})", chunk
+            ).fetchall()
+            by_id.update((a.id, a) for a in self._to_annotations(rows))
+        return [by_id[i] for i in wanted if i in by_id]
+
+    def existing_ids(self, ids: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(list(ids), _SQL_VARS):
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT id FROM annotations WHERE id IN ({marks})"
+            found.update(r[0] for r in self._conn.execute(sql, chunk))
+        return found
+
+    def _filters(
+        self,
+        classes: Iterable[str | None] | None,
+        kind: ObjectKind | str | None,
+        run_id: str | None,
+        include_hidden_runs: bool,
+        prefix: str = "",
+    ) -> tuple[list[str], list[Any]]:
+        where: list[str] = []
+        params: list[Any] = []
+        if classes is not None:
+            wanted = list(classes)
+            names = [c for c in wanted if c is not None]
+            parts = []
+            if names:
+                parts.append(f"{prefix}class_name IN ({','.join('?' * len(names))})")
+                params.extend(names)
+            if None in wanted:
+                parts.append(f"{prefix}class_name IS NULL")
+            where.append("(" + " OR ".join(parts) + ")" if parts else "0")
+        if kind is not None:
+            where.append(f"{prefix}kind = ?")
+            params.append(ObjectKind(kind).value)
+        if run_id is not None:
+            where.append(f"{prefix}run_id = ?")
+            params.append(run_id)
+        elif not include_hidden_runs:
+            hidden = [r[0] for r in self._conn.execute("SELECT run_id FROM runs WHERE hidden")]
+            if hidden:
+                marks = ",".join("?" * len(hidden))
+                where.append(f"({prefix}run_id IS NULL OR {prefix}run_id NOT IN ({marks}))")
+                params.extend(hidden)
+        return where, params
+
+    def _select(
+        self,
+        columns: str,
+        bbox: BBox | None,
+        classes: Iterable[str | None] | None,
+        kind: ObjectKind | str | None,
+        run_id: str | None,
+        include_hidden_runs: bool,
+        min_size: float = 0.0,
+        limit: int | None = None,
+    ) -> list[tuple[Any, ...]]:
+        where, params = self._filters(classes, kind, run_id, include_hidden_runs, "a.")
+        if bbox is None:
+            sql = f"SELECT {columns} FROM annotations a"
+        else:
+            x0, y0, x1, y1 = (float(v) for v in bbox)
+            sql = f"SELECT {columns} FROM annotation_index r JOIN annotations a ON a.block = r.rid"
+            box = "r.x0 <= ? AND r.x1 >= ? AND r.y0 <= ? AND r.y1 >= ?"
+            own = "a.x0 <= ? AND a.x1 >= ? AND a.y0 <= ? AND a.y1 >= ?"
+            where = [box, own, *where]
+            params = [x1, x0, y1, y0, x1, x0, y1, y0, *params]
+            if min_size > 0:
+                # Objects smaller than a screen pixel at this zoom are not worth drawing.
+                where.append("(a.x1 - a.x0 >= ? OR a.y1 - a.y0 >= ?)")
+                params.extend([min_size, min_size])
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self._conn.execute(sql, params).fetchall()
+
+    def query(
+        self,
+        bbox: BBox | None = None,
+        classes: Iterable[str | None] | None = None,
+        kind: ObjectKind | str | None = None,
+        run_id: str | None = None,
+        *,
+        include_hidden_runs: bool = False,
+        exact: bool = False,
+        limit: int | None = None,
+    ) -> list[Annotation]:
+        """Objects whose bounding box meets `bbox` (level-0 ``x0, y0, x1, y1``), filtered.
+
+        `classes` may contain None for unclassified objects. Detections of hidden runs are left
+        out unless `include_hidden_runs` or their `run_id` is asked for. `exact` keeps only
+        objects whose geometry itself intersects the box.
+        """
+        cols = ", ".join(f"a.{c.strip()}" for c in ROW_COLUMNS.split(","))
+        rows = self._select(cols, bbox, classes, kind, run_id, include_hidden_runs, limit=limit)
+        found = self._to_annotations(rows)
+        if exact and bbox is not None and found:
+            box = shapely.box(*bbox)
+            hits = shapely.intersects(np.array([a.geometry for a in found], dtype=object), box)
+            found = [a for a, hit in zip(found, hits, strict=True) if hit]
+        return found
+
+    def query_ids(
+        self,
+        bbox: BBox | None = None,
+        classes: Iterable[str | None] | None = None,
+        kind: ObjectKind | str | None = None,
+        run_id: str | None = None,
+        *,
+        include_hidden_runs: bool = False,
+    ) -> list[str]:
+        rows = self._select("a.id", bbox, classes, kind, run_id, include_hidden_runs)
+        return [r[0] for r in rows]
+
+    def query_display(
+        self,
+        bbox: BBox,
+        classes: Iterable[str | None] | None = None,
+        kind: ObjectKind | str | None = None,
+        *,
+        min_size: float = 0.0,
+        limit: int | None = None,
+    ) -> DisplayBatch:
+        """The viewport query of a viewer: ids, classes, kinds and geometries as arrays.
+
+        `min_size` (level-0 px) skips objects whose bounding box is smaller in both directions,
+        e.g. ``1.0 * downsample`` to skip objects under one screen pixel.
+        """
+        rows = self._select(
+            "a.id, a.class_name, a.kind, a.geometry",
+            bbox,
+            classes,
+            kind,
+            None,
+            False,
+            min_size=min_size,
+            limit=limit,
+        )
+        geoms = shapely.from_wkb([r[3] for r in rows]) if rows else np.empty(0, dtype=object)
+        return DisplayBatch(
+            ids=[r[0] for r in rows],
+            class_names=[r[1] for r in rows],
+            kinds=[r[2] for r in rows],
+            geometries=geoms,
+        )
+
+    def iter_all(self, batch_size: int = 10_000) -> Iterator[Annotation]:
+        """Every object, in storage order, read in batches (for export of huge stores)."""
+        last = 0
+        while True:
+            rows = self._conn.execute(
+                f"SELECT {ROW_COLUMNS} FROM annotations WHERE rid > ? ORDER BY rid LIMIT ?",
+                (last, batch_size),
+            ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield from self._to_annotations(rows)
+
+    def count(
+        self,
+        classes: Iterable[str | None] | None = None,
+        kind: ObjectKind | str | None = None,
+        run_id: str | None = None,
+        *,
+        include_hidden_runs: bool = False,
+    ) -> int:
+        where, params = self._filters(classes, kind, run_id, include_hidden_runs)
+        sql = "SELECT COUNT(*) FROM annotations" + (
+            " WHERE " + " AND ".join(where) if where else ""
+        )
+        return int(self._conn.execute(sql, params).fetchone()[0])
+
+    def _by_class(self, aggregate: str, kind: ObjectKind | str | None, hidden: bool) -> list[Any]:
+        where, params = self._filters(None, kind, None, hidden)
+        sql = f"SELECT class_name, {aggregate} FROM annotations"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return self._conn.execute(sql + " GROUP BY class_name", params).fetchall()
+
+    def count_by_class(
+        self, kind: ObjectKind | str | None = None, *, include_hidden_runs: bool = False
+    ) -> dict[str | None, int]:
+        return {n: int(c) for n, c in self._by_class("COUNT(*)", kind, include_hidden_runs)}
+
+    def area_by_class(
+        self,
+        kind: ObjectKind | str | None = None,
+        mpp: float | tuple[float, float] | None = None,
+        *,
+        include_hidden_runs: bool = False,
+    ) -> dict[str | None, float]:
+        """Total area per class in px^2, or in um^2 when the pixel size `mpp` is given."""
+        from tilescope.engine.annotations.measurements import mpp_pair
+
+        pair = mpp_pair(mpp)
+        scale = 1.0 if pair is None else pair[0] * pair[1]
+        rows = self._by_class("TOTAL(area)", kind, include_hidden_runs)
+        return {n: float(a) * scale for n, a in rows}
+
+    # ----------------------------------------------------------------- classes
+
+    def classes(self) -> list[AnnotationClass]:
+        rows = self._conn.execute("SELECT name, colour FROM classes ORDER BY name")
+        return [AnnotationClass(n, unpack_rgb(c)) for n, c in rows]
+
+    def class_colour(self, name: str | None) -> Colour:
+        if name is not None:
+            row = self._conn.execute("SELECT colour FROM classes WHERE name=?", (name,)).fetchone()
+            if row:
+                return unpack_rgb(int(row[0]))
+        return default_colour(name)
+
+    def set_class(self, name: str, colour: Colour | None = None) -> None:
+        """Create a class or change its colour (QuPath's colour for its standard names)."""
+        if not name or not name.strip():
+            raise ValueError("a class needs a non-empty name")
+        packed = pack_rgb(check_colour(colour) if colour is not None else default_colour(name))
+        with self.transaction():
+            state = self._state()
+            self._write_version(state)
+            state.connection.execute(
+                "INSERT INTO classes(name, colour) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET colour = excluded.colour",
+                (name, packed),
+            )
+            state.pending.classes_changed = True
+
+    def rename_class(self, old: str, new: str | None) -> list[str]:
+        """Rename a class (or, with `new` None, unclassify its objects); returns touched ids."""
+        with self.transaction():
+            state = self._state()
+            conn = state.connection
+            version = self._write_version(state)
+            colour = conn.execute("SELECT colour FROM classes WHERE name=?", (old,)).fetchone()
+            conn.execute("DELETE FROM classes WHERE name=?", (old,))
+            if new is not None:
+                conn.execute(
+                    "INSERT OR IGNORE INTO classes(name, colour) VALUES (?, ?)",
+                    (new, colour[0] if colour else pack_rgb(default_colour(new))),
+                )
+            rows = conn.execute(
+                "UPDATE annotations SET class_name=?, version=? WHERE class_name=? RETURNING id",
+                (new, version, old),
+            ).fetchall()
+            ids = [r[0] for r in rows]
+            state.pending.classes_changed = True
+            state.pending.note_updated(ids)
+        return ids
+
+    def remove_class(self, name: str) -> list[str]:
+        """Delete a class; its objects become unclassified. Returns the touched ids."""
+        return self.rename_class(name, None)
+
+    # ----------------------------------------------------------------- inference runs
+
+    def add_run(
+        self,
+        model_id: str,
+        model_version: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> InferenceRun:
+        """Record an inference run; give its `run_id` to the detections it produces."""
+        run = InferenceRun(
+            run_id=run_id or str(uuid.uuid4()),
+            model_id=model_id,
+            model_version=model_version,
+            parameters=dict(parameters or {}),
+            created_at=time.time(),
+        )
+        with self.transaction():
+            state = self._state()
+            self._write_version(state)
+            state.connection.execute(
+                "INSERT INTO runs(run_id, model_id, model_version, parameters, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    run.run_id,
+                    run.model_id,
+                    run.model_version,
+                    json.dumps(run.parameters),
+                    run.created_at,
+                ),
+            )
+            state.pending.runs_changed = True
+        return run
+
+    def runs(self) -> list[InferenceRun]:
+        rows = self._conn.execute(
+            "SELECT run_id, model_id, model_version, parameters, created_at, hidden FROM runs "
+            "ORDER BY created_at"
+        )
+        return [
+            InferenceRun(r[0], r[1], r[2], json.loads(r[3]), float(r[4]), bool(r[5])) for r in rows
+        ]
+
+    def set_run_hidden(self, run_id: str, hidden: bool) -> None:
+        """Hide (or show) a run's detections in queries and counts without deleting them."""
+        with self.transaction():
+            state = self._state()
+            self._write_version(state)
+            cursor = state.connection.execute(
+                "UPDATE runs SET hidden=? WHERE run_id=?", (int(hidden), run_id)
+            )
+            if cursor.rowcount == 0:
+                raise KeyError(f"no inference run {run_id} in {self.path}")
+            state.pending.runs_changed = True
+
+    def delete_run(self, run_id: str) -> int:
+        """Delete a run and all its detections; returns how many objects went.
+
+        To replace a run, delete it and add the new detections inside one `transaction()`.
+        """
+        with self.transaction():
+            state = self._state()
+            conn = self._doomed_table(state)
+            conn.execute(
+                "INSERT INTO doomed SELECT rid, id, block FROM annotations WHERE run_id=?",
+                (run_id,),
+            )
+            removed = self._delete_doomed(state)
+            self._write_version(state)
+            conn.execute("DELETE FROM runs WHERE run_id=?", (run_id,))
+            state.pending.runs_changed = True
+        return len(removed)
+
+    # ----------------------------------------------------------------- metadata
+
+    def get_metadata(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key=?", (f"user:{key}",)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_metadata(self, key: str, value: str) -> None:
+        """Free-form store metadata (slide name, pixel size, ...); not objects, no event."""
+        with self.transaction():
+            self._state().connection.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (f"user:{key}", value)
+            )
+
+    def integrity_check(self) -> str:
+        """SQLite's own consistency check: ``"ok"`` for a healthy file."""
+        return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
