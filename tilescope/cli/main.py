@@ -24,6 +24,7 @@ COMMANDS = [
     "tilescope.cli.screenshot",
     "tilescope.cli.infer",
     "tilescope.cli.models",
+    "tilescope.cli.annotations",
 ]
 
 # Third-party loggers that would otherwise turn a one-line error into a page.
