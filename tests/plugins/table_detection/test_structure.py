@@ -129,3 +129,24 @@ def test_slightly_skewed_scan() -> None:
     assert grid.row_edges == pytest.approx([y + 0.5 for y in ROWS_Y], abs=3)
     assert grid.col_edges == pytest.approx([x + 0.5 for x in COLS_X], abs=3)
     assert len(grid.cells) == 12
+
+
+def test_large_dense_grid_with_thick_and_double_rules() -> None:
+    """A high-resolution scan: 3 px rules 50 px apart, a double rule under the header."""
+    image = np.full((1500, 2000), 255, np.uint8)
+    rows = list(range(40, 1450, 50))  # 29 rules -> 28 rows
+    cols = list(range(40, 1950, 190))  # 11 rules -> 10 columns
+    for y in rows:
+        image[y : y + 3, rows[0] : cols[-1] + 3] = 0
+    image[rows[1] + 6 : rows[1] + 8, cols[0] : cols[-1] + 3] = 0  # second line of a double rule
+    for x in cols:
+        image[rows[0] : rows[-1] + 3, x : x + 3] = 0
+    rng = np.random.default_rng(4)
+    for _ in range(6000):
+        y, x = int(rng.integers(0, 1480)), int(rng.integers(0, 1990))
+        image[y : y + 12, x : x + 2] = 30
+    grid = table_structure(image)
+    assert grid is not None
+    assert (grid.n_rows, grid.n_cols) == (28, 10)
+    assert len(grid.cells) == 280
+    assert grid.col_edges == pytest.approx([x + 1 for x in cols], abs=1)

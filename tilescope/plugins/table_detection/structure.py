@@ -79,6 +79,7 @@ class _Separator:
 
     position: float
     spans: list[tuple[float, float]] = field(default_factory=list)
+    thickness: float = 1.0  # of its thickest ruling, px
 
     def coverage(self, start: float, end: float) -> float:
         """Share of [start, end] covered by this separator's rulings."""
@@ -130,20 +131,17 @@ def _crossing_labels(mask: np.ndarray, reach: int = 2) -> np.ndarray:
 
 
 def _separators(
-    mask: np.ndarray,
-    axis: int,
-    crossing: np.ndarray,
-    max_thickness: int,
-    merge_distance: float,
+    mask: np.ndarray, axis: int, crossing: np.ndarray, max_thickness: int
 ) -> list[_Separator]:
     """Group the rulings of a line mask into separators at distinct positions.
 
     A ruling must meet at least two rulings of the other direction (its ends at the borders,
     or the lines it crosses): runs of text that survive the opening at low resolution meet
-    none or one.
+    none or one. Rulings closer than a few line widths (double rules, a line broken into
+    staircase steps) form one separator.
     """
     labels, _count = ndimage.label(mask, structure=np.ones((3, 3)))
-    segments: list[tuple[float, float, float]] = []
+    segments: list[tuple[float, float, float, float]] = []
     for index, box in enumerate(ndimage.find_objects(labels), start=1):
         if box is None:
             continue
@@ -151,27 +149,32 @@ def _separators(
         pixels = labels[box] == index
         # Mean thickness, not the bounding box: a ruling of a slightly skewed scan is a thin
         # staircase whose box is tall.
-        if pixels.sum() / (along.stop - along.start) > max_thickness:
+        thickness = float(pixels.sum()) / (along.stop - along.start)
+        if thickness > max_thickness:
             continue  # a filled block, not a ruling
         if np.count_nonzero(np.unique(crossing[box][pixels])) < 2:
             continue
         across_coords = np.nonzero(pixels)[0 if axis == 1 else 1]
         across_start = box[0].start if axis == 1 else box[1].start
         position = float(across_coords.mean()) + across_start
-        segments.append((position, float(along.start), float(along.stop)))
+        segments.append((position, float(along.start), float(along.stop), thickness))
     segments.sort()
     separators: list[_Separator] = []
     weights: list[float] = []
-    for position, start, end in segments:
-        if separators and position - separators[-1].position <= merge_distance:
-            sep, weight = separators[-1], weights[-1]
-            sep.position = (sep.position * weight + position * (end - start)) / (
+    for position, start, end, thickness in segments:
+        last = separators[-1] if separators else None
+        if last is not None and position - last.position <= 3 * max(
+            thickness, last.thickness, 4 / 3
+        ):
+            weight = weights[-1]
+            last.position = (last.position * weight + position * (end - start)) / (
                 weight + end - start
             )
             weights[-1] = weight + end - start
-            sep.spans.append((start, end))
+            last.spans.append((start, end))
+            last.thickness = max(last.thickness, thickness)
         else:
-            separators.append(_Separator(position, [(start, end)]))
+            separators.append(_Separator(position, [(start, end)], thickness))
             weights.append(end - start)
     return separators
 
@@ -214,14 +217,16 @@ def table_structure(
     if ink is None:
         return None
     height, width = ink.shape
-    max_thickness = max(6, round(min(height, width) * 0.03))
-    merge = max(4.0, 1.5 * max_thickness)
+    # Thicker than this is a filled block (shaded header, logo), not a ruling.
+    max_thickness = max(6, round(min(height, width) * 0.015))
     h_mask = line_mask(ink, max(min_line_length, round(width * line_fraction)), axis=1)
     v_mask = line_mask(ink, max(min_line_length, round(height * line_fraction)), axis=0)
-    horizontal = _separators(h_mask, 1, _crossing_labels(v_mask), max_thickness, merge)
-    vertical = _separators(v_mask, 0, _crossing_labels(h_mask), max_thickness, merge)
+    horizontal = _separators(h_mask, 1, _crossing_labels(v_mask), max_thickness)
+    vertical = _separators(v_mask, 0, _crossing_labels(h_mask), max_thickness)
     if not horizontal or not vertical:
         return None
+    # How far a line end or a border may sit from a separator and still meet it.
+    merge = max(4.0, 2.0 * float(np.median([s.thickness for s in horizontal + vertical])))
     rows = _edges(horizontal, vertical, merge)
     cols = _edges(vertical, horizontal, merge)
     if len(rows) < 2 or len(cols) < 2:
