@@ -377,7 +377,7 @@ def parse_manifest(data: Any, path: Path) -> ModelManifest:
     )
     norm = _parse_normalisation(inp.sub("normalisation", required=False))
     inp.reject_unknown()
-    if 2 * max(overlap, halo) >= min(patch):
+    if 2 * max((overlap + 1) // 2, halo) >= min(patch):
         raise inp.fail(
             "overlap",
             f"overlap/halo ({overlap}/{halo}) leave no core in a {patch[0]} x {patch[1]} patch",

@@ -134,6 +134,7 @@ class _Writer:
         self.resume_log = resume_log
         self.maps = maps
         self.summary = summary
+        self.halo = model.tile_spec().halo
 
     def write(self, tiles: list[TileInfo], results: list[TileResult]) -> None:
         kept: list[Annotation] = []
@@ -150,7 +151,7 @@ class _Writer:
                     )
                 )
             if self.maps is not None and result.probabilities is not None:
-                self.maps.write_tile(tile, result.probabilities)
+                self.maps.write_tile(tile, result.probabilities, self.halo)
         for sink in self.sinks:
             sink.add(tiles, kept)
         if self.resume_log is not None:

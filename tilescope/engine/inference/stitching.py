@@ -99,40 +99,36 @@ class ProbabilityZarr:
         self._weights: dict[int, tuple[np.ndarray, np.ndarray, tuple[int, int]]] = {}
 
     # -- writing -------------------------------------------------------------------------
-    def write_tile(self, tile: TileInfo, probabilities: np.ndarray) -> None:
-        """Write one tile's core with a feathered blend into already written neighbours."""
+    def write_tile(self, tile: TileInfo, probabilities: np.ndarray, halo: int = 0) -> None:
+        """Write one tile's core, feathered into the left and top neighbours written before.
+
+        Tiles arrive in plan (row-major) order, so the neighbours to the left, above and
+        above-left are already in the array. The tile writes its core plus a band reaching
+        into those neighbours (never into its own halo), with a weight rising from 0 at the
+        band's outer edge to 1 at the core, so seams blend instead of stepping.
+        """
         if probabilities.shape[0] != self.channels:  # extra channels dropped, missing ones 0
             fitted = np.zeros((self.channels, *probabilities.shape[1:]), dtype=np.float32)
             n = min(self.channels, probabilities.shape[0])
             fitted[:n] = probabilities[:n]
             probabilities = fitted
-        _, h, w = probabilities.shape
         x_off = round(tile.x / tile.downsample)
         y_off = round(tile.y / tile.downsample)
         cx0, cy0, cx1, cy1 = tile.core
-        # extend the core half-way into the overlap on inner sides, up to the halo-free zone
-        band = max(0, cx0 // 2)
-        ex0 = cx0 - band if tile.inner_edges[0] else cx0
-        ey0 = cy0 - band if tile.inner_edges[1] else cy0
-        ex1 = min(w, cx1 + band) if tile.inner_edges[2] else cx1
-        ey1 = min(h, cy1 + band) if tile.inner_edges[3] else cy1
-        ex0, ey0 = max(ex0, -x_off), max(ey0, -y_off)
-        ex1 = min(ex1, self.width - x_off)
-        ey1 = min(ey1, self.height - y_off)
+        left, top = tile.inner_edges[0], tile.inner_edges[1]
+        band_x = max(0, min(cx0 - halo, cx0 // 2)) if left else 0
+        band_y = max(0, min(cy0 - halo, cy0 // 2)) if top else 0
+        ex0, ey0 = max(cx0 - band_x, -x_off), max(cy0 - band_y, -y_off)
+        ex1, ey1 = min(cx1, self.width - x_off), min(cy1, self.height - y_off)
         if ex1 <= ex0 or ey1 <= ey0:
             return
         block = probabilities[:, ey0:ey1, ex0:ex1]
-        left, top = tile.inner_edges[0], tile.inner_edges[1]
-        weight = (
-            _ramp(ex0, ex1, cx0, band, left)[None, :] * _ramp(ey0, ey1, cy0, band, top)[:, None]
-        )
+        weight = _ramp(ex0, ex1, cx0, band_x)[None, :] * _ramp(ey0, ey1, cy0, band_y)[:, None]
         sl = (slice(None), slice(y_off + ey0, y_off + ey1), slice(x_off + ex0, x_off + ex1))
-        existing = np.asarray(self.array[sl], dtype=np.float32) / 255.0
-        # Left and top neighbours were written already; blend with them across the band.
-        mixed = existing * (1.0 - weight) + block * weight
-        fresh = weight >= 1.0
-        mixed = np.where(fresh[None], block, mixed)
-        self.array[sl] = np.clip(np.rint(mixed * 255.0), 0, 255).astype(np.uint8)
+        if bool((weight < 1.0).any()):
+            existing = np.asarray(self.array[sl], dtype=np.float32) / 255.0
+            block = existing * (1.0 - weight) + block * weight
+        self.array[sl] = np.clip(np.rint(block * 255.0), 0, 255).astype(np.uint8)
 
     def finish(self, levels: int | None = None) -> None:
         """Build the pyramid (2x per level down to ~512 px) and write the multiscales."""
@@ -198,16 +194,9 @@ class ProbabilityZarr:
         }
 
 
-def _ramp(e0: int, e1: int, c0: int, band: int, blend_low: bool) -> np.ndarray:
-    """Weights along one axis of a tile's written block.
-
-    Tiles are written in row-major order, so only the low side (left or top) meets data
-    already written by a neighbour: there the weight rises linearly from 0 at `c0 - band`
-    to 1 at `c0 + band`; the neighbour's value gets the complement. Elsewhere the weight is
-    1 (later tiles blend into ours).
-    """
-    weights = np.ones(e1 - e0, dtype=np.float32)
-    if blend_low and band > 0:
-        positions = np.arange(e0, e1, dtype=np.float32) + 0.5
-        weights = np.clip(0.5 + (positions - c0) / (2 * band), 0.0, 1.0).astype(np.float32)
-    return weights
+def _ramp(e0: int, e1: int, c0: int, band: int) -> np.ndarray:
+    """Weights along one axis: rising linearly over the `band` pixels before `c0`, then 1."""
+    positions = np.arange(e0, e1, dtype=np.float32) + 0.5
+    if band <= 0:
+        return np.ones(e1 - e0, dtype=np.float32)
+    return np.clip((positions - (c0 - band)) / band, 0.0, 1.0).astype(np.float32)

@@ -45,7 +45,9 @@ def tissue_mask(thumbnail: np.ndarray) -> np.ndarray:
         mask = intensity > float(threshold_otsu(intensity))
     min_size = max(4, int(MIN_OBJECT_FRACTION * mask.size))
     mask = remove_small_objects(mask, max_size=min_size - 1)
-    mask = ndi.binary_fill_holes(ndi.binary_closing(mask, iterations=2))
+    # pad with the edge so closing does not eat tissue that runs off the image
+    padded = np.pad(mask, 2, mode="edge")
+    mask = ndi.binary_fill_holes(ndi.binary_closing(padded, iterations=2))[2:-2, 2:-2]
     return np.asarray(mask, dtype=bool)
 
 

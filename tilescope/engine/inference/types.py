@@ -45,7 +45,7 @@ class TileSpec:
             raise ValueError(f"patch size must be positive, got {w} x {h}")
         if self.overlap < 0 or self.halo < 0:
             raise ValueError("overlap and halo must not be negative")
-        if not self.whole_image and 2 * max(self.overlap, self.halo) >= min(w, h):
+        if not self.whole_image and 2 * self.margin >= min(w, h):
             raise ValueError(
                 f"overlap/halo ({self.overlap}/{self.halo}) leave no core in a {w} x {h} patch"
             )
