@@ -76,6 +76,7 @@ class SlideView(QWidget):
         meta = source.metadata
         self._images = ImageCache(image_cache_bytes)
         self._overview: QImage | None = None
+        self._overview_generation = -1
         self._failed: set[TileKey] = set()
         self._dpr_override: float | None = None
         self._transform = ViewTransform.fit(meta.width, meta.height, 640, 480)
@@ -234,13 +235,27 @@ class SlideView(QWidget):
         return self._loader.pending()
 
     def needed_tiles(self) -> list[TileKey]:
+        """Tiles the current view draws (none when the resident overview is sharp enough)."""
         t = self._transform
+        if self._overview_suffices(t):
+            return []
         return visible_tiles(self._source, level_for(self._source, t), t)
+
+    def _overview_suffices(self, t: ViewTransform) -> bool:
+        """The overview is a level of its own: when it is at least as fine as the screen and
+        no coarser than the tiles that would be drawn, one image replaces them all (for
+        single-level images zoomed out this saves decoding and scaling every tile)."""
+        if self._overview is None:
+            return False
+        overview_ds = self._source.metadata.width / self._overview.width()
+        level_ds = self._source.metadata.levels[level_for(self._source, t)].downsample
+        eps = 1e-6
+        return level_ds * (1 - eps) <= overview_ds <= t.device_downsample * (1 + eps)
 
     def is_complete(self) -> bool:
         """True when everything visible is drawn at the right level and rendering."""
         generation = self._loader.generation
-        if self._overview is None:
+        if self._overview is None or self._overview_generation != generation:
             return False
         for key in self.needed_tiles():
             entry = self._images.peek(key)
@@ -299,7 +314,10 @@ class SlideView(QWidget):
         self._check_complete()
 
     def _on_overview_ready(self, image: QImage, generation: int) -> None:
+        if generation != self._loader.generation:
+            return  # rendered with settings since replaced; the new one is on its way
         self._overview = image
+        self._overview_generation = generation
         self.update()
         self.overview_changed.emit()
         self._check_complete()
@@ -322,16 +340,29 @@ class SlideView(QWidget):
     def paint_view(self, painter: QPainter, t: ViewTransform) -> None:
         """Draw slide and overlays for `t` (logical coordinates) with `painter`."""
         meta = self._source.metadata
-        painter.fillRect(QRectF(0, 0, t.width, t.height), BACKDROP)
+        widget_rect = QRectF(0, 0, t.width, t.height)
         if self._source.closed:
+            painter.fillRect(widget_rect, BACKDROP)
             return
         x0, y0 = t.to_widget(0, 0)
         slide_rect = QRectF(x0, y0, meta.width / t.downsample, meta.height / t.downsample)
-        bg = self._source.background
-        painter.fillRect(slide_rect, QColor(bg, bg, bg))
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         painter.scale(1 / t.dpr, 1 / t.dpr)  # draw in device pixels: exact tile seams
+        # Each pixel is written about once: at DPR 2 a full-screen fill costs as much as
+        # drawing all the tiles. The slide's edge pixels are filled too; tiles cover them.
+        device_slide = _scaled(slide_rect, t.dpr)
+        inner = QRectF(
+            QPointF(math.ceil(device_slide.left()), math.ceil(device_slide.top())),
+            QPointF(math.floor(device_slide.right()), math.floor(device_slide.bottom())),
+        )
+        for strip in _outside(_scaled(widget_rect, t.dpr), inner):
+            painter.fillRect(strip, BACKDROP)
+        if self._overview_suffices(t):
+            self._paint_overview(painter, t)
+            painter.restore()
+            self._paint_overlays(painter, t)
+            return
         level = level_for(self._source, t)
         present: list[tuple[TileKey, QImage]] = []
         missing: list[TileKey] = []
@@ -341,6 +372,11 @@ class SlideView(QWidget):
                 missing.append(key)
             else:
                 present.append((key, entry[0]))
+        if missing or any(image.hasAlphaChannel() for _, image in present):
+            bg = self._source.background
+            painter.fillRect(
+                device_slide.intersected(_scaled(widget_rect, t.dpr)), QColor(bg, bg, bg)
+            )
         if missing:
             self._paint_overview(painter, t)
             self._paint_coarser(painter, t, level, missing)
@@ -514,3 +550,23 @@ class SlideView(QWidget):
         meta = self._source.metadata
         inside = 0 <= x < meta.width and 0 <= y < meta.height
         self.cursor_moved.emit((x, y) if inside else None)
+
+
+def _outside(outer: QRectF, inner: QRectF) -> list[QRectF]:
+    """Up to four strips of `outer` not covered by `inner`."""
+    inner = inner.intersected(outer)
+    if inner.isEmpty():
+        return [outer]
+    strips = [
+        QRectF(outer.left(), outer.top(), outer.width(), inner.top() - outer.top()),
+        QRectF(outer.left(), inner.bottom(), outer.width(), outer.bottom() - inner.bottom()),
+        QRectF(outer.left(), inner.top(), inner.left() - outer.left(), inner.height()),
+        QRectF(inner.right(), inner.top(), outer.right() - inner.right(), inner.height()),
+    ]
+    return [strip for strip in strips if strip.width() > 0 and strip.height() > 0]
+
+
+def _scaled(rect: QRectF, factor: float) -> QRectF:
+    return QRectF(
+        rect.left() * factor, rect.top() * factor, rect.width() * factor, rect.height() * factor
+    )
