@@ -15,9 +15,10 @@ from tests.conftest import shared_file
 from tilescope.engine.annotations.model import ObjectKind, ShapeType
 from tilescope.plugins.catalog import load_model
 from tilescope.plugins.registry import get_type
-from tilescope.plugins.table_detection import detect_tables
+from tilescope.plugins.table_detection import detect_tables, to_csv, to_html
 from tilescope.plugins.table_detection.model_type import PicoDetLayoutType
 from tilescope.plugins.table_detection.nms import iou
+from tilescope.plugins.table_detection.results import grid_from_cells
 
 TABLE_CATEGORY = 4
 PAGES_WITH_TABLES = {
@@ -152,6 +153,9 @@ def test_structure_on_request_gives_cells_for_ruled_tables_only() -> None:
     assert len(cells) == 12 and {c.class_name for c in cells} == {"Cell"}
     assert all(c.properties["table_id"] == table.id for c in cells)
     assert all(table.geometry.buffer(8).contains(c.geometry) for c in cells)
+    rebuilt = grid_from_cells(cells)  # e.g. read back from a store, then exported
+    assert to_html(rebuilt) == table.properties["html"]
+    assert to_csv(rebuilt).count("\n") == 2
 
 
 def test_registered_type_and_bundled_model() -> None:

@@ -9,6 +9,7 @@ from tilescope.engine.annotations.model import Annotation, ObjectKind, ShapeType
 from tilescope.plugins.table_detection.export import to_html
 from tilescope.plugins.table_detection.structure import (
     Binarisation,
+    TableCell,
     TableStructure,
     table_structure,
 )
@@ -90,4 +91,43 @@ def with_grid(table: Annotation, grid: TableStructure | None) -> Annotation:
             "cols": grid.n_cols,
             "html": to_html(grid),
         }
+    )
+
+
+def grid_from_cells(cells: list[Annotation]) -> TableStructure:
+    """Rebuild a table's grid from its `Cell` annotations (e.g. read back from a store).
+
+    Inverse of `cell_annotations`, so a table found earlier can be exported with
+    `export.to_csv` / `export.to_html`. Raises ValueError for cells without grid positions.
+    """
+    try:
+        parsed = [
+            TableCell(
+                int(a.properties["row"]),
+                int(a.properties["col"]),
+                int(a.properties["row_span"]),
+                int(a.properties["col_span"]),
+                *a.geometry.bounds,
+            )
+            for a in cells
+        ]
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"cell annotation without a grid position ({error})") from None
+    if not parsed:
+        raise ValueError("a table grid needs at least one cell")
+    n_rows = max(c.row + c.row_span for c in parsed)
+    n_cols = max(c.col + c.col_span for c in parsed)
+    rows: dict[int, float] = {}
+    cols: dict[int, float] = {}
+    for c in parsed:
+        rows.setdefault(c.row, c.y0)
+        rows.setdefault(c.row + c.row_span, c.y1)
+        cols.setdefault(c.col, c.x0)
+        cols.setdefault(c.col + c.col_span, c.x1)
+    if len(rows) != n_rows + 1 or len(cols) != n_cols + 1:
+        raise ValueError("the cells do not cover every grid line")
+    return TableStructure(
+        tuple(rows[i] for i in range(n_rows + 1)),
+        tuple(cols[i] for i in range(n_cols + 1)),
+        tuple(sorted(parsed, key=lambda c: (c.row, c.col))),
     )
