@@ -319,10 +319,11 @@ def test_parallel_reads_equal_serial_reads(tmp_path):
 def test_tile_size_is_native_or_a_multiple_of_tiny_tiles(cmu_small_svs, tmp_path):
     with open_slide(cmu_small_svs) as slide:
         assert slide.tile_size(0) == (480, 480)  # 240 px Aperio tiles, four per cache entry
-    path = tmp_path / "pyramid.tif"
-    _write_jpeg_pyramid(path, _image(700, 700), levels=1, tile=512)
-    with open_slide(path) as slide:
-        assert slide.tile_size(0) == (512, 512)
+    for native, cached in [(512, 512), (256, 256), (64, 256)]:
+        path = tmp_path / f"pyramid{native}.tif"
+        _write_jpeg_pyramid(path, _image(700, 700), levels=1, tile=native)
+        with open_slide(path) as slide:
+            assert slide.tile_size(0) == (cached, cached)
 
 
 def test_probe_outranks_openslide_only_where_exact(cmu_small_svs, tmp_path):
@@ -345,3 +346,18 @@ def test_closed_source_refuses_reads(cmu_small_svs):
     slide.close()
     with pytest.raises(SlideError, match="closed"):
         slide.read_level_region(0, 0, 0, 10, 10)
+
+
+@pytest.mark.parametrize(("height", "width", "rows_per_strip"), [(40, 9000, 16), (2500, 64, 2500)])
+def test_strips_wider_or_taller_than_a_cache_tile(tmp_path, height, width, rows_per_strip):
+    """Such strips are decoded once and shared by the cache tiles that cross them."""
+    pixels = _image(height, width, seed=7)
+    path = tmp_path / "strips.tif"
+    tifffile.imwrite(path, pixels, rowsperstrip=rows_per_strip, compression="zlib")
+    cache = TileCache(256 * 1024**2)
+    with open_slide(path, cache=cache) as slide:
+        tile_w, tile_h = slide.tile_size(0)
+        assert tile_w < width or tile_h < height
+        np.testing.assert_array_equal(slide.read_level_region(0, 0, 0, width, height), pixels)
+        strips = [key for key in list(cache._tiles) if "strip" in key]
+        assert len(strips) == -(-height // rows_per_strip)  # each strip decoded once

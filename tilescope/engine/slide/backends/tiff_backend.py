@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -24,7 +23,7 @@ from tilescope.engine.slide.metadata import Level, SlideMetadata
 from tilescope.engine.slide.opener import Backend
 from tilescope.engine.slide.region import RegionRequest
 from tilescope.engine.slide.source import DEFAULT_TILE_SIZE, SlideSource
-from tilescope.engine.slide.tiff.chunks import ByteReader, ChunkedPage
+from tilescope.engine.slide.tiff.chunks import ByteReader, ChunkedPage, ChunkMemo
 from tilescope.engine.slide.tiff.layout import TiffLayout, read_layout
 from tilescope.engine.slide.tile_cache import TileCache
 
@@ -33,6 +32,8 @@ _SUFFIXES = {".tif", ".tiff", ".svs", ".qptiff", ".btf", ".tf8", ".tf2", ".ome.t
 _OPENSLIDE_FORMATS = {"aperio", "generic-tiff"}
 #: Compressions whose decoding is not proven equal to OpenSlide's (Aperio JPEG 2000).
 _OPENSLIDE_FIRST_COMPRESSIONS = {33003, 33005}
+#: Native tiles smaller than this are grouped into one cache tile (240 -> 480, 64 -> 256).
+_MIN_TILE = 256
 #: Strip images up to this width are cached in whole-width bands; wider ones in tiles.
 _MAX_BAND_WIDTH = 8192
 
@@ -54,12 +55,12 @@ class TiffSource(SlideSource):
             self._layout: TiffLayout = read_layout(self._tif, self.path, scene)
             self._reader = ByteReader(self.path)
             self._levels = [
-                [
-                    ChunkedPage(page, self._reader, f"level {index}", self._memo_for(index, n))
-                    for n, page in enumerate(level.pages)
-                ]
+                [ChunkedPage(page, self._reader, f"level {index}") for page in level.pages]
                 for index, level in enumerate(self._layout.levels)
             ]
+            for index, pages in enumerate(self._levels):
+                for number, page in enumerate(pages):
+                    page.memo = self._strip_memo(index, number)
         except SlideError:
             self._tif.close()
             raise
@@ -71,13 +72,17 @@ class TiffSource(SlideSource):
         self._twin: OpenSlideSource | None = None
         self._twin_failed = False
 
-    def _memo_for(self, level: int, page: int) -> Any:
-        """Wide compressed strips are decoded once and shared by the tiles that cross them."""
-        cache, cache_id = self._cache, self.cache_id
-        key = self._layout.levels[level].pages[page].keyframe
-        if key.is_tiled or key.imagewidth <= _MAX_BAND_WIDTH or key.compression == 1:
+    def _strip_memo(self, level: int, page: int) -> ChunkMemo | None:
+        """Compressed strips larger than a cache tile are decoded once, then shared through the
+        tile cache by every cache tile that crosses them."""
+        chunked = self._levels[level][page]
+        if chunked.tiled or chunked.compression == 1:
             return None
-        return lambda chunk, load: cache.get_or_load((cache_id, "strip", level, page, chunk), load)
+        tile_w, tile_h = _strip_tile_size(chunked)
+        if tile_w >= chunked.width and tile_h % chunked.chunk_height == 0:
+            return None
+        cache, cache_id = self._cache, self.cache_id
+        return lambda chunk, load: cache.get_or_load((cache_id, "strip", level, page, *chunk), load)
 
     # -- SlideSource -----------------------------------------------------------------------
     def _load_metadata(self) -> SlideMetadata:
@@ -104,14 +109,12 @@ class TiffSource(SlideSource):
     def tile_size(self, level: int) -> tuple[int, int]:
         page = self._levels[level][0]
         if page.tiled:
-            # Tiny native tiles (e.g. Aperio's 240 px) cost a cache entry each: group them.
+            # Tiny native tiles (Aperio's 240 px, 64 px) cost a cache entry and a request each:
+            # group them. 256 px and larger stay native, so that parallel readers of
+            # neighbouring tiles never wait for each other's block.
             tw, th = page.chunk_width, page.chunk_height
-            return (tw * max(1, DEFAULT_TILE_SIZE // tw), th * max(1, DEFAULT_TILE_SIZE // th))
-        rows = page.chunk_height * max(1, DEFAULT_TILE_SIZE // page.chunk_height)
-        if page.compression == 1:  # rows are read directly, any width is cheap
-            return (DEFAULT_TILE_SIZE, DEFAULT_TILE_SIZE)
-        width = page.width if page.width <= _MAX_BAND_WIDTH else 4 * DEFAULT_TILE_SIZE
-        return (width, min(rows, 4 * DEFAULT_TILE_SIZE))
+            return (tw * -(-_MIN_TILE // tw), th * -(-_MIN_TILE // th))
+        return _strip_tile_size(page)
 
     def _read_level(self, level: int, x: int, y: int, width: int, height: int) -> np.ndarray:
         fill = self.background
@@ -172,6 +175,15 @@ class TiffSource(SlideSource):
         self._reader.close()
         with self._tif_lock:
             self._tif.close()
+
+
+def _strip_tile_size(page: ChunkedPage) -> tuple[int, int]:
+    """Cache tiles of a strip image: whole-width bands of whole strips where that is small."""
+    if page.compression == 1:  # uncompressed rows are read directly: any rectangle is cheap
+        return (DEFAULT_TILE_SIZE, DEFAULT_TILE_SIZE)
+    width = page.width if page.width <= _MAX_BAND_WIDTH else 4 * DEFAULT_TILE_SIZE
+    rows = page.chunk_height * max(1, DEFAULT_TILE_SIZE // page.chunk_height)
+    return (width, min(rows, 4 * DEFAULT_TILE_SIZE))
 
 
 def _sizes(meta: SlideMetadata) -> list[tuple[int, int]]:

@@ -68,13 +68,12 @@ class ChunkedPage:
     inside the image is ever returned, which is also what OpenSlide shows.
     """
 
-    def __init__(
-        self, page: Any, reader: ByteReader, where: str, memo: ChunkMemo | None = None
-    ) -> None:
+    def __init__(self, page: Any, reader: ByteReader, where: str) -> None:
         keyframe = page.keyframe
         self._reader = reader
         self._where = where
-        self._memo = memo
+        #: Optional store of decoded chunks, for strips that several cache tiles cross.
+        self.memo: ChunkMemo | None = None
         # `decode` is a cached property of the page that builds the decoder; build it now, on
         # one thread, so that the reading threads only ever call it.
         self._decode: Callable[..., Any] = keyframe.decode
@@ -153,10 +152,10 @@ class ChunkedPage:
 
     def _chunk_memo(self, column: int, row: int) -> np.ndarray | None:
         """A chunk, through the memo when there is one (wide strips are read by many tiles)."""
-        if self._memo is None:
+        if self.memo is None:
             return self.chunk(column, row)
         missing = np.empty((0, 0, self.samples), self.dtype)
-        pixels = self._memo((column, row), lambda: _or(self.chunk(column, row), missing))
+        pixels = self.memo((column, row), lambda: _or(self.chunk(column, row), missing))
         return None if pixels.size == 0 else pixels
 
     def _raw(self, strip: int, y0: int, y1: int) -> np.ndarray:
