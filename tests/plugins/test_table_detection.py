@@ -16,6 +16,7 @@ from tilescope.engine.annotations.model import ObjectKind, ShapeType
 from tilescope.plugins.catalog import load_model
 from tilescope.plugins.registry import get_type
 from tilescope.plugins.table_detection import detect_tables, to_csv, to_html
+from tilescope.plugins.table_detection.export import write_table_files
 from tilescope.plugins.table_detection.model_type import PicoDetLayoutType
 from tilescope.plugins.table_detection.nms import iou
 from tilescope.plugins.table_detection.results import grid_from_cells
@@ -137,7 +138,7 @@ def test_tall_strip_of_three_pages_is_read_in_windows() -> None:
         assert iou(np.asarray(table.geometry.bounds), expected).max() >= 0.7
 
 
-def test_structure_on_request_gives_cells_for_ruled_tables_only() -> None:
+def test_structure_on_request_gives_cells_for_ruled_tables_only(tmp_path: Path) -> None:
     image = page("PMC4760359_00006").copy()
     plain = detect_tables(image, structure=True)
     assert [a.class_name for a in plain] == ["Table"]  # printed with horizontal rules only
@@ -151,11 +152,15 @@ def test_structure_on_request_gives_cells_for_ruled_tables_only() -> None:
     assert table.class_name == "Table" and table.properties["structure"] == "ruled"
     assert (table.properties["rows"], table.properties["cols"]) == (2, 6)
     assert len(cells) == 12 and {c.class_name for c in cells} == {"Cell"}
-    assert all(c.properties["table_id"] == table.id for c in cells)
+    assert table.properties["table"] == 1 and all(c.properties["table"] == 1 for c in cells)
     assert all(table.geometry.buffer(8).contains(c.geometry) for c in cells)
     rebuilt = grid_from_cells(cells)  # e.g. read back from a store, then exported
     assert to_html(rebuilt) == table.properties["html"]
     assert to_csv(rebuilt).count("\n") == 2
+    written = write_table_files(annotations, tmp_path, "page")
+    assert [p.name for p in written] == ["page.table-1.csv", "page.table-1.html"]
+    assert written[0].read_text() == ",,,,,\n,,,,,\n"
+    assert written[1].read_text() == table.properties["html"]
 
 
 def test_registered_type_and_bundled_model() -> None:

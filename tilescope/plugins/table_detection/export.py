@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import html
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
+from tilescope.engine.annotations.model import Annotation
 from tilescope.plugins.table_detection.structure import TableStructure
 
 #: Optional cell text keyed by (row, col) of the cell's top-left grid position.
@@ -45,3 +47,27 @@ def to_html(structure: TableStructure, text: CellText | None = None) -> str:
         lines.append("  <tr>" + "".join(by_row.get(row, [])) + "</tr>")
     lines.append("</table>")
     return "\n".join(lines) + "\n"
+
+
+def write_table_files(annotations: Sequence[Annotation], folder: Path, stem: str) -> list[Path]:
+    """`<stem>.table-<n>.csv` and `.html` for every table with cells among `annotations`.
+
+    Tables and their cells are matched by the table number in their `table` property, so
+    annotations read back from a store or a GeoJSON file work as well as fresh ones.
+    """
+    from tilescope.plugins.table_detection.results import CELL_CLASS, grid_from_cells
+
+    cells: dict[int, list[Annotation]] = {}
+    for annotation in annotations:
+        number = annotation.properties.get("table")
+        if annotation.class_name == CELL_CLASS and isinstance(number, int):
+            cells.setdefault(number, []).append(annotation)
+    written: list[Path] = []
+    folder.mkdir(parents=True, exist_ok=True)
+    for number in sorted(cells):
+        grid = grid_from_cells(cells[number])
+        for suffix, text in ((".csv", to_csv(grid)), (".html", to_html(grid))):
+            path = folder / f"{stem}.table-{number}{suffix}"
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+    return written

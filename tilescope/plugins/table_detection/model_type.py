@@ -101,16 +101,23 @@ class PicoDetLayoutType(ModelType):
             cancelled=cancelled,
         )
         results: list[Annotation] = []
+        tables = 0
         for box, score, label in zip(found.boxes, found.scores, found.labels, strict=True):
             annotation = box_annotation(box, float(score), labels[int(label)])
-            if params["structure"] and labels[int(label)] == "table":
-                grid = table_grid(rgb, annotation, params["binarisation"])
-                annotation = with_grid(annotation, grid)
+            if labels[int(label)] != "table":
                 results.append(annotation)
-                if grid is not None:
-                    results.extend(cell_annotations(grid, annotation))
                 continue
-            results.append(annotation)
+            # Tables are numbered per page; their cells carry the number (ids change when a
+            # run stores them, the number does not).
+            tables += 1
+            annotation = annotation.evolve(properties={**annotation.properties, "table": tables})
+            if not params["structure"]:
+                results.append(annotation)
+                continue
+            grid = table_grid(rgb, annotation, params["binarisation"])
+            results.append(with_grid(annotation, grid))
+            if grid is not None:
+                results.extend(cell_annotations(grid, tables))
         return results
 
     def _parameters(self, overrides: Mapping[str, Any]) -> dict[str, Any]:

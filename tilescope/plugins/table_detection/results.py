@@ -59,8 +59,9 @@ def table_grid(
     return None if grid is None else grid.transformed(cx0, cy0)
 
 
-def cell_annotations(grid: TableStructure, table: Annotation) -> list[Annotation]:
-    """Cells of a table's grid as rectangles; properties give grid position and spans."""
+def cell_annotations(grid: TableStructure, table: int) -> list[Annotation]:
+    """Cells of a table's grid as rectangles; properties give the table number (its `table`
+    property), the grid position and the spans."""
     return [
         Annotation(
             geometry=rectangle(c.x0, c.y0, c.x1, c.y1),
@@ -68,7 +69,7 @@ def cell_annotations(grid: TableStructure, table: Annotation) -> list[Annotation
             class_name=CELL_CLASS,
             kind=ObjectKind.DETECTION,
             properties={
-                "table_id": table.id,
+                "table": table,
                 "row": c.row,
                 "col": c.col,
                 "row_span": c.row_span,
