@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     from tilescope.engine.inference.progress import CancelToken
     from tilescope.engine.inference.results import ResumeError
     from tilescope.engine.inference.runner import RunOptions
-    from tilescope.engine.inference.sessions import SessionError
+    from tilescope.engine.inference.sessions import SessionError, fallback_notice
     from tilescope.engine.slide.errors import SlideError
     from tilescope.plugins.catalog import load_model
     from tilescope.plugins.manifest import ManifestError
@@ -154,6 +154,9 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--batch-size must be at least 1, got {args.batch_size}")
     try:
         model = load_model(args.model, device=args.device, threads=args.threads)
+        notice = fallback_notice(args.device)
+        if notice:
+            print(f"tilescope: {notice}", file=sys.stderr)
         _ = model.session  # a broken ONNX file fails here, once, not per slide
     except (ManifestError, UnknownModelTypeError, SessionError) as error:
         raise CliError(str(error)) from None

@@ -62,6 +62,8 @@ def _axes(tensor: dict[str, Any], rdf: Path, key: str) -> list[dict[str, Any]]:
             elif isinstance(shape, dict) and "min" in shape:
                 size = {"min": shape["min"][i], "step": shape["step"][i]}
             kind = {"b": "batch", "c": "channel", "x": "space", "y": "space"}.get(letter, "other")
+            if kind != "space" and isinstance(size, dict):
+                size = size["min"] if not size["step"] else None  # fixed channel/batch size
             out.append({"id": letter, "type": kind, "size": size, "halo": halo[i]})
         return out
     if isinstance(axes, list):  # 0.5: list of axis mappings

@@ -117,14 +117,26 @@ def choose_providers(device: str = "auto") -> ProviderChoice:
     return ProviderChoice(("CPUExecutionProvider",), message)
 
 
+def fallback_notice(device: str) -> str | None:
+    """The one-line fallback message for `device`, the first time it is asked for only.
+
+    A CLI prints it itself before sessions are made; otherwise `create_session` logs it.
+    """
+    message = choose_providers(device).message
+    if message is None or device in _warned:
+        return None
+    _warned.add(device)  # one line per process, not one per session
+    return message
+
+
 def create_session(model_path: str | Path, device: str = "auto", threads: int | None = None) -> Any:
     """A new `onnxruntime.InferenceSession` with explicit threads and spinning off."""
     import onnxruntime as ort
 
     choice = choose_providers(device)
-    if choice.message and device not in _warned:
-        _warned.add(device)  # one line per process, not one per session
-        log.warning(choice.message)
+    notice = fallback_notice(device)
+    if notice:
+        log.warning(notice)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or default_threads()
     options.inter_op_num_threads = 1
