@@ -42,9 +42,10 @@ def pyramid(base: np.ndarray, levels: int) -> list[np.ndarray]:
 
 
 def _to_axes(pixels: np.ndarray, axes: str) -> np.ndarray:
-    """H x W x C -> the array layout named by `axes` (t/z get length 1)."""
-    array = pixels
-    current = "yxc"
+    """H x W x C -> the array layout named by `axes` (t/z get length 1; no c: one channel)."""
+    array, current = pixels, "yxc"
+    if "c" not in axes:
+        array, current = pixels[:, :, 0], "yx"
     for name in axes:
         if name not in current:
             array = array[..., np.newaxis]
@@ -63,6 +64,7 @@ def write_ome_zarr(
     unit: str = "micrometer",
     channel_labels: list[str] | None = None,
     group: str = "",
+    chunks_per_shard: int = 0,
 ) -> Path:
     """Write an NGFF multiscale image (0.4 -> zarr format 2, 0.5 -> zarr format 3)."""
     import zarr
@@ -81,6 +83,11 @@ def write_ome_zarr(
         extra: dict[str, Any] = {}
         if zarr_format == 3:
             extra["dimension_names"] = list(axes)
+            if chunks_per_shard:
+                extra["shards"] = tuple(
+                    n * chunks_per_shard if name in "yx" else n
+                    for name, n in zip(axes, chunk_shape, strict=True)
+                )
         array = root.create_array(
             name=str(index), shape=data.shape, dtype=data.dtype, chunks=chunk_shape, **extra
         )

@@ -13,13 +13,13 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from tilescope.engine.slide.errors import SlideError
 from tilescope.engine.slide.metadata import Level, SlideMetadata
@@ -34,8 +34,11 @@ SMALLEST_LEVEL = 512
 _BYTES_PER_PIXEL_BUDGET = 8
 _FALLBACK_MAX_PIXELS = 1 << 30
 
-# Pillow's decompression-bomb limit is a process-wide setting; we raise it only while we
-# open a file the user chose, one file at a time.
+# Pillow's decompression-bomb check guards against small files that claim huge sizes. For a
+# file the user chose we switch it off while opening (a process-wide setting, hence the lock)
+# and apply our own limit, which follows the machine's memory and gives a clear message.
+# Pillow's "load truncated images" switch, which some libraries turn on, is forced off so
+# that a cut-off file is an error rather than an image with a grey bottom half.
 _pillow_limit_lock = threading.Lock()
 
 
@@ -45,29 +48,36 @@ def max_pixels() -> int:
         memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return _FALLBACK_MAX_PIXELS
-    return max(Image.MAX_IMAGE_PIXELS or 0, memory // 2 // _BYTES_PER_PIXEL_BUDGET)
+    return int(memory // 2 // _BYTES_PER_PIXEL_BUDGET)
 
 
 @contextlib.contextmanager
-def _user_image_limit(limit: int) -> Iterator[None]:
-    with _pillow_limit_lock, warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        previous = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = limit
+def _our_size_limit_instead_of_pillows() -> Iterator[None]:
+    with _pillow_limit_lock:
+        previous = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
+        Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = None, False
         try:
             yield
         finally:
-            Image.MAX_IMAGE_PIXELS = previous
+            Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = previous
 
 
-def decode_image(path: Path, frame: int = 0) -> tuple[np.ndarray, str, int]:
-    """Pixels of one frame as H x W x C, the format name (e.g. "png") and the frame count.
+@dataclass(frozen=True)
+class DecodedImage:
+    pixels: np.ndarray  # H x W x C, upright
+    format: str  # e.g. "png", "jpeg"
+    frames: int
+    dpi: tuple[float, float] | None  # of the paper or screen, never a microscope's mpp
+
+
+def decode_image(path: Path, frame: int = 0) -> DecodedImage:
+    """One frame of an image file, decoded completely.
 
     Raises `SlideError` for anything that is not a complete, decodable image.
     """
     limit = max_pixels()
     try:
-        with _user_image_limit(limit), Image.open(path) as image:
+        with _our_size_limit_instead_of_pillows(), Image.open(path) as image:
             format_name = (image.format or path.suffix.lstrip(".")).lower()
             frames = int(getattr(image, "n_frames", 1))
             if not 0 <= frame < frames:
@@ -78,12 +88,13 @@ def decode_image(path: Path, frame: int = 0) -> tuple[np.ndarray, str, int]:
             if width * height > limit:
                 raise SlideError(
                     path,
-                    f"image is {width} x {height} pixels, too large to decode in memory; "
-                    "convert it to a tiled pyramidal TIFF",
+                    f"image is {width} x {height} pixels, too large to decode in memory "
+                    f"(limit {limit / 1e6:.0f} megapixels); convert it to a tiled pyramidal TIFF",
                 )
             if frame:
                 image.seek(frame)
             image.load()
+            dpi = _dpi(image.info.get("dpi"))
             upright = ImageOps.exif_transpose(image)
             pixels = _to_array(upright)
     except SlideError:
@@ -99,7 +110,15 @@ def decode_image(path: Path, frame: int = 0) -> tuple[np.ndarray, str, int]:
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         # Pillow reports truncated or corrupt data as OSError/SyntaxError: never keep half.
         raise SlideError(path, f"cannot decode the image: {error}") from error
-    return pixels, format_name, frames
+    return DecodedImage(pixels, format_name, frames, dpi)
+
+
+def _dpi(value: Any) -> tuple[float, float] | None:
+    try:
+        x, y = (float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return (x, y) if x > 0 and y > 0 else None
 
 
 def _to_array(image: Image.Image) -> np.ndarray:
@@ -163,7 +182,9 @@ class ImageSource(SlideSource):
 
     def __init__(self, path: Path, scene: int = 0, cache: TileCache | None = None) -> None:
         super().__init__(path, scene, cache)
-        full, self._format, self._frames = decode_image(self.path, scene)
+        decoded = decode_image(self.path, scene)
+        self._format, self._frames, self._dpi = decoded.format, decoded.frames, decoded.dpi
+        full = decoded.pixels
         full.setflags(write=False)  # tiles are views of it: nobody may change them
         self._levels: list[np.ndarray | None] = [full]
         self._levels += [None] * (len(pyramid_shapes(full.shape[1], full.shape[0])) - 1)
@@ -188,7 +209,10 @@ class ImageSource(SlideSource):
         )
 
     def _properties(self) -> dict[str, Any]:
-        return {"image.format": self._format, "image.frames": self._frames}
+        props: dict[str, Any] = {"image.format": self._format, "image.frames": self._frames}
+        if self._dpi is not None:
+            props["image.dpi"] = self._dpi
+        return props
 
     def _level(self, index: int) -> np.ndarray:
         """The pixels of a level, computed from the level above the first time it is needed."""
