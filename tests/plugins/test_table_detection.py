@@ -257,3 +257,18 @@ def test_infer_cli_structure_and_parameters(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("tilescope: error:")
     assert "nope" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("kind", ["gray", "bilevel", "uint16", "float"])
+def test_scan_pixel_types(kind: str) -> None:
+    """Grey, bilevel (fax/TIFF G4), 16-bit and float scans find the same table."""
+    gray = np.asarray(Image.fromarray(page("PMC4760359_00006")).convert("L"))
+    image = {
+        "gray": gray,
+        "bilevel": gray > 128,
+        "uint16": gray.astype(np.uint16) * 257,
+        "float": gray / 255.0,
+    }[kind]
+    tables = detect_tables(image)
+    assert len(tables) == 1
+    assert iou(np.asarray(tables[0].geometry.bounds), ground_truth()["PMC4760359_00006"])[0] > 0.9
