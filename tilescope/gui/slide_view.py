@@ -242,15 +242,16 @@ class SlideView(QWidget):
         return visible_tiles(self._source, level_for(self._source, t), t)
 
     def _overview_suffices(self, t: ViewTransform) -> bool:
-        """The overview is a level of its own: when it is at least as fine as the screen and
-        no coarser than the tiles that would be drawn, one image replaces them all (for
-        single-level images zoomed out this saves decoding and scaling every tile)."""
+        """The overview is a level of its own: when it is as fine as the screen (or as the
+        level that would be drawn) and no coarser than that level, one image replaces all
+        the tiles (for single-level images zoomed out this saves decoding and scaling each)."""
         if self._overview is None:
             return False
         overview_ds = self._source.metadata.width / self._overview.width()
         level_ds = self._source.metadata.levels[level_for(self._source, t)].downsample
         eps = 1e-6
-        return level_ds * (1 - eps) <= overview_ds <= t.device_downsample * (1 + eps)
+        finest_needed = max(t.device_downsample, level_ds)
+        return level_ds * (1 - eps) <= overview_ds <= finest_needed * (1 + eps)
 
     def is_complete(self) -> bool:
         """True when everything visible is drawn at the right level and rendering."""
@@ -372,27 +373,20 @@ class SlideView(QWidget):
                 missing.append(key)
             else:
                 present.append((key, entry[0]))
-        if missing or any(image.hasAlphaChannel() for _, image in present):
+        if any(image.hasAlphaChannel() for _, image in present):
             bg = self._source.background
             painter.fillRect(
                 device_slide.intersected(_scaled(widget_rect, t.dpr)), QColor(bg, bg, bg)
             )
-        if missing:
-            self._paint_overview(painter, t)
-            self._paint_coarser(painter, t, level, missing)
+        for key in missing:
+            self._paint_stand_in(painter, t, key)
         for key, image in present:
-            painter.drawImage(self._device_rect(t, key, image), image)
+            painter.drawImage(self._device_rect(t, key), image)
         painter.restore()
         self._paint_overlays(painter, t)
 
-    def _device_rect(self, t: ViewTransform, key: TileKey, image: QImage) -> QRect:
-        x0, y0, x1, y1 = tile_bounds_level0(self._source, key, image.width(), image.height())
-        dds = t.device_downsample
-        left, top = t.left, t.top
-        # Round both edges: neighbours share an edge, so no gaps or overlaps between tiles.
-        dx0, dy0 = round((x0 - left) / dds), round((y0 - top) / dds)
-        dx1, dy1 = round((x1 - left) / dds), round((y1 - top) / dds)
-        return QRect(dx0, dy0, dx1 - dx0, dy1 - dy0)
+    def _device_rect(self, t: ViewTransform, key: TileKey) -> QRect:
+        return _device_rect(t, tile_bounds_level0(self._source, key))
 
     def _paint_overview(self, painter: QPainter, t: ViewTransform) -> None:
         overview = self._overview
@@ -415,27 +409,34 @@ class SlideView(QWidget):
         )
         painter.drawImage(target, overview, source)
 
-    def _paint_coarser(
-        self, painter: QPainter, t: ViewTransform, level: int, missing: list[TileKey]
-    ) -> None:
-        """Progressive refinement: the best cached coarser tiles under the missing ones."""
-        levels = len(self._source.metadata.levels)
-        drawn: set[TileKey] = set()
-        for key in missing:
-            bx0, by0, bx1, by1 = tile_bounds_level0(self._source, key, 1, 1)
-            cx, cy = (bx0 + bx1) / 2, (by0 + by1) / 2
-            for coarser in range(level + 1, levels):
-                candidate = covering_tile(self._source, coarser, cx, cy)
-                if candidate in drawn:
-                    break
-                entry = self._images.peek(candidate)
-                if entry is not None:
-                    drawn.add(candidate)
-                    break
-        for key in sorted(drawn, reverse=True):  # coarsest first, finer on top
-            image = self._images.get(key)
-            if image is not None:
-                painter.drawImage(self._device_rect(t, key, image[0]), image[0])
+    def _paint_stand_in(self, painter: QPainter, t: ViewTransform, key: TileKey) -> None:
+        """Progressive refinement: fill a missing tile's square from the finest coarser tile
+        in the cache that covers it, else from the overview. Only that square is drawn, so
+        no pixel is painted twice however many tiles are missing."""
+        bounds = tile_bounds_level0(self._source, key)
+        target = QRectF(_device_rect(t, bounds))
+        x0, y0, x1, y1 = bounds
+        levels = self._source.metadata.levels
+        for coarser in range(key[0] + 1, len(levels)):
+            cover = covering_tile(self._source, coarser, (x0 + x1) / 2, (y0 + y1) / 2)
+            entry = self._images.peek(cover)
+            if entry is None:
+                continue
+            cx0, cy0, cx1, cy1 = tile_bounds_level0(self._source, cover)
+            if cx0 <= x0 and cy0 <= y0 and x1 <= cx1 + 1e-6 and y1 <= cy1 + 1e-6:
+                ds = levels[coarser].downsample
+                source = QRectF((x0 - cx0) / ds, (y0 - cy0) / ds, (x1 - x0) / ds, (y1 - y0) / ds)
+                painter.drawImage(target, entry[0], source)
+                return
+        overview = self._overview
+        if overview is None:
+            bg = self._source.background
+            painter.fillRect(target, QColor(bg, bg, bg))
+            return
+        meta = self._source.metadata
+        sx, sy = overview.width() / meta.width, overview.height() / meta.height
+        source = QRectF(x0 * sx, y0 * sy, (x1 - x0) * sx, (y1 - y0) * sy)
+        painter.drawImage(target, overview, source)
 
     def _paint_overlays(self, painter: QPainter, t: ViewTransform) -> None:
         layers = [layer for layer in self._overlays if layer.visible and layer.opacity > 0]
@@ -570,3 +571,13 @@ def _scaled(rect: QRectF, factor: float) -> QRectF:
     return QRectF(
         rect.left() * factor, rect.top() * factor, rect.width() * factor, rect.height() * factor
     )
+
+
+def _device_rect(t: ViewTransform, bounds: tuple[float, float, float, float]) -> QRect:
+    """A level-0 rectangle in device pixels. Both edges are rounded the same way everywhere,
+    so neighbouring tiles share their edge: no gaps, no overlaps."""
+    x0, y0, x1, y1 = bounds
+    dds = t.device_downsample
+    dx0, dy0 = round((x0 - t.left) / dds), round((y0 - t.top) / dds)
+    dx1, dy1 = round((x1 - t.left) / dds), round((y1 - t.top) / dds)
+    return QRect(dx0, dy0, dx1 - dx0, dy1 - dy0)

@@ -34,14 +34,14 @@ def visible_tiles(source: SlideSource, level: int, transform: ViewTransform) -> 
     return keys
 
 
-def tile_bounds_level0(
-    source: SlideSource, key: TileKey, width: int, height: int
-) -> tuple[float, float, float, float]:
-    """(x0, y0, x1, y1) in level-0 pixels of a tile whose image is `width` x `height`."""
+def tile_bounds_level0(source: SlideSource, key: TileKey) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) in level-0 pixels of a tile (edge tiles are cropped to the level)."""
     level, col, row = key
     tw, th = source.tile_size(level)
-    ds = source.metadata.levels[level].downsample
+    lv = source.metadata.levels[level]
     x, y = col * tw, row * th
+    width, height = min(tw, lv.width - x), min(th, lv.height - y)
+    ds = lv.downsample
     return (x * ds, y * ds, (x + width) * ds, (y + height) * ds)
 
 

@@ -14,19 +14,22 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal, SignalInstance
 from PySide6.QtGui import QImage
 
-from tilescope.engine.slide import RegionRequest, SlideError, SlideSource
+from tilescope.engine.slide import SlideError, SlideSource
 from tilescope.gui.render import DisplaySettings, default_display, shows_as_rgb, to_qimage
 
 log = logging.getLogger(__name__)
 
 TileKey = tuple[int, int, int]  # (level, col, row)
-OVERVIEW_MAX_SIDE = 2048
+OVERVIEW_MAX_SIDE = 3072  # a level up to this size is the overview as is
+THUMBNAIL_SIDE = 2048  # otherwise (single-level images) a resampled thumbnail
 _OVERVIEW = "overview"
+_prefetch_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tilescope-overview")
 
 
 def default_thread_count() -> int:
@@ -34,16 +37,25 @@ def default_thread_count() -> int:
 
 
 def read_overview(source: SlideSource) -> np.ndarray:
-    """The whole slide at low resolution: the finest level at most OVERVIEW_MAX_SIDE across.
+    """The whole slide at low resolution, resident in the view so that it is never blank.
 
-    Reading a whole level (not a resampled region) keeps it exact and warms the tile cache.
+    The finest level at most OVERVIEW_MAX_SIDE across is read as it is (exact pixels, no
+    resampling), its tiles decoded in parallel; images without such a level get a thumbnail.
     """
     meta = source.metadata
-    for level in meta.levels:
+    for index, level in enumerate(meta.levels):
         if max(level.width, level.height) <= OVERVIEW_MAX_SIDE:
-            request = RegionRequest(0, 0, meta.width, meta.height, level.downsample)
-            return source.read_region(request)
-    return source.thumbnail(OVERVIEW_MAX_SIDE)
+            _prefetch_level(source, index)
+            return source.read_level_region(index, 0, 0, level.width, level.height)
+    return source.thumbnail(THUMBNAIL_SIDE)
+
+
+def _prefetch_level(source: SlideSource, level: int) -> None:
+    """Decode every tile of `level` into the engine cache, several at once."""
+    columns, rows = source.tile_grid(level)
+    keys = [(level, c, r) for r in range(rows) for c in range(columns)]
+    for future in [_prefetch_pool.submit(source.read_tile, *key) for key in keys]:
+        future.result()
 
 
 class TileLoader(QObject):
