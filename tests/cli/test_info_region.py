@@ -327,3 +327,28 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     result = run_cli("--debug", "info", missing)
     assert result.returncode == 2
     assert "Traceback" in result.stderr and str(missing) in result.stderr
+
+
+def test_library_logs_stay_off_stderr_without_debug(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    from tilescope.cli import main as cli_main
+
+    missing = tmp_path / "missing.svs"
+    root = logging.getLogger()
+    try:
+        assert cli_main.main(["info", str(missing)]) == 2
+        logging.getLogger("imagecodecs").warning("library chatter")
+        logging.getLogger("openslide.lowlevel").error("more chatter")
+        logging.getLogger("tilescope.engine.test").warning("our own warning")
+        assert cli_main.main(["info", str(missing)]) == 2  # main again: no doubled handler
+        logging.getLogger("tilescope.engine.test").warning("once")
+    finally:
+        for handler in [h for h in root.handlers if isinstance(h, cli_main._StderrLog)]:
+            root.removeHandler(handler)
+    err = capsys.readouterr().err
+    assert "chatter" not in err
+    assert "our own warning" in err and err.count("once") == 1
+    assert err.count(f"{missing}: file not found") == 2

@@ -44,9 +44,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrLog(logging.StreamHandler):
+    """The one stderr handler the CLI installs (replaced, not stacked, when main runs again)."""
+
+
+def _only_tilescope(record: logging.LogRecord) -> bool:
+    return record.name == "tilescope" or record.name.startswith("tilescope.")
+
+
 def _quiet_libraries(debug: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(message)s")
+    """Without --debug only tilescope's own warnings reach stderr: no library chatter."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _StderrLog)]:
+        root.removeHandler(old)
+    handler = _StderrLog(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
     if not debug:
+        handler.addFilter(_only_tilescope)
         for name in _NOISY_LOGGERS:
             logging.getLogger(name).setLevel(logging.CRITICAL)
         import warnings
