@@ -205,3 +205,18 @@ def test_not_a_store_is_a_clear_error(tmp_path: Path) -> None:
     bogus.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(AnnotationStoreError, match=r"bogus\.sqlite"):
         AnnotationStore(bogus)
+
+
+def test_add_detections_columnar(store: AnnotationStore) -> None:
+    rng = np.random.default_rng(2)
+    polys = shapely.buffer(shapely.points(rng.uniform(0, 5000, (1000, 2))), 4, quad_segs=4)
+    run = store.add_run("nuclei-model", "2")
+    classes = ["Tumor" if i % 4 else "Stroma" for i in range(1000)]
+    ids = store.add_detections(polys, classes, rng.uniform(size=1000), run_id=run.run_id)
+    assert len(set(ids)) == 1000
+    got = store.get(ids[4])
+    assert got.kind == "detection" and got.run_id == run.run_id and got.class_name == "Stroma"
+    assert got.geometry.equals(polys[4])
+    assert store.count_by_class() == {"Tumor": 750, "Stroma": 250}
+    with pytest.raises(ValueError):
+        store.add_detections(polys[:3], ["Tumor"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -26,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from tilescope.engine.annotations.classes import (
     AnnotationClass,
@@ -54,7 +56,11 @@ _BUSY_TIMEOUT_S = 30.0
 # A bulk load at least this big (and at least as big as the store) rebuilds the indexes after.
 _BULK_REINDEX_MIN = 20_000
 _SQL_VARS = 500  # ids per IN (...) list, well under SQLite's variable limit
-_ROW_MARKS = ",".join("?" * 19)
+_INSERT_COLUMNS = (
+    "id, kind, shape_type, class_name, name, score, run_id, properties, measurements, "
+    "area, block, x0, y0, x1, y1, geometry, created_version, version"
+)
+_INSERT_MARKS = ",".join("?" * 16)
 _KIND_VALUES: dict[str, str] = {k.value: k.value for k in ObjectKind}
 _SHAPE_VALUES: dict[str, str] = {k.value: k.value for k in ShapeType}
 
@@ -73,17 +79,29 @@ def _shape_value(a: Annotation) -> str:
         raise ValueError(f"annotation {a.id}: unknown shape type {a.shape_type!r}") from None
 
 
-def _checked_bounds(items: Sequence[Annotation], geoms: np.ndarray) -> np.ndarray:
+def _checked_bounds(ids: Sequence[str], geoms: np.ndarray) -> np.ndarray:
     """Bounding boxes ``(n, 4)``; refuses missing, empty and non-finite geometries."""
-    if shapely.is_missing(geoms).any() or shapely.is_empty(geoms).any():
-        bad = next(a for a in items if a.geometry is None or a.geometry.is_empty)
-        raise ValueError(f"annotation {bad.id}: geometry is empty")
+    bad = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if bad.any():
+        raise ValueError(f"annotation {ids[int(np.flatnonzero(bad)[0])]}: geometry is empty")
     bounds = shapely.bounds(geoms)
     finite = np.isfinite(bounds).all(axis=1)
     if not finite.all():
-        bad = items[int(np.flatnonzero(~finite)[0])]
-        raise ValueError(f"annotation {bad.id}: coordinates must be finite numbers")
+        first = ids[int(np.flatnonzero(~finite)[0])]
+        raise ValueError(f"annotation {first}: coordinates must be finite numbers")
     return bounds
+
+
+def _new_ids(n: int) -> list[str]:
+    """`n` random (version 4) UUID strings, faster than calling uuid.uuid4() n times."""
+    raw = bytearray(os.urandom(16 * n))
+    out = []
+    for i in range(0, 16 * n, 16):
+        raw[i + 6] = (raw[i + 6] & 0x0F) | 0x40
+        raw[i + 8] = (raw[i + 8] & 0x3F) | 0x80
+        h = raw[i : i + 16].hex()
+        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,11 +376,60 @@ class AnnotationStore:
         for the R*Tree; for big loads the secondary indexes are rebuilt after.
         """
         items = list(annotations)
-        if not items:
+        meta = [
+            (
+                a.id,
+                _kind_value(a),
+                _shape_value(a),
+                a.class_name,
+                a.name,
+                a.score,
+                a.run_id,
+                _json_or_none(a.properties, "properties", a.id),
+                _json_or_none(a.measurements, "measurements", a.id),
+            )
+            for a in items
+        ]
+        return self._insert([a.geometry for a in items], meta)
+
+    def add_detections(
+        self,
+        geometries: Sequence[BaseGeometry] | np.ndarray,
+        class_names: Sequence[str | None] | str | None = None,
+        scores: Sequence[float] | np.ndarray | None = None,
+        *,
+        run_id: str | None = None,
+        shape_type: ShapeType = ShapeType.POLYGON,
+    ) -> list[str]:
+        """Columnar bulk insert for model output: no Annotation objects are built.
+
+        `class_names` is one name for all or one per geometry; returns the new ids.
+        """
+        n = len(geometries)
+        if isinstance(class_names, str) or class_names is None:
+            classes: Sequence[str | None] = [class_names] * n
+        else:
+            classes = class_names
+        score_list = [None] * n if scores is None else np.asarray(scores, float).tolist()
+        if len(classes) != n or len(score_list) != n:
+            raise ValueError("class_names and scores must have one entry per geometry")
+        kind, shape = ObjectKind.DETECTION.value, ShapeType(shape_type).value
+        meta = [
+            (id_, kind, shape, c, None, sc, run_id, None, None)
+            for id_, c, sc in zip(_new_ids(n), classes, score_list, strict=True)
+        ]
+        return self._insert(geometries, meta)
+
+    def _insert(
+        self, geometries: Sequence[BaseGeometry] | np.ndarray, meta: list[tuple[Any, ...]]
+    ) -> list[str]:
+        """Insert rows; `meta[i]` holds the non-spatial columns of ``_INSERT_COLUMNS``."""
+        if not meta:
             return []
-        geoms = np.empty(len(items), dtype=object)
-        geoms[:] = [a.geometry for a in items]
-        bounds = _checked_bounds(items, geoms)
+        ids = [m[0] for m in meta]
+        geoms = np.empty(len(meta), dtype=object)
+        geoms[:] = list(geometries)
+        bounds = _checked_bounds(ids, geoms)
         order = spatial_order(bounds)
         sorted_bounds = bounds[order]
         starts = block_starts(sorted_bounds)
@@ -372,58 +439,38 @@ class AnnotationStore:
             state = self._state()
             conn = state.connection
             version = self._write_version(state)
-            self._ensure_classes(conn, {a.class_name for a in items})
-            ids = [a.id for a in items]
+            self._ensure_classes(conn, {m[3] for m in meta})
             if conn.execute("SELECT 1 FROM removed LIMIT 1").fetchone():
                 conn.executemany("DELETE FROM removed WHERE id = ?", ((i,) for i in ids))
             existing = int(conn.execute("SELECT MAX(rid) FROM annotations").fetchone()[0] or 0)
             first_block = self._take_blocks(conn, len(starts))
-            bulk = len(items) >= _BULK_REINDEX_MIN and len(items) >= existing
+            bulk = len(meta) >= _BULK_REINDEX_MIN and len(meta) >= existing
             if bulk:
                 for name in SECONDARY_INDEXES:
                     conn.execute(f"DROP INDEX IF EXISTS {name}")
-            block_of = np.zeros(len(items), dtype=np.int64)
-            block_of[starts] = 1
-            block_of = (np.cumsum(block_of) - 1 + first_block).tolist()
-            ordered = [items[i] for i in order.tolist()]
-            first_rid = existing + 1
-            rows = [
-                (
-                    rid,
-                    a.id,
-                    _kind_value(a),
-                    _shape_value(a),
-                    a.class_name,
-                    a.name,
-                    a.score,
-                    a.run_id,
-                    area,
-                    block,
-                    x0,
-                    y0,
-                    x1,
-                    y1,
-                    blob,
-                    _json_or_none(a.properties, "properties", a.id),
-                    _json_or_none(a.measurements, "measurements", a.id),
-                    version,
-                    version,
-                )
-                for rid, a, area, block, (x0, y0, x1, y1), blob in zip(
-                    range(first_rid, first_rid + len(items)),
-                    ordered,
+            block_flags = np.zeros(len(meta), dtype=np.int64)
+            block_flags[starts] = 1
+            block_of = (np.cumsum(block_flags) - 1 + first_block).tolist()
+            rows = (
+                (*meta[i], area, block, x0, y0, x1, y1, blob)
+                for i, area, block, (x0, y0, x1, y1), blob in zip(
+                    order.tolist(),
                     areas[order].tolist(),
                     block_of,
                     sorted_bounds.tolist(),
                     wkb[order].tolist(),
                     strict=True,
                 )
-            ]
+            )
             try:
-                conn.executemany(f"INSERT INTO annotations VALUES ({_ROW_MARKS})", rows)
+                # The version is an integer we made: a literal saves binding it per row.
+                conn.executemany(
+                    f"INSERT INTO annotations({_INSERT_COLUMNS}) "
+                    f"VALUES ({_INSERT_MARKS}, {int(version)}, {int(version)})",
+                    rows,
+                )
             except sqlite3.IntegrityError:
                 raise AnnotationStoreError(self._duplicate_message(ids)) from None
-            del rows
             box_x0 = np.minimum.reduceat(sorted_bounds[:, 0], starts).tolist()
             box_y0 = np.minimum.reduceat(sorted_bounds[:, 1], starts).tolist()
             box_x1 = np.maximum.reduceat(sorted_bounds[:, 2], starts).tolist()
@@ -484,7 +531,7 @@ class AnnotationStore:
             return
         geoms = np.empty(len(items), dtype=object)
         geoms[:] = [a.geometry for a in items]
-        bounds = _checked_bounds(items, geoms)
+        bounds = _checked_bounds([a.id for a in items], geoms)
         areas = shapely.area(geoms)
         wkb = shapely.to_wkb(geoms)
         with self.transaction():
