@@ -24,6 +24,7 @@ COMMANDS = [
     "tilescope.cli.screenshot",
     "tilescope.cli.infer",
     "tilescope.cli.models",
+    "tilescope.cli.nuclick",
     "tilescope.cli.annotations",
 ]
 

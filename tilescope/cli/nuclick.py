@@ -1,0 +1,124 @@
+"""`tilescope nuclick SLIDE --points X,Y ... | --points-csv FILE | --squiggle X1,Y1,... -o OUT`.
+
+Outlines the objects under clicks (or a squiggle) with a NuClick model and writes them as
+QuPath GeoJSON. Coordinates are level-0 pixels. A click that finds nothing is reported on
+stderr; the exit status is 0 when at least one outline was written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+from tilescope.cli.errors import CliError
+
+
+def _point(text: str) -> tuple[float, float]:
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"a point must be X,Y in level-0 pixels, got {text!r}"
+        ) from None
+    return (x, y)
+
+
+def _polyline(text: str) -> list[tuple[float, float]]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) < 2 or len(values) % 2:
+        raise argparse.ArgumentTypeError(
+            f"--squiggle must be X1,Y1,X2,Y2,... in level-0 pixels, got {text!r}"
+        )
+    return list(zip(values[0::2], values[1::2], strict=True))
+
+
+def read_points_csv(path: Path) -> list[tuple[float, float]]:
+    """x,y per line (an optional header line is skipped); errors name the file and line."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise CliError(f"{path}: cannot read the points file ({error})") from error
+    points = []
+    for number, row in enumerate(csv.reader(text.splitlines()), start=1):
+        if not row or not "".join(row).strip():
+            continue
+        try:
+            x, y = float(row[0]), float(row[1])
+        except (ValueError, IndexError):
+            if number == 1:
+                continue  # header
+            raise CliError(f"{path}: line {number} is not x,y: {','.join(row)!r}") from None
+        points.append((x, y))
+    if not points:
+        raise CliError(f"{path}: no x,y points in the file")
+    return points
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "nuclick", help="outline the nuclei under clicks (or an object under a squiggle)"
+    )
+    parser.add_argument("slide")
+    prompts = parser.add_mutually_exclusive_group(required=True)
+    prompts.add_argument(
+        "--points", nargs="+", type=_point, metavar="X,Y", help="clicks, level-0 pixels"
+    )
+    prompts.add_argument("--points-csv", type=Path, metavar="FILE", help="x,y per line")
+    prompts.add_argument(
+        "--squiggle", type=_polyline, metavar="X1,Y1,X2,Y2,...", help="a polyline inside the object"
+    )
+    parser.add_argument("-o", "--output", required=True, help="output GeoJSON file")
+    parser.add_argument("--model", default="nuclick", help="model id or folder (type nuclick)")
+    parser.add_argument("--class", dest="class_name", help="class name given to the outlines")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--scene", type=int, default=0)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tilescope.engine.inference.sessions import SessionError
+    from tilescope.engine.slide import open_slide
+    from tilescope.plugins.manifest import ManifestError
+    from tilescope.plugins.nuclick.api import clicks, load_nuclick, squiggle
+    from tilescope.plugins.registry import UnknownModelTypeError
+
+    if args.squiggle is not None:
+        prompts = [squiggle(args.squiggle)]
+    else:
+        points = args.points if args.points is not None else read_points_csv(args.points_csv)
+        prompts = clicks(points)
+    try:
+        model = load_nuclick(args.model, device=args.device)
+    except (ManifestError, UnknownModelTypeError) as error:
+        raise CliError(str(error)) from error
+    with open_slide(args.slide, scene=args.scene) as slide:
+        try:
+            outcomes = model.segment(slide, prompts)
+        except SessionError as error:
+            raise CliError(str(error)) from error
+    found = [o.annotation for o in outcomes if o.annotation is not None]
+    if args.class_name:
+        found = [a.evolve(class_name=args.class_name) for a in found]
+    for outcome in outcomes:
+        if outcome.annotation is None:
+            where = " ".join(f"{x:g},{y:g}" for x, y in outcome.prompt.points[:3])
+            print(f"tilescope nuclick: {where}: {outcome.message}", file=sys.stderr)
+    write_geojson(found, Path(args.output))
+    print(f"{len(found)} of {len(outcomes)} outlined -> {args.output}")
+    if not found:
+        raise CliError(f"{args.slide}: no object found under the given prompts")
+    return 0
+
+
+def write_geojson(annotations: list, path: Path) -> None:
+    from tilescope.engine.annotations.formats import geojson
+
+    try:
+        geojson.write(annotations, path, {})
+    except OSError as error:
+        raise CliError(f"{path}: cannot write ({error})") from error
