@@ -33,6 +33,7 @@ SMALLEST_LEVEL = 512
 #: Decoded bytes per pixel we budget for: Pillow's 4-byte buffer, our copy and the pyramid.
 _BYTES_PER_PIXEL_BUDGET = 8
 _FALLBACK_MAX_PIXELS = 1 << 30
+_HALVE_BAND_ROWS = 1024  # even, so that bands pair up rows exactly
 
 # Pillow's decompression-bomb check guards against small files that claim huge sizes. For a
 # file the user chose we switch it off while opening (a process-wide setting, hence the lock)
@@ -152,20 +153,39 @@ def _over_white(rgba: np.ndarray) -> np.ndarray:
 
 
 def halve(pixels: np.ndarray) -> np.ndarray:
-    """Average 2 x 2 blocks; an odd last row/column averages only the pixels that exist."""
-    h, w = pixels.shape[:2]
-    if h % 2 or w % 2:
-        pixels = np.pad(pixels, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-    wide = {"f": np.float64, "i": np.int64}.get(pixels.dtype.kind, np.uint64)
-    total = (
-        pixels[0::2, 0::2].astype(wide)
-        + pixels[1::2, 0::2]
-        + pixels[0::2, 1::2]
-        + pixels[1::2, 1::2]
-    )
-    if pixels.dtype.kind == "f":
-        return (total / 4).astype(pixels.dtype)
-    return ((total + 2) // 4).astype(pixels.dtype)
+    """Average 2 x 2 blocks; an odd last row/column averages only the pixels that exist.
+
+    Works in bands of rows with the narrowest sum type, so that halving a 100-megapixel scan
+    needs little memory beyond its result.
+    """
+    h, w, channels = pixels.shape
+    out = np.empty(((h + 1) // 2, (w + 1) // 2, channels), dtype=pixels.dtype)
+    wide = _sum_type(pixels.dtype)
+    for top in range(0, h, _HALVE_BAND_ROWS):
+        band = pixels[top : top + _HALVE_BAND_ROWS]
+        bh = band.shape[0]
+        if bh % 2 or w % 2:  # replicate the edge: the mean of a pixel and itself is the pixel
+            band = np.pad(band, ((0, bh % 2), (0, w % 2), (0, 0)), mode="edge")
+        total = band[0::2, 0::2].astype(wide)
+        total += band[1::2, 0::2]
+        total += band[0::2, 1::2]
+        total += band[1::2, 1::2]
+        rows = slice(top // 2, top // 2 + total.shape[0])
+        if pixels.dtype.kind == "f":
+            out[rows] = total / 4
+        else:
+            total += 2  # round half up
+            total //= 4
+            out[rows] = total
+    return out
+
+
+def _sum_type(dtype: np.dtype) -> type[np.generic]:
+    """A type that holds the sum of four values of `dtype` without overflow."""
+    if dtype.kind == "f":
+        return np.float64
+    wider = {1: 2, 2: 4, 4: 8}.get(dtype.itemsize, 8)
+    return np.dtype(f"{'u' if dtype.kind in 'ub' else 'i'}{wider}").type
 
 
 def pyramid_shapes(width: int, height: int) -> list[tuple[int, int]]:
