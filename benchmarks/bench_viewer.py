@@ -6,7 +6,9 @@ pre-encoded tiles of real tissue, repeated) and the bundled CMU-1-Small-Region.s
 (slide, device pixel ratio) runs in its own process so that its peak RSS is its own.
 The viewport is 1920 x 1080 logical pixels, rendered off screen (QT_QPA_PLATFORM=offscreen)
 with the viewer's own painting code; the frame loop gives tiles 16.7 ms to arrive per frame,
-as a 60 Hz screen would.
+as a 60 Hz screen would. Frames drawn while the view moves use nearest-neighbour scaling
+(the view repaints with bilinear filtering 150 ms after it stops); "settled" frames are those
+smooth repaints of the final view. Times are QPainter work only (no flush to a screen).
 
     python -m benchmarks.bench_viewer [--frames N] [--keep DIR]
     python -m benchmarks viewer            (when registered in benchmarks/__main__.py)
@@ -187,14 +189,18 @@ def run_scenario(path: Path, dpr: float, frames: int) -> dict[str, object]:
     meta = source.metadata
     needed: set[tuple[int, int, int]] = set()
     moving, complete_frames = [], 0
-    for _phase, cx, cy, device_ds in scripted_path(meta.width, meta.height, frames):
+    by_phase: dict[str, list[float]] = {}
+    for phase, cx, cy, device_ds in scripted_path(meta.width, meta.height, frames):
         view.set_transform(ViewTransform(cx, cy, device_ds * dpr, *VIEWPORT, dpr))
         needed.update(view.needed_tiles())
         _pump(app, FRAME_S)
         moving.append(paint())
+        by_phase.setdefault(phase, []).append(moving[-1])
         complete_frames += view.is_complete()
     while not view.is_complete():
         _pump(app, 0.005)
+    _pump(app, 0.3)  # at rest: the view draws with smooth (bilinear) filtering again
+    assert not view.moving
     settled = [paint() for _ in range(40)]
     result = {
         "slide": path.name,
@@ -206,6 +212,8 @@ def run_scenario(path: Path, dpr: float, frames: int) -> dict[str, object]:
         "first_complete_ms": first_complete_ms,
         "paint_moving_ms": _percentiles(moving),
         "paint_settled_ms": _percentiles(settled),
+        "paint_by_phase_ms": {phase: _percentiles(v) for phase, v in by_phase.items()},
+        "load_average": os.getloadavg()[0],
         "frames_complete": complete_frames,
         "tiles_needed": len(needed),
         "tiles_rendered": view.loader.tiles_decoded,

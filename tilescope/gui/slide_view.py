@@ -36,7 +36,7 @@ from tilescope.gui.tile_layout import (
     tile_bounds_level0,
     visible_tiles,
 )
-from tilescope.gui.tile_loader import TileLoader
+from tilescope.gui.tile_loader import TileLoader, overview_downsample
 from tilescope.gui.view_tool import ViewTool
 from tilescope.gui.view_transform import ViewTransform
 
@@ -44,6 +44,7 @@ BACKDROP = QColor(40, 40, 44)
 WHEEL_STEPS_PER_DOUBLING = 4.0  # four wheel notches zoom by 2x
 KEY_ZOOM = math.sqrt(2.0)
 MIN_DEVICE_DOWNSAMPLE = 1 / 32  # at most 32 device pixels per slide pixel
+SETTLE_MS = 150  # after the last move, repaint with smooth filtering
 
 
 class SlideView(QWidget):
@@ -77,6 +78,7 @@ class SlideView(QWidget):
         self._images = ImageCache(image_cache_bytes)
         self._overview: QImage | None = None
         self._overview_generation = -1
+        self._overview_ds = overview_downsample(meta)  # known before it is read
         self._failed: set[TileKey] = set()
         self._dpr_override: float | None = None
         self._transform = ViewTransform.fit(meta.width, meta.height, 640, 480)
@@ -95,6 +97,13 @@ class SlideView(QWidget):
         self._request_timer.setSingleShot(True)
         self._request_timer.setInterval(0)  # coalesce many moves within one event-loop turn
         self._request_timer.timeout.connect(self._request_tiles)
+        # While the view moves, frames are drawn with nearest-neighbour scaling (half the
+        # cost); once it rests, one smooth repaint follows.
+        self._moving = False
+        self._settle_timer = QTimer(self)
+        self._settle_timer.setSingleShot(True)
+        self._settle_timer.setInterval(SETTLE_MS)
+        self._settle_timer.timeout.connect(self._settle)
         self._loader.request_overview()
         self._request_timer.start()
 
@@ -144,6 +153,9 @@ class SlideView(QWidget):
             return
         self._transform = transform
         self._was_complete = False
+        if user:
+            self._moving = True
+            self._settle_timer.start()
         self._request_timer.start()
         self.update()
         self.transform_changed.emit(transform)
@@ -245,9 +257,7 @@ class SlideView(QWidget):
         """The overview is a level of its own: when it is as fine as the screen (or as the
         level that would be drawn) and no coarser than that level, one image replaces all
         the tiles (for single-level images zoomed out this saves decoding and scaling each)."""
-        if self._overview is None:
-            return False
-        overview_ds = self._source.metadata.width / self._overview.width()
+        overview_ds = self._overview_ds
         level_ds = self._source.metadata.levels[level_for(self._source, t)].downsample
         eps = 1e-6
         finest_needed = max(t.device_downsample, level_ds)
@@ -274,7 +284,7 @@ class SlideView(QWidget):
         image.setDevicePixelRatio(ratio)
         painter = QPainter(image)
         try:
-            self.paint_view(painter, t.with_size(t.width, t.height, ratio))
+            self.paint_view(painter, t.with_size(t.width, t.height, ratio), smooth=True)
         finally:
             painter.end()
         return image
@@ -285,6 +295,15 @@ class SlideView(QWidget):
         self._loader.shutdown()
         self._images.clear()
         self._source.close()
+
+    @property
+    def moving(self) -> bool:
+        """True from a user move until SETTLE_MS after the last one."""
+        return self._moving
+
+    def _settle(self) -> None:
+        self._moving = False
+        self.update()
 
     # -- loading ------------------------------------------------------------------------
     def _request_tiles(self) -> None:
@@ -338,8 +357,13 @@ class SlideView(QWidget):
         finally:
             painter.end()
 
-    def paint_view(self, painter: QPainter, t: ViewTransform) -> None:
-        """Draw slide and overlays for `t` (logical coordinates) with `painter`."""
+    def paint_view(
+        self, painter: QPainter, t: ViewTransform, *, smooth: bool | None = None
+    ) -> None:
+        """Draw slide and overlays for `t` (logical coordinates) with `painter`.
+
+        `smooth` filters scaled tiles bilinearly; by default only when the view is at rest.
+        """
         meta = self._source.metadata
         widget_rect = QRectF(0, 0, t.width, t.height)
         if self._source.closed:
@@ -348,7 +372,8 @@ class SlideView(QWidget):
         x0, y0 = t.to_widget(0, 0)
         slide_rect = QRectF(x0, y0, meta.width / t.downsample, meta.height / t.downsample)
         painter.save()
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        smooth = not self._moving if smooth is None else smooth
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
         painter.scale(1 / t.dpr, 1 / t.dpr)  # draw in device pixels: exact tile seams
         # Each pixel is written about once: at DPR 2 a full-screen fill costs as much as
         # drawing all the tiles. The slide's edge pixels are filled too; tiles cover them.
@@ -389,23 +414,26 @@ class SlideView(QWidget):
         return _device_rect(t, tile_bounds_level0(self._source, key))
 
     def _paint_overview(self, painter: QPainter, t: ViewTransform) -> None:
-        overview = self._overview
-        if overview is None:
-            return
+        """The visible part of the overview (device-pixel painter); background until loaded."""
         meta = self._source.metadata
-        sx, sy = overview.width() / meta.width, overview.height() / meta.height
         visible = t.visible_rect().intersected(QRectF(0, 0, meta.width, meta.height))
         if visible.isEmpty():
             return
-        source = QRectF(
-            visible.left() * sx, visible.top() * sy, visible.width() * sx, visible.height() * sy
-        )
         dds = t.device_downsample
         target = QRectF(
             (visible.left() - t.left) / dds,
             (visible.top() - t.top) / dds,
             visible.width() / dds,
             visible.height() / dds,
+        )
+        overview = self._overview
+        if overview is None:
+            bg = self._source.background
+            painter.fillRect(target, QColor(bg, bg, bg))
+            return
+        sx, sy = overview.width() / meta.width, overview.height() / meta.height
+        source = QRectF(
+            visible.left() * sx, visible.top() * sy, visible.width() * sx, visible.height() * sy
         )
         painter.drawImage(target, overview, source)
 

@@ -20,12 +20,12 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal, SignalInstance
 from PySide6.QtGui import QImage
 
-from tilescope.engine.slide import SlideError, SlideSource
+from tilescope.engine.slide import SlideError, SlideMetadata, SlideSource
 from tilescope.gui.render import DisplaySettings, default_display, shows_as_rgb, to_qimage
+from tilescope.gui.tile_layout import TileKey
 
 log = logging.getLogger(__name__)
 
-TileKey = tuple[int, int, int]  # (level, col, row)
 OVERVIEW_MAX_SIDE = 3072  # a level up to this size is the overview as is
 THUMBNAIL_SIDE = 2048  # otherwise (single-level images) a resampled thumbnail
 _OVERVIEW = "overview"
@@ -36,18 +36,34 @@ def default_thread_count() -> int:
     return max(2, min(4, os.cpu_count() or 2))
 
 
+def overview_level(metadata: SlideMetadata) -> int | None:
+    """The level read whole as the overview, or None when a thumbnail is made instead."""
+    for index, level in enumerate(metadata.levels):
+        if max(level.width, level.height) <= OVERVIEW_MAX_SIDE:
+            return index
+    return None
+
+
+def overview_downsample(metadata: SlideMetadata) -> float:
+    """Level-0 pixels per overview pixel, known before the overview is read."""
+    index = overview_level(metadata)
+    if index is not None:
+        return metadata.levels[index].downsample
+    return max(max(metadata.width, metadata.height) / THUMBNAIL_SIDE, 1.0)
+
+
 def read_overview(source: SlideSource) -> np.ndarray:
     """The whole slide at low resolution, resident in the view so that it is never blank.
 
     The finest level at most OVERVIEW_MAX_SIDE across is read as it is (exact pixels, no
     resampling), its tiles decoded in parallel; images without such a level get a thumbnail.
     """
-    meta = source.metadata
-    for index, level in enumerate(meta.levels):
-        if max(level.width, level.height) <= OVERVIEW_MAX_SIDE:
-            _prefetch_level(source, index)
-            return source.read_level_region(index, 0, 0, level.width, level.height)
-    return source.thumbnail(THUMBNAIL_SIDE)
+    index = overview_level(source.metadata)
+    if index is None:
+        return source.thumbnail(THUMBNAIL_SIDE)
+    level = source.metadata.levels[index]
+    _prefetch_level(source, index)
+    return source.read_level_region(index, 0, 0, level.width, level.height)
 
 
 def _prefetch_level(source: SlideSource, level: int) -> None:
