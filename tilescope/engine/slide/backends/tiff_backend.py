@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,26 +52,39 @@ class TiffSource(SlideSource):
             self._tif = tifffile.TiffFile(path)
         except Exception as error:  # tifffile raises TiffFileError, ValueError, struct.error...
             raise SlideError(path, f"not a readable TIFF: {error}") from error
+        # Multi-file OME-TIFF: pages may live in sibling files, each read through its own.
+        self._readers: dict[str, ByteReader] = {}
+        self._files: list[Any] = [self._tif]
         try:
             self._layout: TiffLayout = read_layout(self._tif, self.path, scene)
-            self._reader = ByteReader(self.path)
             self._levels = [
-                [ChunkedPage(page, self._reader, f"level {index}") for page in level.pages]
+                [
+                    ChunkedPage(page, self._reader_for(page), f"level {index}")
+                    for page in level.pages
+                ]
                 for index, level in enumerate(self._layout.levels)
             ]
             for index, pages in enumerate(self._levels):
                 for number, page in enumerate(pages):
                     page.memo = self._strip_memo(index, number)
         except SlideError:
-            self._tif.close()
+            self._close_files()
             raise
         except Exception as error:
-            self._tif.close()
+            self._close_files()
             raise SlideError(path, f"unsupported TIFF layout: {error}") from error
         self._tif_lock = threading.Lock()  # tifffile's own file handle: associated images only
         self._twin_lock = threading.Lock()
         self._twin: OpenSlideSource | None = None
         self._twin_failed = False
+
+    def _reader_for(self, page: Any) -> ByteReader:
+        path = str(page.parent.filehandle.path)
+        if path not in self._readers:
+            self._readers[path] = ByteReader(Path(path))
+            if page.parent is not self._tif:
+                self._files.append(page.parent)
+        return self._readers[path]
 
     def _strip_memo(self, level: int, page: int) -> ChunkMemo | None:
         """Compressed strips larger than a cache tile are decoded once, then shared through the
@@ -172,9 +186,14 @@ class TiffSource(SlideSource):
             if self._twin is not None:
                 self._twin.close()
                 self._twin = None
-        self._reader.close()
         with self._tif_lock:
-            self._tif.close()
+            self._close_files()
+
+    def _close_files(self) -> None:
+        for reader in self._readers.values():
+            reader.close()
+        for tif in self._files:  # ours, and any sibling files tifffile opened
+            tif.close()
 
 
 def _strip_tile_size(page: ChunkedPage) -> tuple[int, int]:
