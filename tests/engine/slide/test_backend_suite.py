@@ -39,12 +39,48 @@ def _openslide_truth(path: Path) -> np.ndarray:
 
 def _real(name: str, backend: str) -> Callable[[Path], Case]:
     def make(_tmp: Path) -> Case:
-        if backend not in {b.name for b in registered_backends()}:
-            pytest.skip(f"backend {backend!r} is not registered yet")
+        _require(backend)
         path = shared_file("slides", name)
         return Case(path, backend, _openslide_truth(path))
 
     return make
+
+
+def _require(backend: str) -> None:
+    if backend not in {b.name for b in registered_backends()}:
+        pytest.skip(f"backend {backend!r} is not registered yet")
+
+
+def _ome_tiff_fluorescence(tmp: Path) -> Case:
+    import tifffile
+
+    _require("tifffile")
+    base = synthetic.pattern(700, 900, 4, "uint16", seed=8)
+    levels = [np.moveaxis(level, 2, 0) for level in synthetic.pyramid(base, 3)]  # CYX
+    path = tmp / "fluo.ome.tif"
+    options = {"tile": (128, 128), "compression": "zlib"}
+    with tifffile.TiffWriter(path, bigtiff=True) as tif:
+        tif.write(levels[0], subifds=2, metadata={"axes": "CYX"}, **options)
+        for level in levels[1:]:
+            tif.write(level, subfiletype=1, **options)
+    return Case(path, "tifffile", base)
+
+
+def _tiled_jpeg_pyramid(tmp: Path) -> Case:
+    import tifffile
+
+    _require("tifffile")
+    path = tmp / "pyramid.tif"
+    with tifffile.TiffWriter(path) as tif:
+        for index, level in enumerate(synthetic.pyramid(synthetic.pattern(1000, 1300, 3), 3)):
+            tif.write(
+                level,
+                tile=(256, 256),
+                compression="jpeg",
+                photometric="rgb",
+                subfiletype=1 if index else 0,
+            )
+    return Case(path, "tifffile", tifffile.imread(path, level=0))
 
 
 def _zarr_rgb(tmp: Path) -> Case:
@@ -110,6 +146,8 @@ CASES: dict[str, Callable[[Path], Case]] = {
         f"tifffile-{name}": _real(name, "tifffile")
         for name in ("CMU-1-Small-Region.svs", "small.svs", "boxes.tiff")
     },
+    "tifffile-ome-tiff-uint16": _ome_tiff_fluorescence,
+    "tifffile-jpeg-pyramid": _tiled_jpeg_pyramid,
     "zarr-rgb-v0.4": _zarr_rgb,
     "zarr-fluorescence-uint16-v0.5": _zarr_fluorescence,
     "zarr-yxc-v0.4": _zarr_yxc,
