@@ -361,3 +361,43 @@ def test_strips_wider_or_taller_than_a_cache_tile(tmp_path, height, width, rows_
         np.testing.assert_array_equal(slide.read_level_region(0, 0, 0, width, height), pixels)
         strips = [key for key in list(cache._tiles) if "strip" in key]
         assert len(strips) == -(-height // rows_per_strip)  # each strip decoded once
+
+
+def _rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
+    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = 128 - 0.168736 * r - 0.331264 * g + 0.5 * b
+    cr = 128 + 0.5 * r - 0.418688 * g - 0.081312 * b
+    return np.clip(np.rint(np.stack([y, cb, cr], axis=-1)), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("compression", [33005, 33003])
+def test_aperio_jpeg2000_tiles(tmp_path, compression):
+    """Aperio's JPEG 2000 codes: 33005 stores RGB, 33003 YCbCr that the reader converts.
+    (OpenSlide refuses these synthetic files, so the truth is the image written, lossless.)"""
+    import imagecodecs
+
+    pixels = _image(300, 280, seed=8)
+    stored = _rgb_to_ycbcr(pixels) if compression == 33003 else pixels
+
+    def tiles():
+        for y in range(0, 300, 128):
+            for x in range(0, 280, 128):
+                tile = np.zeros((128, 128, 3), np.uint8)
+                part = stored[y : y + 128, x : x + 128]
+                tile[: part.shape[0], : part.shape[1]] = part
+                yield imagecodecs.jpeg2k_encode(tile, codecformat="J2K", reversible=True, mct=False)
+
+    path = tmp_path / "jp2k.svs"
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(tiles(), shape=stored.shape, dtype=np.uint8, tile=(128, 128),
+                  compression=compression, photometric="rgb",
+                  description="Aperio Image Library v12.0.0 \r\n280x300 (128x128) J2K|MPP = 0.25")  # fmt: skip
+    with open_slide(path) as slide:
+        assert slide.backend_name == "tifffile"
+        assert slide.metadata.mpp == (0.25, 0.25)
+        got = slide.read_level_region(0, 0, 0, 280, 300)
+    if compression == 33005:
+        np.testing.assert_array_equal(got, pixels)
+    else:  # two 8-bit roundings between RGB and YCbCr
+        assert np.abs(got.astype(int) - pixels).max() <= 2

@@ -19,6 +19,19 @@ import numpy as np
 from tilescope.engine.slide.errors import SlideError
 
 
+#: Aperio's JPEG 2000 with YCbCr components that the codestream does not convert itself.
+APERIO_JP2K_YCBCR = 33003
+
+
+def ycbcr_to_rgb(ycbcr: np.ndarray) -> np.ndarray:
+    """Full-range (JFIF) YCbCr to RGB, uint8."""
+    y, cb, cr = (ycbcr[..., i].astype(np.float32) for i in range(3))
+    cb -= 128.0
+    cr -= 128.0
+    rgb = np.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], axis=-1)
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
 class ByteReader:
     """Positioned reads of one file that are safe from any thread.
 
@@ -146,6 +159,8 @@ class ChunkedPage:
         if segment is None:
             return None
         pixels = np.asarray(segment).reshape(shape)[0]  # depth 1: (rows, cols, samples)
+        if self.compression == APERIO_JP2K_YCBCR:
+            pixels = ycbcr_to_rgb(pixels)
         if pixels.shape[0] < h or pixels.shape[1] < w:
             raise self._corrupt(column, row, f"decoded {pixels.shape[:2]}, expected ({h}, {w})")
         return pixels[:h, :w]
