@@ -390,9 +390,15 @@ def test_aperio_jpeg2000_tiles(tmp_path, compression):
 
     path = tmp_path / "jp2k.svs"
     with tifffile.TiffWriter(path) as tif:
-        tif.write(tiles(), shape=stored.shape, dtype=np.uint8, tile=(128, 128),
-                  compression=compression, photometric="rgb",
-                  description="Aperio Image Library v12.0.0 \r\n280x300 (128x128) J2K|MPP = 0.25")  # fmt: skip
+        tif.write(
+            tiles(),
+            shape=stored.shape,
+            dtype=np.uint8,
+            tile=(128, 128),
+            compression=compression,
+            photometric="rgb",
+            description="Aperio Image Library v12.0.0 \r\n280x300 (128x128) J2K|MPP = 0.25",
+        )
     with open_slide(path) as slide:
         assert slide.backend_name == "tifffile"
         assert slide.metadata.mpp == (0.25, 0.25)

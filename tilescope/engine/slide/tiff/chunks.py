@@ -18,7 +18,6 @@ import numpy as np
 
 from tilescope.engine.slide.errors import SlideError
 
-
 #: Aperio's JPEG 2000 with YCbCr components that the codestream does not convert itself.
 APERIO_JP2K_YCBCR = 33003
 
