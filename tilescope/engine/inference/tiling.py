@@ -89,6 +89,7 @@ def plan_tiles(
                     core=(m, m, m + core_w, m + core_h),
                     col=col,
                     row=row,
+                    region=(rx, ry, rx + rw, ry + rh),
                     inner_edges=(
                         x > eps,
                         y > eps,

@@ -79,6 +79,9 @@ class TileInfo:
     col: int = 0
     row: int = 0
     inner_edges: tuple[bool, bool, bool, bool] = (True, True, True, True)
+    #: the run's region (x0, y0, x1, y1, level-0): cores never reach past it, so rounding
+    #: to whole model pixels cannot admit an object whose centroid lies outside the region
+    region: tuple[float, float, float, float] | None = None
 
     def to_level0(self, geometry: BaseGeometry) -> BaseGeometry:
         """A geometry in tile pixels moved and scaled into level-0 pixels."""
@@ -94,7 +97,11 @@ class TileInfo:
     def level0_core(self) -> tuple[float, float, float, float]:
         d = self.downsample
         x0, y0, x1, y1 = self.core
-        return (self.x + x0 * d, self.y + y0 * d, self.x + x1 * d, self.y + y1 * d)
+        box = (self.x + x0 * d, self.y + y0 * d, self.x + x1 * d, self.y + y1 * d)
+        if self.region is None:
+            return box
+        rx0, ry0, rx1, ry1 = self.region
+        return (max(box[0], rx0), max(box[1], ry0), min(box[2], rx1), min(box[3], ry1))
 
 
 @dataclass(slots=True)
