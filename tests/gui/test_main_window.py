@@ -148,3 +148,12 @@ def test_menu_zoom_actions_drive_the_current_view(qtbot, window, demo_path):
     assert view.magnification() == pytest.approx(5.0)
     window.actions_.fit.trigger()
     assert view.transform.downsample > 2
+
+
+def test_two_files_opened_at_once_each_get_their_best_reader(
+    qtbot, window, demo_path, multichannel_ome_tiff
+):
+    _open(qtbot, window, demo_path, multichannel_ome_tiff)
+    by_name = {tab.path.name: tab for tab in window.slide_tabs()}
+    fluo = by_name["fluo.ome.tif"].view.source.metadata
+    assert fluo.channels == 3 and fluo.dtype == "uint16" and fluo.mpp == (0.65, 0.65)

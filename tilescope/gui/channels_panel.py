@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
@@ -74,7 +75,8 @@ class ChannelsPanel(QWidget):
             color = QPushButton()
             color.setFixedWidth(36)
             color.setToolTip(f"Colour of {channel.name}")
-            low, high = _range_box(), _range_box()
+            dtype = self._view.source.metadata.dtype
+            low, high = _range_box(dtype), _range_box(dtype)
             check.toggled.connect(lambda on, i=row - 1: self._change(i, visible=on))
             color.clicked.connect(lambda _=False, i=row - 1: self._pick_color(i))
             low.valueChanged.connect(lambda v, i=row - 1: self._change(i, minimum=v))
@@ -100,10 +102,17 @@ class ChannelsPanel(QWidget):
         dialog.open()  # not modal to the app: the view keeps painting
 
 
-def _range_box() -> QDoubleSpinBox:
+def _range_box(dtype: str) -> QDoubleSpinBox:
+    """A display-range field spanning the pixel type (whole numbers for integer types)."""
     box = QDoubleSpinBox()
-    box.setRange(-1e12, 1e12)
-    box.setDecimals(2)
+    kind = np.dtype(dtype)
+    if np.issubdtype(kind, np.integer):
+        info = np.iinfo(kind)
+        box.setRange(float(info.min), float(info.max))
+        box.setDecimals(0)
+    else:
+        box.setRange(-1e9, 1e9)
+        box.setDecimals(3)
     box.setKeyboardTracking(False)  # re-render on Enter / focus out, not on every digit
     box.setAlignment(Qt.AlignmentFlag.AlignRight)
     return box

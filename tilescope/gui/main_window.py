@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget,
 
 from tilescope import __version__
 from tilescope.engine.slide import SlideError, SlideSource, open_slide
+from tilescope.engine.slide.opener import registered_backends
 from tilescope.gui.actions import Actions, create_actions
 from tilescope.gui.associated_images import AssociatedImagesDialog
 from tilescope.gui.background import run_in_background
@@ -60,6 +61,9 @@ class MainWindow(QMainWindow):
     # -- opening ------------------------------------------------------------------------
     def open_paths(self, paths: Iterable[str | Path]) -> None:
         """Open each file in the background; each arrives as a new tab (or an error box)."""
+        # Register the slide backends here, once, before two opens race to do it in two
+        # threads (the opener's lazy registration is not thread-safe).
+        registered_backends()
         for path in paths:
             text = str(path)
             self.status.showMessage(f"Opening {Path(text).name}…", 3000)
@@ -74,6 +78,7 @@ class MainWindow(QMainWindow):
         dialog.open()
 
     def _add_tab(self, source: SlideSource) -> None:
+        self.status.clearMessage()
         tab = SlideTab(source)
         tab.minimap.setVisible(self.actions_.show_minimap.isChecked())
         tab.view.tile_error.connect(lambda message: self.status.showMessage(message, 8000))

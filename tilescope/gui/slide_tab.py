@@ -33,7 +33,7 @@ class SlideTab(QWidget):
             splitter.addWidget(self.view)
             splitter.addWidget(self.channels)
             splitter.setStretchFactor(0, 1)
-            splitter.setSizes([900, 300])
+            splitter.setSizes([1000, 280])
             layout.addWidget(splitter)
 
     def close_slide(self) -> None:
