@@ -111,6 +111,8 @@ def to_detections(
     masks = np.asarray(outputs[names.masks], dtype=np.float32)
     if masks.ndim == 5 and masks.shape[0] == 1:
         masks = masks[0]
+    if masks.ndim == 4 and masks.shape[0] == 1 and masks.shape[1] == n != 1:
+        masks = masks[0]  # 1 x N x H x W: a batch axis, not N x C x h x w
     if masks.ndim == 4:
         if masks.shape[1] != 1:
             # Class-specific mask channels (one per class): take each detection's own class.
