@@ -65,7 +65,8 @@ def model_folder(
         },
         "output": {"kind": "instances", "classes": [{"name": "Disc", "colour": "#ff0000"}]},
         "parameters": parameters
-        or {"activation": "none", "threshold": 0.5, "min_distance": 0, "min_area": 4},
+        if parameters is not None
+        else {"activation": "none", "threshold": 0.5, "min_distance": 0, "min_area": 4},
         "prompted": False,
         "tissue_detection": False,
     }
