@@ -36,7 +36,13 @@ def test_infer_synthetic_slide_end_to_end(
     feature = collection["features"][0]
     assert feature["properties"]["objectType"] == "detection"
     assert feature["properties"]["classification"] == {"name": "Disc", "color": [255, 0, 0]}
-    assert 0 < feature["properties"]["measurements"]["score"] <= 1
+    assert 0 < feature["properties"]["measurements"]["Detection probability"] <= 1
+    assert feature["properties"]["tilescope"]["score"] > 0
+    from tilescope.engine.annotations.formats import geojson
+
+    back = geojson.read(out / "synthetic slide.geojson")
+    assert len(back.annotations) == count and back.class_colours["Disc"] == (255, 0, 0)
+    assert all(a.score is not None and a.run_id for a in back.annotations)
     maps = zarr.open_group(str(out / "synthetic slide.zarr"), mode="r")
     assert maps["0"].shape == (1, 300, 400)
     assert not (out / "synthetic slide.resume.jsonl").exists()

@@ -195,14 +195,33 @@ def feature_to_annotation(feature: dict[str, Any]) -> Annotation:
     )
 
 
+SCORE_MEASUREMENT = "Detection probability"  # the name QuPath's own detectors use
+
+
 def write_geojson(
     path: Path, annotations: Iterable[Annotation], colours: dict[str, str] | None = None
 ) -> int:
-    """Write a FeatureCollection atomically (temp file + rename); returns the object count."""
-    colours = colours or {}
-    features = [annotation_to_feature(a, colours.get(a.class_name or "")) for a in annotations]
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        json.dump({"type": "FeatureCollection", "features": features}, handle)
-    os.replace(tmp, path)
-    return len(features)
+    """Write a QuPath (>= 0.3) FeatureCollection with the annotation formats' writer.
+
+    The score is also written as the measurement "Detection probability", so QuPath shows
+    and filters on it. Returns the number of objects written.
+    """
+    from tilescope.engine.annotations.formats import geojson
+
+    rgb: dict[str, tuple[int, int, int]] = {}
+    for name, colour in (colours or {}).items():
+        r, g, b = _rgb(colour) or [255, 0, 0]
+        rgb[name] = (r, g, b)
+    count = 0
+
+    def with_score() -> Iterable[Annotation]:
+        nonlocal count
+        for a in annotations:
+            count += 1
+            if a.score is None:
+                yield a
+            else:
+                yield a.evolve(measurements={**a.measurements, SCORE_MEASUREMENT: a.score})
+
+    geojson.write(with_score(), path, rgb)
+    return count
