@@ -345,6 +345,15 @@ def test_tiles_agree_with_level_reads(slide: SlideSource, case: Case) -> None:
             )
 
 
+def test_associated_images_are_rgb_and_unknown_names_are_errors(slide: SlideSource) -> None:
+    for name in slide.metadata.associated_images:
+        image = slide.associated_image(name)
+        assert image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8, name
+        assert min(image.shape[:2]) > 0
+    with pytest.raises(SlideError, match="no-such-image"):
+        slide.associated_image("no-such-image")
+
+
 def test_parallel_reads_equal_serial_reads(case: Case) -> None:
     rng = np.random.default_rng(11)
     with _open(case) as probe:

@@ -39,6 +39,34 @@ def test_truncated_svs(tmp_path: Path) -> None:
     assert "not a readable slide" in error.problem
 
 
+@pytest.mark.parametrize("backend", ["openslide", "tifffile"])
+def test_svs_cut_short_in_its_associated_images(tmp_path: Path, backend: str) -> None:
+    """The main image is whole, the macro image's data is cut off: its read is the error."""
+    if backend not in {b.name for b in registered_backends()}:
+        pytest.skip(f"backend {backend!r} is not registered yet")
+    data = shared_file("slides", "CMU-1-Small-Region.svs").read_bytes()
+    path = tmp_path / "cut.svs"
+    path.write_bytes(data[:-100])
+    try:
+        slide = open_slide(path, backend=backend)
+    except SlideError as error:
+        assert str(path) in str(error)
+        return
+    with slide:
+        whole = slide.read_region(RegionRequest(0, 0, 2220, 2967))
+        assert whole.shape == (2967, 2220, 3)
+        failures = []
+        for name in slide.metadata.associated_images:
+            try:
+                image = slide.associated_image(name)
+            except SlideError as error:
+                assert str(path) in str(error) and name in str(error)
+                failures.append(name)
+            else:
+                assert image.ndim == 3 and image.dtype == np.uint8
+        assert "macro" in failures, "the cut-off macro image must not come back as pixels"
+
+
 @pytest.mark.parametrize("extension", [".svs", ".tif", ".png", ".ndpi", ".jpg", ".zarr"])
 def test_random_bytes(tmp_path: Path, extension: str) -> None:
     path = tmp_path / f"noise{extension}"

@@ -116,10 +116,16 @@ class OpenSlideSource(SlideSource):
         return composite_on_white(np.asarray(rgba))
 
     def associated_image(self, name: str) -> np.ndarray:
-        images = self._slide.associated_images
-        if name not in images:
+        self._check_open()
+        if name not in self.metadata.associated_images:
             return super().associated_image(name)
-        return composite_on_white(np.asarray(images[name].convert("RGBA")))
+        try:
+            image = self._slide.associated_images[name]
+        except Exception as error:  # e.g. a truncated file: the decoder fails on this image
+            raise SlideError(
+                self.path, f"cannot read associated image {name!r}: {error}"
+            ) from error
+        return composite_on_white(np.asarray(image.convert("RGBA")))
 
     def _close(self) -> None:
         self._slide.close()
