@@ -152,3 +152,19 @@ def test_import_into_store_is_one_transaction(tmp_path: Path) -> None:
         import_file(store, shared_file("annotations", "qupath_0.2_tumor.geojson"))
         assert store.count() == 4
         assert len(found.annotations) == 2
+
+
+def test_export_store_reports_progress_and_cancels(tmp_path: Path) -> None:
+    from tilescope.engine.annotations import AnnotationFormatError
+    from tilescope.engine.annotations.formats import export_store
+
+    with AnnotationStore(tmp_path / "s.sqlite") as store:
+        store.add_many(nuclei(12_000, extent=30_000))
+        seen: list[int] = []
+        export_store(store, tmp_path / "all.geojson", progress=seen.append)
+        assert seen == [10_000, 12_000]
+        with pytest.raises(AnnotationFormatError, match="cancelled"):
+            export_store(store, tmp_path / "stop.geojson", progress=lambda n: False)
+        assert not (tmp_path / "stop.geojson").exists()
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+        assert len(read_annotations(tmp_path / "all.geojson").annotations) == 12_000

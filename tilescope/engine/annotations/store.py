@@ -129,6 +129,8 @@ class DisplayBatch:
 @dataclass
 class _ThreadState:
     connection: sqlite3.Connection
+    # PRAGMA data_version is per connection, so each thread remembers the last value it saw.
+    seen_data_version: int | None = None
     depth: int = 0
     version: int | None = None
     pending: PendingChange = field(default_factory=PendingChange)
@@ -163,7 +165,7 @@ class AnnotationStore:
                 f"{self.path}: not a readable annotation store ({error})"
             ) from None
         self._seen_version = self.version
-        self._seen_data_version = self._data_version()
+        self._state().seen_data_version = self._data_version()
 
     # ----------------------------------------------------------------- opening and closing
 
@@ -335,10 +337,11 @@ class AnnotationStore:
         Cheap when nothing changed (one ``PRAGMA data_version``); a viewer calls it on a timer.
         Edits made through this object were already notified and are left out.
         """
+        state = self._state()
         data_version = self._data_version()
-        if data_version == self._seen_data_version:
+        if data_version == state.seen_data_version:
             return None
-        self._seen_data_version = data_version
+        state.seen_data_version = data_version
         with self._poll_lock:
             since = self._seen_version
             event = self.changes_since(since)

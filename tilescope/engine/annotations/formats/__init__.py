@@ -8,7 +8,7 @@ failed import leaves the store untouched.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 
@@ -89,13 +89,32 @@ def write_annotations(
     *,
     class_colours: Mapping[str, Colour] | None = None,
     mpp: float | None = None,
+    progress: Progress | None = None,
 ) -> list[str]:
-    """Write a file atomically; returns notes about what the format could not keep."""
+    """Write a file atomically; returns notes about what the format could not keep.
+
+    `progress(n_written)` is called every 10,000 objects; returning False cancels the export
+    (AnnotationFormatError "cancelled", and no file is left behind).
+    """
     file = Path(path)
     name = format or format_for_path(file)
     if name not in WRITERS:
         raise AnnotationFormatError(file, f"cannot write format {name!r}")
-    return WRITERS[name].write(annotations, file, dict(class_colours or {}), mpp)
+    items = annotations if progress is None else _reporting(annotations, progress, file)
+    return WRITERS[name].write(items, file, dict(class_colours or {}), mpp)
+
+
+Progress = Callable[[int], "bool | None"]
+
+
+def _reporting(items: Iterable[Annotation], progress: Progress, path: Path) -> Iterator[Annotation]:
+    count = 0
+    for item in items:
+        yield item
+        count += 1
+        if count % 10_000 == 0 and progress(count) is False:
+            raise AnnotationFormatError(path, "export cancelled")
+    progress(count)
 
 
 def import_file(
@@ -120,7 +139,11 @@ def import_file(
 
 
 def export_store(
-    store: AnnotationStore, path: str | Path, format: str | None = None, **filters: object
+    store: AnnotationStore,
+    path: str | Path,
+    format: str | None = None,
+    progress: Progress | None = None,
+    **filters: object,
 ) -> list[str]:
     """Write every object of the store (or those matching `query` filters) to a file."""
     colours = {c.name: c.colour for c in store.classes()}
@@ -128,8 +151,9 @@ def export_store(
     objects: Iterable[Annotation] = (
         store.query(**filters) if filters else store.iter_all()  # type: ignore[arg-type]
     )
+    mpp = float(mpp_text) if mpp_text else None
     return write_annotations(
-        objects, path, format, class_colours=colours, mpp=float(mpp_text) if mpp_text else None
+        objects, path, format, class_colours=colours, mpp=mpp, progress=progress
     )
 
 
