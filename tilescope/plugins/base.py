@@ -243,12 +243,18 @@ class ModelType(ABC):
     def smoke_test(self) -> None:
         """Run the model once on a dummy input (`tilescope models check`); raise on failure.
 
-        Default: one batch of mid-grey tiles through preprocess, run and postprocess, or one
-        blank page through `run_region` for whole-image types. Prompted types whose inputs
-        are not plain tiles override this.
+        Default: one batch of light-grey tiles through preprocess, run and postprocess; one
+        blank page through `run_region` for whole-image types; one click in the middle of a
+        blank image through `segment_prompts` for prompted types.
         """
         w, h = self.tile_spec().patch_size
         tile = np.full((h, w, 3), 200, dtype=np.uint8)
+        if self.prompted:
+            from tilescope.engine.inference.memory_slide import ArraySlide
+
+            with ArraySlide(np.full((2 * h, 2 * w, 3), 200, dtype=np.uint8)) as slide:
+                self.segment_prompts(slide, [Prompt("point", ((float(w), float(h)),))])
+            return
         if self.whole_image:
             self.run_region(tile, RegionInfo(0.0, 0.0, 1.0))
             return

@@ -82,6 +82,8 @@ def _check_signature(model: ModelType, session: object) -> list[str]:
             continue
         expected = list(spec.shape)
         fixed = [d if isinstance(d, int) else None for d in expected]
+        if type(model).run is not ModelType.run and fixed:
+            fixed[0] = None  # the type feeds the batch its own way (e.g. one image per call)
         if len(fixed) != array.ndim or any(
             d is not None and d != a for d, a in zip(fixed, array.shape, strict=False)
         ):
