@@ -8,7 +8,8 @@ The same list of tiles, aligned to each file's own tile grid, is read both ways 
   own default cache (the list is kept under OpenSlide's 32 MiB default);
 - threads: tilescope cold reads with 2 threads against 1.
 
-Each figure is the best of ``--repeat`` runs (the least disturbed by other processes).
+Each figure is the best of ``--repeat`` runs (the least disturbed by other processes); the
+two sides of a comparison run alternately, so that a change in load hits both alike.
 """
 
 from __future__ import annotations
@@ -73,12 +74,27 @@ def tile_list(path: Path, blocks: Sequence[tuple[int, int]]) -> list[Tile]:
     return tiles
 
 
-def best_of(repeat: int, run: Callable[[], float]) -> float:
-    return min(run() for _ in range(repeat))
+#: (wall-clock seconds, CPU seconds of this process) of one run.
+Timing = tuple[float, float]
 
 
-def _timed(read: Callable[[Tile], object], tiles: list[Tile], threads: int = 0) -> float:
-    start = time.perf_counter()
+def best_of_pair(
+    repeat: int, ours: Callable[[], Timing], theirs: Callable[[], Timing]
+) -> tuple[Timing, Timing]:
+    """Best of `repeat` runs of each, alternating, so that load changes hit both alike."""
+    mine, other = [], []
+    for _ in range(repeat):
+        mine.append(ours())
+        other.append(theirs())
+    return _best(mine), _best(other)
+
+
+def _best(timings: list[Timing]) -> Timing:
+    return min(t[0] for t in timings), min(t[1] for t in timings)
+
+
+def _timed(read: Callable[[Tile], object], tiles: list[Tile], threads: int = 0) -> Timing:
+    start, cpu = time.perf_counter(), time.process_time()
     if threads:
         with ThreadPoolExecutor(threads) as pool:
             for _ in pool.map(read, tiles):
@@ -86,10 +102,10 @@ def _timed(read: Callable[[Tile], object], tiles: list[Tile], threads: int = 0) 
     else:
         for tile in tiles:
             read(tile)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
-def openslide_cold(path: Path, tiles: list[Tile]) -> float:
+def openslide_cold(path: Path, tiles: list[Tile]) -> Timing:
     slide = openslide.OpenSlide(str(path))
     try:
         return _timed(lambda t: slide.read_region((t.x, t.y), t.level, (t.width, t.height)), tiles)
@@ -97,7 +113,7 @@ def openslide_cold(path: Path, tiles: list[Tile]) -> float:
         slide.close()
 
 
-def openslide_warm(path: Path, tiles: list[Tile]) -> float:
+def openslide_warm(path: Path, tiles: list[Tile]) -> Timing:
     slide = openslide.OpenSlide(str(path))
     try:
 
@@ -110,13 +126,13 @@ def openslide_warm(path: Path, tiles: list[Tile]) -> float:
         slide.close()
 
 
-def engine_cold(path: Path, tiles: list[Tile], backend: str | None, threads: int = 0) -> float:
+def engine_cold(path: Path, tiles: list[Tile], backend: str | None, threads: int = 0) -> Timing:
     with open_slide(path, cache=TileCache(CACHE_BYTES), backend=backend) as slide:
         _ = slide.metadata
         return _timed(lambda t: slide.read_region(t.request()), tiles, threads)
 
 
-def engine_warm(path: Path, tiles: list[Tile]) -> float:
+def engine_warm(path: Path, tiles: list[Tile]) -> Timing:
     with open_slide(path, cache=TileCache(CACHE_BYTES)) as slide:
         _timed(lambda t: slide.read_region(t.request()), tiles)
         return _timed(lambda t: slide.read_region(t.request()), tiles)
@@ -128,11 +144,14 @@ def _warm_os_cache(path: Path) -> None:
             pass
 
 
-def _line(name: str, what: str, ours: float, theirs: float, target: str, note: str = "") -> str:
-    ratio = theirs / ours if ours > 0 else float("inf")
+def _line(name: str, what: str, ours: Timing, theirs: Timing, target: str, cpu: bool = True) -> str:
+    """Wall-clock times, their ratio (the target's), and the CPU-time ratio, which a loaded
+    machine disturbs less (meaningless for the thread comparison, so left out there)."""
+    ratio = theirs[0] / ours[0] if ours[0] > 0 else float("inf")
+    cpu_ratio = f"{theirs[1] / ours[1]:7.2f}x" if cpu and ours[1] > 0 else "      -"
     return (
-        f"{name:<26} {what:<34} {ours * 1e3:9.1f} ms {theirs * 1e3:9.1f} ms "
-        f"{ratio:7.2f}x  {target:<10} {note}"
+        f"{name:<24} {what:<32} {ours[0] * 1e3:8.1f} ms {theirs[0] * 1e3:8.1f} ms "
+        f"{ratio:7.2f}x {cpu_ratio}  {target}"
     )
 
 
@@ -140,19 +159,24 @@ def bench_file(name: str, path: Path, tiles: list[Tile], repeat: int) -> list[st
     _warm_os_cache(path)
     backend = open_slide(path).backend_name
     lines = [f"{name}: {len(tiles)} tiles, tilescope path {backend!r}"]
-    os_cold = best_of(repeat, lambda: openslide_cold(path, tiles))
-    ours = best_of(repeat, lambda: engine_cold(path, tiles, None))
-    lines.append(_line(name, f"cold, {backend} path", ours, os_cold, ">= 2x"))
-    via_os = best_of(repeat, lambda: engine_cold(path, tiles, "openslide"))
-    lines.append(
-        _line(name, "cold, openslide path", via_os, os_cold, ">= 0.91x", "(<= 10% slower)")
+    ours, os_cold = best_of_pair(
+        repeat, lambda: engine_cold(path, tiles, None), lambda: openslide_cold(path, tiles)
     )
-    os_warm = best_of(repeat, lambda: openslide_warm(path, tiles))
-    warm = best_of(repeat, lambda: engine_warm(path, tiles))
+    lines.append(_line(name, f"cold, {backend} path", ours, os_cold, ">= 2x"))
+    via_os, os_cold2 = best_of_pair(
+        repeat, lambda: engine_cold(path, tiles, "openslide"), lambda: openslide_cold(path, tiles)
+    )
+    lines.append(_line(name, "cold, openslide path", via_os, os_cold2, ">= 0.91x (<= 10% slower)"))
+    warm, os_warm = best_of_pair(
+        repeat, lambda: engine_warm(path, tiles), lambda: openslide_warm(path, tiles)
+    )
     lines.append(_line(name, "warm cache", warm, os_warm, ">= 20x"))
-    one = best_of(repeat, lambda: engine_cold(path, tiles, None, threads=1))
-    two = best_of(repeat, lambda: engine_cold(path, tiles, None, threads=2))
-    lines.append(_line(name, "cold, 2 threads vs 1 (both ours)", two, one, ">= 1.5x"))
+    two, one = best_of_pair(
+        repeat,
+        lambda: engine_cold(path, tiles, None, threads=2),
+        lambda: engine_cold(path, tiles, None, threads=1),
+    )
+    lines.append(_line(name, "cold, 2 threads vs 1 (ours)", two, one, ">= 1.5x", cpu=False))
     return lines
 
 
@@ -164,8 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"CPU cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}")
     print(
-        f"{'file':<26} {'measure':<34} {'tilescope':>12} {'openslide':>12} "
-        f"{'ratio':>8}  {'target':<10}"
+        f"{'file':<24} {'measure':<32} {'tilescope':>11} {'openslide':>11} "
+        f"{'wall':>8} {'cpu':>8}  target (wall ratio)"
     )
     results: list[str] = []
     if args.slide.exists():
