@@ -148,7 +148,9 @@ def test_exclusion_channel_holds_the_other_clicks(tmp_path: Path) -> None:
     # `exclude` points go into the exclusion map too (checked through the pure function).
     window = PatchWindow.centred(300.5, 200.5, 64, 64, 1.0)
     incl = disk_map(window.to_patch(np.array([300.5, 200.5])), 64, 64, 2.0)
-    excl = exclusion_map(window, np.array([[300.5, 200.5], [310.5, 200.5]]), (300.5, 200.5), 2, incl)
+    excl = exclusion_map(
+        window, np.array([[300.5, 200.5], [310.5, 200.5]]), (300.5, 200.5), 2, incl
+    )
     assert excl.sum() == 13
 
 

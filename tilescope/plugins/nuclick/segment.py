@@ -33,6 +33,8 @@ from tilescope.plugins.nuclick.postprocess import mask_to_geometry, select_objec
 NOTHING_FOUND = "nothing under the click"
 SNAP_TOLERANCE = 0.1  # use a level's own downsample when within 10% (training jitter: +-25%)
 _MULTIPLE = 32  # network input sides must be multiples of this
+SQUIGGLE_MIN_PATCH = 128  # model pixels: context around a squiggle
+SQUIGGLE_MARGIN = 32  # model pixels between the squiggle's ends and the patch border
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,8 @@ class _Job:
     index: int  # position in the caller's prompt list
     window: PatchWindow
     inclusion: np.ndarray
+    points: np.ndarray  # the prompt's level-0 points
+    centre: np.ndarray  # level-0 centre of the window
 
 
 def model_downsample(slide: SlideSource, mpp: float | None) -> float:
@@ -117,31 +121,62 @@ class NuClickSegmenter:
                 outcomes[index] = PromptOutcome(prompt, None, "outside the slide")
                 continue
             if prompt.kind == "point":
-                window = PatchWindow.centred(*prompt.points[0], s.patch, s.patch, ds)
-                inclusion = disk_map(window.to_patch(pts), s.patch, s.patch, s.signal_radius)
-                click_jobs.append(_Job(index, window, inclusion))
+                click_jobs.append(self._job(index, pts, pts[0], s.patch, ds))
             else:
                 job = self._squiggle_job(index, pts, ds)
-                outcomes[index] = self._run(slide, [job], avoid, prompts)[0]
+                outcomes[index] = self._run_with_retry(slide, [job], avoid, prompts)[0]
         for start in range(0, len(click_jobs), s.batch_size):
             chunk = click_jobs[start : start + s.batch_size]
-            for job, outcome in zip(chunk, self._run(slide, chunk, avoid, prompts), strict=True):
+            done = self._run_with_retry(slide, chunk, avoid, prompts)
+            for job, outcome in zip(chunk, done, strict=True):
                 outcomes[job.index] = outcome
         return [o for o in outcomes if o is not None]
 
+    def _job(self, index: int, pts: np.ndarray, centre: np.ndarray, size: int, ds: float) -> _Job:
+        s = self.settings
+        window = PatchWindow.centred(float(centre[0]), float(centre[1]), size, size, ds)
+        local = window.to_patch(pts)
+        if len(pts) == 1:
+            inclusion = disk_map(local, size, size, s.signal_radius)
+        else:
+            inclusion = polyline_map(local, size, size, s.squiggle_width)
+        return _Job(index, window, inclusion, pts, centre)
+
+    def _run_with_retry(
+        self, slide: SlideSource, jobs: list[_Job], avoid: np.ndarray, prompts: Sequence[Prompt]
+    ) -> list[PromptOutcome]:
+        """Run `jobs`; objects cut by the patch border are run again in a patch twice as large
+        (the small click patch is the fast path, large nuclei take the second)."""
+        results = self._run(slide, jobs, avoid, prompts)
+        retry = [
+            k
+            for k, (_, cut) in enumerate(results)
+            if cut and jobs[k].window.width < _round_up(self.settings.max_patch)
+        ]
+        outcomes = [outcome for outcome, _ in results]
+        if retry:
+            bigger = [self._grown(jobs[k]) for k in retry]
+            for k, (outcome, _) in zip(
+                retry, self._run(slide, bigger, avoid, prompts), strict=True
+            ):
+                outcomes[k] = outcome
+        return outcomes
+
+    def _grown(self, job: _Job) -> _Job:
+        size = min(2 * job.window.width, _round_up(self.settings.max_patch))
+        return self._job(job.index, job.points, job.centre, size, job.window.downsample)
+
     def _squiggle_job(self, index: int, pts: np.ndarray, ds: float) -> _Job:
         s = self.settings
-        margin = s.patch // 4
         lo, hi = pts.min(axis=0), pts.max(axis=0)
-        extent = float((hi - lo).max()) / ds + 2 * margin
+        extent = float((hi - lo).max()) / ds + 2 * SQUIGGLE_MARGIN
         if extent > s.max_patch:  # too long for one patch at the model's mpp: read coarser
             ds *= extent / s.max_patch
             extent = s.max_patch
-        size = min(max(s.patch, _round_up(extent)), _round_up(s.max_patch))
-        centre = (lo + hi) / 2
-        window = PatchWindow.centred(float(centre[0]), float(centre[1]), size, size, ds)
-        inclusion = polyline_map(window.to_patch(pts), size, size, s.squiggle_width)
-        return _Job(index, window, inclusion)
+        size = min(max(s.patch, SQUIGGLE_MIN_PATCH, _round_up(extent)), _round_up(s.max_patch))
+        if len(pts) == 1:  # a squiggle of one point is still a line, not a click disk
+            pts = np.vstack([pts, pts])
+        return self._job(index, pts, (lo + hi) / 2, size, ds)
 
     def _run(
         self,
@@ -149,7 +184,8 @@ class NuClickSegmenter:
         jobs: list[_Job],
         avoid: np.ndarray,
         prompts: Sequence[Prompt],
-    ) -> list[PromptOutcome]:
+    ) -> list[tuple[PromptOutcome, bool]]:
+        """(outcome, whether the object touches the patch border) per job."""
         s = self.settings
         rgb = np.stack([self._read_rgb(slide, job.window) for job in jobs])
         exclusion = [
@@ -176,14 +212,17 @@ class NuClickSegmenter:
             pixels = np.clip(pixels.astype(np.float32) * (255.0 / top), 0, 255).astype(np.uint8)
         return pixels[..., :3]
 
-    def _outcome(self, prompt: Prompt, job: _Job, probability: np.ndarray) -> PromptOutcome:
+    def _outcome(
+        self, prompt: Prompt, job: _Job, probability: np.ndarray
+    ) -> tuple[PromptOutcome, bool]:
         s = self.settings
         mask = select_object(probability, job.inclusion, s.threshold, s.min_area)
         if mask is None:
-            return PromptOutcome(prompt, None, NOTHING_FOUND)
+            return PromptOutcome(prompt, None, NOTHING_FOUND), False
+        cut = bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
         geometry = to_level0(mask_to_geometry(mask, s.simplify), job.window)
         if geometry.is_empty:
-            return PromptOutcome(prompt, None, NOTHING_FOUND)
+            return PromptOutcome(prompt, None, NOTHING_FOUND), False
         shape = ShapeType.MULTIPOLYGON if isinstance(geometry, MultiPolygon) else ShapeType.POLYGON
         annotation = Annotation(
             geometry=geometry,
@@ -192,4 +231,4 @@ class NuClickSegmenter:
             score=round(float(probability[mask].mean()), 4),
             properties={"source": "nuclick", "model": s.model_id, "prompt": prompt.kind},
         )
-        return PromptOutcome(prompt, annotation)
+        return PromptOutcome(prompt, annotation), cut

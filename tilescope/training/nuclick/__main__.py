@@ -21,6 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, default=2e-3)
     train.add_argument("--eval-every", type=int, default=0, help="steps; 0: 400 CUDA, 25 CPU")
     train.add_argument("--squiggle-fraction", type=float, default=0.25)
+    train.add_argument(
+        "--inference-patch", type=int, default=64, help="click patch written to the manifest"
+    )
     train.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     train.add_argument("--smoke", action="store_true", help="mark the model as a smoke run")
 
@@ -51,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             eval_every=args.eval_every,
             squiggle_fraction=args.squiggle_fraction,
             threads=args.threads,
+            inference_patch=args.inference_patch,
             smoke=args.smoke,
         )
         train(cfg)

@@ -34,9 +34,12 @@ exclusion map (clicks on the neighbouring nuclei). Architecture, training code a
 are tilescope's own.
 
 ## Input and output
-- Input `input` float32 N x 5 x H x W (H = W = {summary["config"]["patch"]} for clicks; any
-  multiple of 32 for squiggles): RGB / 255, inclusion map (disk of radius 2 px at the click,
-  or the squiggle 3 px wide), exclusion map (disks of radius 2 px at the other clicks).
+- Input `input` float32 N x 5 x H x W, H and W multiples of 32: trained on
+  {summary["config"]["patch"]} px patches; at inference a click gets a
+  {summary["config"].get("inference_patch", summary["config"]["patch"])} px patch (an object cut
+  by its border is run again in a patch twice as large), a squiggle a patch that holds it.
+  Channels: RGB / 255, inclusion map (disk of radius 2 px at the click, or the squiggle 3 px
+  wide), exclusion map (disks of radius 2 px at the other clicks).
 - Output `logits` float32 N x 1 x H x W; sigmoid > 0.5 is the object.
 - Resolution: **{summary["model_mpp"]} um/px** (about 20x). Slides at other resolutions are
   read from the matching pyramid level and resampled; slides without mpp at native pixels.

@@ -35,6 +35,9 @@ class TrainConfig:
     eval_every: int = 0  # steps; 0: 400 on CUDA, 25 on CPU
     squiggle_fraction: float = 0.25
     patch: int = 128
+    # Click patch written to the manifest: 64 px scored as well as 128 px on the held-out
+    # tile through the runtime and runs 3x faster; objects cut by its border are rerun larger.
+    inference_patch: int = 64
     base: int = 16
     threads: int = 0  # CPU threads for torch; 0 = torch's default
     smoke: bool = False  # mark the model card as a smoke run
@@ -217,7 +220,7 @@ def write_model_folder(cfg: TrainConfig, summary: dict, onnx_path: Path, sc: Sam
         onnx_name=onnx_path.name,
         onnx_sha=export.sha256(onnx_path),
         mpp=data.MODEL_MPP,
-        patch=cfg.patch,
+        patch=cfg.inference_patch,
         parameters=parameters,
         licence="Apache-2.0",
         authors=["tilescope developers"],
