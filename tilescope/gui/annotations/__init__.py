@@ -1,0 +1,1 @@
+"""The annotation GUI: one session per open slide, its overlay, panels, menus and tools."""

@@ -1,0 +1,176 @@
+"""The annotation list (a dock): counts and areas by class, the hand-drawn annotations
+(filtered by class), and a click on one centres the view on it and selects it.
+
+Detections (model output, possibly millions) are counted, not listed one by one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tilescope.engine.annotations.measurements import measure_many
+from tilescope.engine.annotations.model import Annotation, ObjectKind
+from tilescope.gui.annotations.class_panel import UNCLASSIFIED, colour_icon
+from tilescope.gui.annotations.session import AnnotationSession
+
+MAX_LISTED = 5000  # annotations listed one by one (counts always cover everything)
+REFRESH_DELAY_MS = 250  # coalesce bursts of store events into one refresh
+_ALL = "All classes"
+_ID_ROLE = Qt.ItemDataRole.UserRole
+
+
+def format_area(area: float, unit: str) -> str:
+    return f"{area:,.0f} {unit}" if area >= 100 else f"{area:,.1f} {unit}"
+
+
+class AnnotationListPanel(QWidget):
+    activated = Signal(object)  # Annotation: centre the view on it
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session: AnnotationSession | None = None
+        self.summary = QTableWidget(0, 3)
+        self.summary.setHorizontalHeaderLabels(["Class", "Count", "Area"])
+        self.summary.verticalHeader().setVisible(False)
+        self.summary.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.summary.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.filter = QComboBox()
+        self.filter.currentIndexChanged.connect(lambda _: self.refresh_list())
+        self.list = QListWidget()
+        self.list.itemClicked.connect(self._on_clicked)
+        self.list.itemActivated.connect(self._on_clicked)
+        self.note = QLabel()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.summary, 1)
+        layout.addWidget(self.filter)
+        layout.addWidget(self.list, 2)
+        layout.addWidget(self.note)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(REFRESH_DELAY_MS)
+        self._timer.timeout.connect(self.refresh)
+        self.setEnabled(False)
+
+    def set_session(self, session: AnnotationSession | None) -> None:
+        if self.session is not None:
+            for signal in (self.session.store_changed, self.session.styles_changed):
+                with contextlib.suppress(RuntimeError, TypeError):
+                    signal.disconnect(self._schedule)
+        self.session = session
+        self.setEnabled(session is not None)
+        if session is not None:
+            session.store_changed.connect(self._schedule)
+            session.styles_changed.connect(self._schedule)
+        self.refresh()
+
+    def _schedule(self, *_: object) -> None:
+        self._timer.start()
+
+    def unit(self) -> str:
+        return "µm²" if self.session is not None and self.session.mpp else "px²"
+
+    def refresh(self) -> None:
+        self._timer.stop()
+        self.refresh_summary()
+        self.refresh_filter()
+        self.refresh_list()
+
+    def refresh_summary(self) -> None:
+        session = self.session
+        self.summary.setRowCount(0)
+        if session is None:
+            return
+        counts = session.store.count_by_class()
+        areas = session.store.area_by_class(mpp=session.mpp)
+        names = sorted(counts, key=lambda n: (n is None, n or ""))
+        self.summary.setRowCount(len(names))
+        for row, name in enumerate(names):
+            label = QTableWidgetItem(
+                colour_icon(session.styles.style(name).colour), name or UNCLASSIFIED
+            )
+            count = QTableWidgetItem(f"{counts[name]:,}")
+            count.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            area = QTableWidgetItem(format_area(areas.get(name, 0.0), self.unit()))
+            area.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            for column, item in enumerate((label, count, area)):
+                self.summary.setItem(row, column, item)
+
+    def refresh_filter(self) -> None:
+        session = self.session
+        current = self.filter.currentText() or _ALL
+        self.filter.blockSignals(True)
+        self.filter.clear()
+        self.filter.addItem(_ALL)
+        if session is not None:
+            self.filter.addItem(UNCLASSIFIED)
+            self.filter.addItems(sorted(session.styles.colours))
+        index = self.filter.findText(current)
+        self.filter.setCurrentIndex(max(index, 0))
+        self.filter.blockSignals(False)
+
+    def class_filter(self) -> list[str | None] | None:
+        text = self.filter.currentText()
+        if text in ("", _ALL):
+            return None
+        return [None] if text == UNCLASSIFIED else [text]
+
+    def refresh_list(self) -> None:
+        session = self.session
+        self.list.clear()
+        self.note.clear()
+        if session is None:
+            return
+        objects = session.store.query(
+            classes=self.class_filter(), kind=ObjectKind.ANNOTATION, limit=MAX_LISTED + 1
+        )
+        if len(objects) > MAX_LISTED:
+            objects = objects[:MAX_LISTED]
+            self.note.setText(f"First {MAX_LISTED:,} annotations shown")
+        if not objects:
+            return
+        measured = measure_many([a.geometry for a in objects], session.mpp)
+        areas = measured.area_um2 if measured.area_um2 is not None else measured.area_px
+        for annotation, area in zip(objects, areas.tolist(), strict=True):
+            self.list.addItem(self._item(annotation, area))
+
+    def _item(self, annotation: Annotation, area: float) -> QListWidgetItem:
+        assert self.session is not None
+        name = annotation.class_name or UNCLASSIFIED
+        text = f"{annotation.name or name} — {annotation.shape_type}"
+        if area > 0:
+            text += f" — {format_area(area, self.unit())}"
+        item = QListWidgetItem(
+            colour_icon(self.session.styles.style(annotation.class_name).colour), text
+        )
+        item.setData(_ID_ROLE, annotation.id)
+        return item
+
+    def ids(self) -> list[str]:
+        return [self.list.item(row).data(_ID_ROLE) for row in range(self.list.count())]
+
+    def activate_row(self, row: int) -> None:
+        item = self.list.item(row)
+        if item is not None:
+            self._on_clicked(item)
+
+    def _on_clicked(self, item: QListWidgetItem) -> None:
+        if self.session is None:
+            return
+        annotation = self.session.store.get(item.data(_ID_ROLE))
+        if annotation is not None:
+            self.session.select([annotation.id])
+            self.activated.emit(annotation)

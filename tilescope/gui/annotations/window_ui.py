@@ -1,0 +1,407 @@
+"""Annotations in the main window: a tool bar, Edit/File/View menu entries, the class and
+annotation docks, and one session (store + overlay + tools) per open slide.
+
+The main window only creates this object; everything annotation-specific lives here, so the
+window stays a thin composer.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QMenu, QToolBar
+
+from tilescope.engine.annotations.errors import AnnotationFormatError, AnnotationStoreError
+from tilescope.engine.annotations.model import Annotation
+from tilescope.gui.annotations.class_panel import ClassPanel
+from tilescope.gui.annotations.file_io import (
+    EXPORT_FORMATS,
+    IMPORT_FILTER,
+    export_annotations,
+    import_annotations,
+)
+from tilescope.gui.annotations.list_panel import AnnotationListPanel
+from tilescope.gui.annotations.overlay_layer import AnnotationOverlay
+from tilescope.gui.annotations.session import AnnotationSession
+from tilescope.gui.background import run_in_background
+from tilescope.gui.tools import DEFAULT_TOOL, TOOLS, TOOLS_BY_NAME, AnnotationTool
+
+if TYPE_CHECKING:
+    from tilescope.gui.main_window import MainWindow
+    from tilescope.gui.slide_tab import SlideTab
+    from tilescope.gui.slide_view import SlideView
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SlideAnnotations:
+    """What one open slide has: its session, its overlay and its tool instances."""
+
+    session: AnnotationSession
+    overlay: AnnotationOverlay
+    view: SlideView
+    tools: dict[str, AnnotationTool] = field(default_factory=dict)
+
+    def tool(self, name: str) -> AnnotationTool:
+        if name not in self.tools:
+            self.tools[name] = TOOLS_BY_NAME[name].tool_class(self.session, self.overlay)
+        return self.tools[name]
+
+    def close(self) -> None:
+        self.view.set_tool(None)
+        self.view.remove_overlay(self.overlay)
+        self.overlay.close()
+        self.session.close()
+
+
+class AnnotationUi(QObject):
+    session_opened = Signal(object)  # SlideTab whose annotations are ready
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self._slides: dict[int, SlideAnnotations] = {}
+        self._tabs: dict[int, SlideTab] = {}
+        self.tool_name = DEFAULT_TOOL
+        self._create_actions()
+        self._build_toolbar()
+        self._build_docks()
+        self._build_menus()
+        window.slide_opened.connect(self._open_session)
+        window.tabs.currentChanged.connect(lambda _: self._follow_current())
+        window.installEventFilter(self)
+        self._follow_current()
+
+    # -- actions ------------------------------------------------------------------------
+    def _create_actions(self) -> None:
+        window = self.window
+        self.tool_actions: dict[str, QAction] = {}
+        self.tool_group = QActionGroup(window)
+        self.tool_group.setExclusive(True)
+        for spec in TOOLS:
+            action = QAction(spec.label, window)
+            action.setCheckable(True)
+            action.setShortcut(QKeySequence(spec.shortcut))
+            action.setToolTip(f"{spec.label} ({spec.shortcut}): {spec.tip}")
+            action.setStatusTip(spec.tip)
+            action.triggered.connect(partial(self.set_tool, spec.name))
+            self.tool_group.addAction(action)
+            self.tool_actions[spec.name] = action
+        self.tool_actions[DEFAULT_TOOL].setChecked(True)
+        self.undo_action = QAction("&Undo", window)
+        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.undo_action.triggered.connect(self.undo)
+        self.redo_action = QAction("&Redo", window)
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.redo_action.triggered.connect(self.redo)
+        self.delete_action = QAction("&Delete Selected Objects", window)
+        self.delete_action.setShortcuts(
+            [QKeySequence(QKeySequence.StandardKey.Delete), QKeySequence("Backspace")]
+        )
+        self.delete_action.triggered.connect(self.delete_selected)
+        self.select_none_action = QAction("Select &None", window)
+        self.select_none_action.triggered.connect(self._select_none)
+        self.show_action = QAction("Show &Annotations", window)
+        self.show_action.setCheckable(True)
+        self.show_action.setChecked(True)
+        self.show_action.setShortcut(QKeySequence("A"))  # QuPath: A toggles annotations
+        self.show_action.toggled.connect(self._show_overlays)
+        self.import_action = QAction("&Import Annotations…", window)
+        self.import_action.setShortcut(QKeySequence("Ctrl+Shift+I"))
+        self.import_action.triggered.connect(self.choose_import)
+        self.export_actions: dict[str, QAction] = {}
+        for name, (text, _, _) in EXPORT_FORMATS.items():
+            action = QAction(text, window)
+            action.triggered.connect(partial(self.choose_export, name))
+            self.export_actions[name] = action
+        self.export_menu = QMenu("&Export Annotations", window)
+        for action in self.export_actions.values():
+            self.export_menu.addAction(action)
+        for action in (*self.tool_actions.values(), self.delete_action, self.show_action):
+            window.addAction(action)  # shortcuts work while the menus are closed
+
+    def _build_toolbar(self) -> None:
+        self.toolbar = QToolBar("Annotation tools", self.window)
+        self.toolbar.setObjectName("annotation-tools")
+        for action in self.tool_actions.values():
+            self.toolbar.addAction(action)
+        self.toolbar.addSeparator()
+        self.toolbar.addAction(self.undo_action)
+        self.toolbar.addAction(self.redo_action)
+        self.window.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.toolbar)
+
+    def _build_docks(self) -> None:
+        self.class_panel = ClassPanel()
+        self.class_panel.overlay_opacity_changed.connect(self._set_overlay_opacity)
+        self.list_panel = AnnotationListPanel()
+        self.list_panel.activated.connect(self.centre_on)
+        self.class_dock = QDockWidget("Classes", self.window)
+        self.class_dock.setObjectName("classes-dock")
+        self.class_dock.setWidget(self.class_panel)
+        self.list_dock = QDockWidget("Annotations", self.window)
+        self.list_dock.setObjectName("annotations-dock")
+        self.list_dock.setWidget(self.list_panel)
+        self.window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.class_dock)
+        self.window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.list_dock)
+
+    def _build_menus(self) -> None:
+        bar = self.window.menuBar()
+        menus = {a.text().replace("&", ""): a for a in bar.actions() if a.menu() is not None}
+        file_menu = menus["File"].menu() if "File" in menus else bar.addMenu("&File")
+        assert isinstance(file_menu, QMenu)
+        close = self.window.actions_.close_tab
+        file_menu.insertAction(close, self.import_action)
+        file_menu.insertMenu(close, self.export_menu)
+        file_menu.insertSeparator(close)
+        edit_menu = QMenu("&Edit", self.window)
+        for action in (self.undo_action, self.redo_action):
+            edit_menu.addAction(action)
+        edit_menu.addSeparator()
+        edit_menu.addAction(self.delete_action)
+        edit_menu.addAction(self.select_none_action)
+        view_action = menus.get("View")
+        bar.insertMenu(view_action, edit_menu) if view_action else bar.addMenu(edit_menu)
+        tools_menu = QMenu("&Tools", self.window)
+        for action in self.tool_actions.values():
+            tools_menu.addAction(action)
+        help_action = menus.get("Help")
+        bar.insertMenu(help_action, tools_menu) if help_action else bar.addMenu(tools_menu)
+        if view_action is not None and isinstance(view_action.menu(), QMenu):
+            view_menu = view_action.menu()
+            assert isinstance(view_menu, QMenu)
+            view_menu.addSeparator()
+            view_menu.addAction(self.show_action)
+            view_menu.addAction(self.class_dock.toggleViewAction())
+            view_menu.addAction(self.list_dock.toggleViewAction())
+
+    # -- sessions -----------------------------------------------------------------------
+    def _open_session(self, tab: SlideTab) -> None:
+        """Open the slide's store in the background (hashing the file may take a moment)."""
+        path = Path(tab.path)
+        if not path.exists():
+            log.info("%s: not a file; no annotation store", path)
+            return
+        key = id(tab)
+        self._tabs[key] = tab
+        tab.destroyed.connect(partial(self._forget, key))
+        from tilescope.engine.annotations.store import AnnotationStore
+
+        run_in_background(
+            partial(AnnotationStore.for_slide, path),
+            partial(self._session_ready, key),
+            partial(self._session_failed, path),
+        )
+
+    def _session_ready(self, key: int, store: object) -> None:
+        tab = self._tabs.get(key)
+        if tab is None:  # closed while the store was opening
+            store.close()  # type: ignore[attr-defined]
+            return
+        mpp = tab.view.source.metadata.mpp
+        session = AnnotationSession(store, mpp)  # type: ignore[arg-type]
+        overlay = AnnotationOverlay(session)
+        overlay.visible = self.show_action.isChecked()
+        overlay.opacity = self.class_panel.overlay_opacity.value() / 100
+        overlay.repaint_needed.connect(tab.view.update)
+        session.history_changed.connect(self._update_actions)
+        session.selection_changed.connect(self._update_actions)
+        tab.view.add_overlay(overlay)
+        slide = SlideAnnotations(session, overlay, tab.view)
+        self._slides[key] = slide
+        tab.view.set_tool(slide.tool(self.tool_name))
+        if self.window.current_tab() is tab:
+            self._follow_current()
+        self.session_opened.emit(tab)
+
+    def _session_failed(self, path: Path, error: BaseException) -> None:
+        if isinstance(error, (AnnotationStoreError, OSError)):
+            self.window.report_error("Cannot open the annotations", f"{path}: {error}")
+        else:
+            log.exception("opening the annotations of %s", path, exc_info=error)
+            self.window.report_error("Cannot open the annotations", f"{path}: {error}")
+
+    def _forget(self, key: int, *_: object) -> None:
+        self._tabs.pop(key, None)
+        slide = self._slides.pop(key, None)
+        if slide is not None:
+            try:
+                slide.overlay.close()
+            finally:
+                slide.session.close()
+
+    def close_all(self) -> None:
+        """Release every store (the window is closing; all edits are already committed)."""
+        for key in list(self._slides):
+            slide = self._slides.pop(key)
+            slide.overlay.close()
+            slide.session.close()
+        self._tabs.clear()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if watched is self.window and event.type() == QEvent.Type.Close:
+            self.close_all()
+        return False
+
+    def slide_for(self, tab: SlideTab | None) -> SlideAnnotations | None:
+        return None if tab is None else self._slides.get(id(tab))
+
+    def session_for(self, tab: SlideTab | None) -> AnnotationSession | None:
+        slide = self.slide_for(tab)
+        return None if slide is None else slide.session
+
+    def current(self) -> SlideAnnotations | None:
+        return self.slide_for(self.window.current_tab())
+
+    def _follow_current(self) -> None:
+        slide = self.current()
+        session = slide.session if slide is not None else None
+        self.class_panel.set_session(session)
+        self.list_panel.set_session(session)
+        if slide is not None:
+            slide.overlay.visible = self.show_action.isChecked()
+            slide.view.set_tool(slide.tool(self.tool_name))
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        slide = self.current()
+        history = slide.session.history if slide is not None else None
+        self.undo_action.setEnabled(history is not None and history.can_undo)
+        self.redo_action.setEnabled(history is not None and history.can_redo)
+        if history is not None:
+            self.undo_action.setText(f"&Undo {history.undo_label or ''}".rstrip())
+            self.redo_action.setText(f"&Redo {history.redo_label or ''}".rstrip())
+        has = slide is not None
+        self.delete_action.setEnabled(has and bool(slide.session.selection))  # type: ignore[union-attr]
+        self.import_action.setEnabled(has)
+        for action in self.export_actions.values():
+            action.setEnabled(has)
+
+    # -- commands -----------------------------------------------------------------------
+    def set_tool(self, name: str, *_: object) -> None:
+        self.tool_name = name
+        self.tool_actions[name].setChecked(True)
+        slide = self.current()
+        if slide is not None:
+            slide.view.set_tool(slide.tool(name))
+            slide.view.setFocus()
+
+    def active_tool(self) -> AnnotationTool | None:
+        slide = self.current()
+        return None if slide is None else slide.tool(self.tool_name)
+
+    def undo(self) -> None:
+        slide = self.current()
+        if slide is None:
+            return
+        tool = self.active_tool()
+        if tool is not None and tool.undo_step():  # e.g. the last vertex of a polygon
+            return
+        slide.session.undo()
+
+    def redo(self) -> None:
+        slide = self.current()
+        if slide is not None:
+            slide.session.redo()
+
+    def delete_selected(self) -> None:
+        slide = self.current()
+        if slide is None:
+            return
+        tool = self.active_tool()
+        if tool is not None and tool.undo_step():  # Backspace while drawing a polygon
+            return
+        slide.session.delete_selected()
+
+    def _select_none(self) -> None:
+        slide = self.current()
+        if slide is not None:
+            slide.session.clear_selection()
+
+    def _show_overlays(self, visible: bool) -> None:
+        for slide in self._slides.values():
+            slide.overlay.set_visible(visible)
+
+    def _set_overlay_opacity(self, opacity: float) -> None:
+        for slide in self._slides.values():
+            slide.overlay.set_opacity(opacity)
+
+    def centre_on(self, annotation: Annotation) -> None:
+        """Centre the current view on an object, zooming out if it does not fit."""
+        slide = self.current()
+        if slide is None:
+            return
+        view = slide.view
+        x0, y0, x1, y1 = annotation.geometry.bounds
+        t = view.transform
+        needed = max((x1 - x0) / t.width, (y1 - y0) / t.height) * 1.2
+        if needed > t.downsample:
+            view.set_transform(t.zoomed_to(needed))
+        view.center_on((x0 + x1) / 2, (y0 + y1) / 2)
+
+    # -- files --------------------------------------------------------------------------
+    def choose_import(self) -> None:
+        if self.current() is None:
+            return
+        dialog = QFileDialog(self.window, "Import annotations", "", IMPORT_FILTER)
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
+        dialog.filesSelected.connect(lambda paths: [self.import_file(p) for p in paths])
+        dialog.open()
+
+    def import_file(self, path: str | Path) -> int:
+        """Import into the current slide; a bad file is reported and changes nothing."""
+        slide = self.current()
+        if slide is None:
+            return 0
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            added = import_annotations(slide.session, path)
+        except (AnnotationFormatError, AnnotationStoreError, OSError, ValueError) as error:
+            message = str(error) if str(Path(path)) in str(error) else f"{path}: {error}"
+            self.window.report_error("Cannot import annotations", message)
+            return 0
+        finally:
+            QApplication.restoreOverrideCursor()
+        self.window.statusBar().showMessage(
+            f"Imported {added:,} objects from {Path(path).name}", 5000
+        )
+        return added
+
+    def choose_export(self, format: str, *_: object) -> None:
+        slide = self.current()
+        if slide is None:
+            return
+        _text, file_filter, suffix = EXPORT_FORMATS[format]
+        tab = self.window.current_tab()
+        stem = tab.path.stem if tab is not None else "annotations"
+        dialog = QFileDialog(self.window, "Export annotations", f"{stem}{suffix}", file_filter)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix(suffix.lstrip("."))
+        dialog.fileSelected.connect(lambda path: self.export_file(path, format))
+        dialog.open()
+
+    def export_file(self, path: str | Path, format: str) -> bool:
+        """Export the current slide's objects; errors are reported, never raised."""
+        slide = self.current()
+        if slide is None:
+            return False
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            notes = export_annotations(slide.session, path, format)
+        except (AnnotationFormatError, OSError, ValueError) as error:
+            message = str(error) if str(Path(path)) in str(error) else f"{path}: {error}"
+            self.window.report_error("Cannot export annotations", message)
+            return False
+        finally:
+            QApplication.restoreOverrideCursor()
+        text = f"Exported to {Path(path).name}"
+        if notes:
+            text += " (" + "; ".join(notes) + ")"
+        self.window.statusBar().showMessage(text, 8000)
+        return True
