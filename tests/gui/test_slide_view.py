@@ -247,3 +247,28 @@ def test_view_never_blank_while_fine_tiles_load(qtbot, make_view):
     assert np.abs(pixels[200, 200, :2].astype(int) - expected[:2]).max() < 8
     source.gate.set()
     wait_complete(qtbot, view)
+
+
+def test_missing_fine_tiles_are_drawn_from_the_finest_cached_coarser_tiles(qtbot, make_view):
+    base = np.full((8192, 8192, 3), 90, np.uint8)
+    red = np.zeros((4096, 4096, 3), np.uint8)
+    red[..., 0] = 255
+    blue = np.zeros((2048, 2048, 3), np.uint8)
+    blue[..., 2] = 255
+    # Levels deliberately differ so the test can tell which one a pixel came from.
+    source = ArraySource([base, red, blue, blue[::2, ::2].copy()], tile=512)
+    view = make_view(source, 400, 400)
+    view.zoom_to_device_downsample(2.0)  # level 1 (red); the overview is level 2 (blue)
+    view.center_on(4000, 4000)
+    wait_complete(qtbot, view)
+    source.gate = threading.Event()
+    view.zoom_to_device_downsample(1.0)
+    pixels = image_to_array(view.render_image())
+    assert tuple(pixels[200, 200]) == (255, 0, 0)  # level 1 stands in, not the overview
+    view.center_on(7000, 7000)  # no level-1 tile cached here: the overview stands in
+    pixels = image_to_array(view.render_image())
+    assert tuple(pixels[200, 200]) == (0, 0, 255)
+    source.gate.set()
+    wait_complete(qtbot, view)
+    pixels = image_to_array(view.render_image())
+    assert tuple(pixels[200, 200]) == (90, 90, 90)  # level 0 at last
