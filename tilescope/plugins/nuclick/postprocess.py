@@ -33,7 +33,10 @@ def select_object(
     touched = touched[touched > 0]
     if touched.size == 0:
         return None
-    chosen = ndi.binary_fill_holes(np.isin(labelled, touched))
+    chosen = np.isin(labelled, touched)
+    rows, cols = np.nonzero(chosen.any(axis=1))[0], np.nonzero(chosen.any(axis=0))[0]
+    box_ = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    chosen[box_] = ndi.binary_fill_holes(chosen[box_])  # only around the object: faster
     if min_area > 0:
         parts, n = ndi.label(chosen)
         sizes = ndi.sum(chosen, parts, index=np.arange(1, n + 1))
