@@ -407,3 +407,64 @@ def test_aperio_jpeg2000_tiles(tmp_path, compression):
         np.testing.assert_array_equal(got, pixels)
     else:  # two 8-bit roundings between RGB and YCbCr
         assert np.abs(got.astype(int) - pixels).max() <= 2
+
+
+def test_qptiff_like_multiplex_file(tmp_path):
+    """PerkinElmer QPTIFF layout: channel pages per level in the main chain, a thumbnail after
+    the full-resolution pages, macro and label at the end; names in per-page XML."""
+    path = tmp_path / "multiplex.qptiff"
+    names = ["DAPI", "Opal 520", "Opal 690"]
+    base = _image(512, 640, channels=3, dtype="uint8", seed=9)
+    options = {
+        "software": "PerkinElmer-QPI",
+        "resolution": (20000, 20000),
+        "resolutionunit": 3,
+        "metadata": None,  # no tifffile "shaped" description: QPTIFF writers add none
+    }
+    with tifffile.TiffWriter(path) as tif:
+        for c, name in enumerate(names):
+            description = (
+                '<?xml version="1.0" encoding="utf-8"?>\r\n<PerkinElmer-QPI-ImageDescription>'
+                f"<ImageType>FullResolution</ImageType><Name>{name}</Name>"
+                "</PerkinElmer-QPI-ImageDescription>"
+            )
+            tif.write(base[:, :, c], tile=(128, 128), description=description, **options)
+        tif.write(base[::8, ::8], photometric="rgb", **options)  # thumbnail
+        for factor in (2, 4):
+            for c in range(3):
+                tif.write(base[::factor, ::factor, c], tile=(128, 128), subfiletype=1, **options)
+        tif.write(_image(50, 150, seed=1), photometric="rgb", **options)  # macro
+        tif.write(_image(60, 60, seed=2), photometric="rgb", **options)  # label
+    with open_slide(path) as slide:
+        meta = slide.metadata
+        assert (slide.backend_name, meta.format) == ("tifffile", "qptiff")
+        assert meta.channel_names == tuple(names)
+        assert meta.mpp == pytest.approx((0.5, 0.5))
+        assert [(lv.width, lv.height) for lv in meta.levels] == [(640, 512), (320, 256), (160, 128)]
+        assert set(meta.associated_images) == {"thumbnail", "macro", "label"}
+        assert slide.associated_image("label").shape == (60, 60, 3)
+        for level, factor in enumerate((1, 2, 4)):
+            want = base[::factor, ::factor]
+            got = slide.read_level_region(level, 0, 0, want.shape[1], want.shape[0])
+            np.testing.assert_array_equal(got, want)
+
+
+def test_palette_and_min_is_white_pages_read_as_libtiff_shows_them(tmp_path):
+    rng = np.random.default_rng(11)
+    indices = rng.integers(0, 256, (70, 90), dtype=np.uint8)
+    colormap = rng.integers(0, 65536, (3, 256), dtype=np.uint16)
+    palette = tmp_path / "palette.tif"
+    tifffile.imwrite(palette, indices, photometric="palette", colormap=colormap, tile=(32, 32))
+    with open_slide(palette) as slide:
+        assert (slide.metadata.channels, slide.metadata.dtype) == (3, "uint8")
+        want = (colormap >> 8).astype(np.uint8).T[indices]
+        np.testing.assert_array_equal(slide.read_level_region(0, 0, 0, 90, 70), want)
+        reference = openslide.OpenSlide(str(palette))
+        np.testing.assert_array_equal(want, _openslide_rgb(reference, 0, 0, 0, 90, 70))
+        reference.close()
+    white = tmp_path / "miniswhite.tif"
+    tifffile.imwrite(white, indices, photometric="miniswhite")
+    with open_slide(white) as slide:
+        np.testing.assert_array_equal(
+            slide.read_level_region(0, 0, 0, 90, 70)[:, :, 0], 255 - indices
+        )

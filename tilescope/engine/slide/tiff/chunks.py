@@ -18,6 +18,24 @@ import numpy as np
 
 from tilescope.engine.slide.errors import SlideError
 
+MINISWHITE = 0
+PALETTE = 3
+
+
+def palette_rgb(page: Any) -> np.ndarray | None:
+    """A palette page's colour map as an (entries, 3) uint8 table, else None.
+
+    Like libtiff, a map whose values all fit in 8 bits is taken as 8-bit (some writers store
+    it so), otherwise the 16-bit values are scaled down.
+    """
+    colormap = page.colormap if int(page.photometric) == PALETTE else None
+    if colormap is None:
+        return None
+    table = np.asarray(colormap)
+    table = table if table.max() < 256 else table >> 8
+    return np.ascontiguousarray(table.T.astype(np.uint8))
+
+
 #: Aperio's JPEG 2000 with YCbCr components that the codestream does not convert itself.
 APERIO_JP2K_YCBCR = 33003
 
@@ -99,6 +117,7 @@ class ChunkedPage:
         self.dtype = np.dtype(keyframe.dtype)
         self.compression = int(keyframe.compression)
         self.photometric = int(keyframe.photometric)
+        self._palette = palette_rgb(keyframe)
         self.tiled = bool(keyframe.is_tiled)
         self.planar = int(keyframe.planarconfig) == 2
         if self.tiled:
@@ -192,7 +211,19 @@ class ChunkedPage:
         return SlideError(self._reader.path, f"{self._where}: {kind} {place} is corrupt: {why}")
 
     def read(self, x: int, y: int, width: int, height: int, fill: int | float) -> np.ndarray:
-        """Pixels of the rectangle, which lies inside the page; missing chunks are `fill`."""
+        """Pixels of the rectangle, which lies inside the page; missing chunks are `fill`.
+
+        Palette images come out as RGB and min-is-white ones inverted, as libtiff (and so
+        OpenSlide) shows them.
+        """
+        stored = self._read_stored(x, y, width, height, fill)
+        if self._palette is not None:
+            return self._palette[stored[:, :, 0]]
+        if self.photometric == MINISWHITE and self.dtype.kind == "u":
+            return np.iinfo(self.dtype).max - stored
+        return stored
+
+    def _read_stored(self, x: int, y: int, width: int, height: int, fill: float) -> np.ndarray:
         out = np.empty((height, width, self.samples), dtype=self.dtype)
         cw, ch = self.chunk_width, self.chunk_height
         for row in range(y // ch, (y + height - 1) // ch + 1):

@@ -28,7 +28,9 @@ from tilescope.engine.slide.tiff.aperio import (
     is_aperio,
     parse_aperio_description,
 )
+from tilescope.engine.slide.tiff.chunks import PALETTE
 from tilescope.engine.slide.tiff.ome import parse_ome_images
+from tilescope.engine.slide.tiff.qptiff import qptiff_channel_name
 
 _RGB_NAMES = ("R", "G", "B")
 _MASK = 4  # NewSubfileType bit: transparency mask for another page
@@ -88,6 +90,8 @@ def _level(pages: list[Any]) -> TiffLevel:
 def _samples_names(page: Any) -> tuple[tuple[str, ...], bool]:
     """Channel names and RGB-ness of a single page."""
     key = page.keyframe
+    if int(key.photometric) == PALETTE:
+        return _RGB_NAMES, True
     rgb = int(key.photometric) in (2, 6) and key.samplesperpixel >= 3  # RGB or YCbCr
     if rgb and key.dtype == np.uint8:
         return _RGB_NAMES + tuple(f"S{i}" for i in range(3, key.samplesperpixel)), True
@@ -154,6 +158,9 @@ def _series_layout(tif: Any, path: Path, scene: int) -> TiffLayout:
     ome = images[scene] if scene < len(images) else None
     if ome is not None and len(ome.channel_names) == len(names) and not rgb:
         names = ome.channel_names
+    if tif.is_qpi and not rgb and len(first_pages) == len(names):
+        qpi_names = [qptiff_channel_name(page.description or "") for page in first_pages]
+        names = tuple(name or fallback for name, fallback in zip(qpi_names, names, strict=True))
     mpp = ome.mpp if ome is not None and ome.mpp else _resolution_mpp(first_pages[0])
     associated = {(s.name or f"series{i + 1}").lower(): s.pages[0] for i, s in enumerate(extra)}
     return TiffLayout(
@@ -244,7 +251,7 @@ def _generic_layout(tif: Any, path: Path, scene: int) -> TiffLayout:
         format=fmt,
         levels=levels,
         channel_names=names,
-        dtype=np.dtype(first.dtype),
+        dtype=np.dtype(np.uint8 if int(first.photometric) == PALETTE else first.dtype),
         is_rgb=rgb,
         mpp=_resolution_mpp(first),
         associated=associated if scene == 0 else {},
