@@ -79,3 +79,9 @@ def test_real_slide_tissue_fraction(cmu_small_svs) -> None:
     assert 0.2 < tissue.fraction < 0.8  # a strip of skin on white glass
     assert isinstance(tissue, TissueMap)
     assert not tissue.has_tissue((0, 0, 200, 200))  # top-left corner is glass
+
+
+def test_resolution_snaps_to_a_level_within_three_percent() -> None:
+    spec = TileSpec((64, 64), mpp=0.5)
+    assert model_resolution(spec, _meta(10, 10, 0.499)).downsample == 1.0
+    assert model_resolution(spec, _meta(10, 10, 0.45)).downsample == pytest.approx(0.5 / 0.45)

@@ -14,6 +14,7 @@ from tilescope.engine.inference.types import TileInfo, TileSpec
 from tilescope.engine.slide.metadata import SlideMetadata
 
 Box = tuple[float, float, float, float]  # level-0 x, y, width, height
+SNAP = 0.03  # relative pixel-size difference treated as "the same resolution"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,11 @@ def model_resolution(spec: TileSpec, meta: SlideMetadata) -> Resolution:
     downsample = spec.mpp / slide_mpp
     if downsample < 0.25:
         return Resolution(0.25, f"model wants {spec.mpp} µm/px; slide is {slide_mpp:.3f}, capped")
+    # Within SNAP of a pyramid level, read that level as is: resampling every tile by 0.2%
+    # costs real time and changes nothing a model can see.
+    for level in meta.levels:
+        if abs(level.downsample - downsample) <= SNAP * downsample:
+            return Resolution(level.downsample)
     return Resolution(downsample)
 
 
