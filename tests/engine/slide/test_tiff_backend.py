@@ -240,16 +240,23 @@ def test_strip_tiff_opens_although_openslide_refuses(tmp_path):
 def test_planar_and_greyscale_strips(tmp_path):
     rgb = _image(64, 80, seed=6)
     planar = tmp_path / "planar.tif"
-    tifffile.imwrite(planar, np.moveaxis(rgb, 2, 0), photometric="rgb", planarconfig="separate",
-                     rowsperstrip=10, compression="zlib")  # fmt: skip
+    tifffile.imwrite(
+        planar,
+        np.moveaxis(rgb, 2, 0),
+        photometric="rgb",
+        planarconfig="separate",
+        rowsperstrip=10,
+        compression="zlib",
+    )
     grey = tmp_path / "grey.tif"
     tifffile.imwrite(grey, rgb[:, :, 0], rowsperstrip=7)
     with open_slide(planar) as slide:
         np.testing.assert_array_equal(slide.read_level_region(0, 0, 0, 80, 64), rgb)
     with open_slide(grey) as slide:
         assert (slide.metadata.channels, slide.metadata.is_rgb) == (1, False)
-        np.testing.assert_array_equal(slide.read_level_region(0, 5, 3, 40, 50)[:, :, 0],
-                                      rgb[3:53, 5:45, 0])  # fmt: skip
+        np.testing.assert_array_equal(
+            slide.read_level_region(0, 5, 3, 40, 50)[:, :, 0], rgb[3:53, 5:45, 0]
+        )
 
 
 def test_multi_page_document_pages_are_scenes(tmp_path):
@@ -468,3 +475,41 @@ def test_palette_and_min_is_white_pages_read_as_libtiff_shows_them(tmp_path):
         np.testing.assert_array_equal(
             slide.read_level_region(0, 0, 0, 90, 70)[:, :, 0], 255 - indices
         )
+
+
+def test_ome_tiff_rgb_jpeg_pyramid(tmp_path):
+    path = tmp_path / "brightfield.ome.tiff"
+    base = _image(600, 700, seed=12)
+    with tifffile.TiffWriter(path) as tif:
+        options = {"tile": (256, 256), "compression": "jpeg", "photometric": "rgb"}
+        tif.write(
+            base, subifds=2, metadata={"PhysicalSizeX": 0.25, "PhysicalSizeY": 0.25}, **options
+        )
+        tif.write(base[::2, ::2], subfiletype=1, **options)
+        tif.write(base[::4, ::4], subfiletype=1, **options)
+    with tifffile.TiffFile(path) as tif:
+        truth = [level.asarray() for level in tif.series[0].levels]
+    with open_slide(path) as slide:
+        meta = slide.metadata
+        assert (meta.format, meta.is_rgb, meta.channel_names) == ("ome-tiff", True, ("R", "G", "B"))
+        assert meta.mpp == pytest.approx((0.25, 0.25))
+        for level, want in enumerate(truth):
+            got = slide.read_level_region(level, 0, 0, want.shape[1], want.shape[0])
+            np.testing.assert_array_equal(got, want)
+
+
+def test_tile_with_no_stored_bytes_is_white_like_openslide(tmp_path):
+    path = tmp_path / "sparse.tif"
+    _write_jpeg_pyramid(path, _image(512, 512), levels=1)
+    with tifffile.TiffFile(path) as tif:
+        tag = tif.pages.first.tags["TileByteCounts"]
+        offset, itemsize = tag.valueoffset, tif.tiff.offsetsize
+    data = bytearray(path.read_bytes())
+    data[offset + itemsize : offset + 2 * itemsize] = bytes(itemsize)  # tile (1, 0): 0 bytes
+    path.write_bytes(bytes(data))
+    reference = openslide.OpenSlide(str(path))
+    want = _openslide_rgb(reference, 0, 0, 0, 512, 512)
+    reference.close()
+    assert (want[:256, 256:] == 255).all()
+    with open_slide(path) as slide:
+        np.testing.assert_array_equal(slide.read_level_region(0, 0, 0, 512, 512), want)
