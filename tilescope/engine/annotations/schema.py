@@ -63,7 +63,3 @@ SECONDARY_INDEXES = {
         "CREATE INDEX IF NOT EXISTS annotations_version ON annotations(version)"
     ),
 }
-
-ROW_COLUMNS = (
-    "rid, id, kind, shape_type, class_name, name, score, run_id, geometry, properties, measurements"
-)

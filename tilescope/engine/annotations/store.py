@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -29,6 +28,20 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from tilescope.engine.annotations._queries import BBox, select, where_clauses
+from tilescope.engine.annotations._rows import (
+    INSERT_COLUMNS,
+    INSERT_MARKS,
+    ROW_COLUMNS,
+    SQL_VARS,
+    checked_bounds,
+    chunks,
+    decode_rows,
+    json_or_none,
+    kind_value,
+    new_ids,
+    shape_value,
+)
 from tilescope.engine.annotations.classes import (
     AnnotationClass,
     Colour,
@@ -40,68 +53,15 @@ from tilescope.engine.annotations.classes import (
 from tilescope.engine.annotations.errors import AnnotationStoreError
 from tilescope.engine.annotations.events import ChangeEvent, Listener, Listeners, PendingChange
 from tilescope.engine.annotations.model import Annotation, ObjectKind, ShapeType
-from tilescope.engine.annotations.schema import (
-    ROW_COLUMNS,
-    SCHEMA_VERSION,
-    SECONDARY_INDEXES,
-    TABLES,
-)
+from tilescope.engine.annotations.schema import SCHEMA_VERSION, SECONDARY_INDEXES, TABLES
 from tilescope.engine.annotations.spatial_order import block_starts, spatial_order
 
 log = logging.getLogger(__name__)
 
-BBox = tuple[float, float, float, float]  # x0, y0, x1, y1 in level-0 pixels
 STORE_SUFFIX = ".tilescope-annotations.sqlite"
 _BUSY_TIMEOUT_S = 30.0
 # A bulk load at least this big (and at least as big as the store) rebuilds the indexes after.
 _BULK_REINDEX_MIN = 20_000
-_SQL_VARS = 500  # ids per IN (...) list, well under SQLite's variable limit
-_INSERT_COLUMNS = (
-    "id, kind, shape_type, class_name, name, score, run_id, properties, measurements, "
-    "area, block, x0, y0, x1, y1, geometry, created_version, version"
-)
-_INSERT_MARKS = ",".join("?" * 16)
-_KIND_VALUES: dict[str, str] = {k.value: k.value for k in ObjectKind}
-_SHAPE_VALUES: dict[str, str] = {k.value: k.value for k in ShapeType}
-
-
-def _kind_value(a: Annotation) -> str:
-    try:
-        return _KIND_VALUES[a.kind]
-    except KeyError:
-        raise ValueError(f"annotation {a.id}: unknown kind {a.kind!r}") from None
-
-
-def _shape_value(a: Annotation) -> str:
-    try:
-        return _SHAPE_VALUES[a.shape_type]
-    except KeyError:
-        raise ValueError(f"annotation {a.id}: unknown shape type {a.shape_type!r}") from None
-
-
-def _checked_bounds(ids: Sequence[str], geoms: np.ndarray) -> np.ndarray:
-    """Bounding boxes ``(n, 4)``; refuses missing, empty and non-finite geometries."""
-    bad = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    if bad.any():
-        raise ValueError(f"annotation {ids[int(np.flatnonzero(bad)[0])]}: geometry is empty")
-    bounds = shapely.bounds(geoms)
-    finite = np.isfinite(bounds).all(axis=1)
-    if not finite.all():
-        first = ids[int(np.flatnonzero(~finite)[0])]
-        raise ValueError(f"annotation {first}: coordinates must be finite numbers")
-    return bounds
-
-
-def _new_ids(n: int) -> list[str]:
-    """`n` random (version 4) UUID strings, faster than calling uuid.uuid4() n times."""
-    raw = bytearray(os.urandom(16 * n))
-    out = []
-    for i in range(0, 16 * n, 16):
-        raw[i + 6] = (raw[i + 6] & 0x0F) | 0x40
-        raw[i + 8] = (raw[i + 8] & 0x3F) | 0x80
-        h = raw[i : i + 16].hex()
-        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,15 +94,6 @@ class _ThreadState:
     depth: int = 0
     version: int | None = None
     pending: PendingChange = field(default_factory=PendingChange)
-
-
-def _json_or_none(value: dict[str, Any], what: str, id_: str) -> str | None:
-    if not value:
-        return None
-    try:
-        return json.dumps(value, separators=(",", ":"))
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"annotation {id_}: {what} are not JSON-serialisable: {error}") from None
 
 
 class AnnotationStore:
@@ -382,14 +333,14 @@ class AnnotationStore:
         meta = [
             (
                 a.id,
-                _kind_value(a),
-                _shape_value(a),
+                kind_value(a),
+                shape_value(a),
                 a.class_name,
                 a.name,
                 a.score,
                 a.run_id,
-                _json_or_none(a.properties, "properties", a.id),
-                _json_or_none(a.measurements, "measurements", a.id),
+                json_or_none(a.properties, "properties", a.id),
+                json_or_none(a.measurements, "measurements", a.id),
             )
             for a in items
         ]
@@ -419,20 +370,20 @@ class AnnotationStore:
         kind, shape = ObjectKind.DETECTION.value, ShapeType(shape_type).value
         meta = [
             (id_, kind, shape, c, None, sc, run_id, None, None)
-            for id_, c, sc in zip(_new_ids(n), classes, score_list, strict=True)
+            for id_, c, sc in zip(new_ids(n), classes, score_list, strict=True)
         ]
         return self._insert(geometries, meta)
 
     def _insert(
         self, geometries: Sequence[BaseGeometry] | np.ndarray, meta: list[tuple[Any, ...]]
     ) -> list[str]:
-        """Insert rows; `meta[i]` holds the non-spatial columns of ``_INSERT_COLUMNS``."""
+        """Insert rows; `meta[i]` holds the non-spatial columns of ``INSERT_COLUMNS``."""
         if not meta:
             return []
         ids = [m[0] for m in meta]
         geoms = np.empty(len(meta), dtype=object)
         geoms[:] = list(geometries)
-        bounds = _checked_bounds(ids, geoms)
+        bounds = checked_bounds(ids, geoms)
         order = spatial_order(bounds)
         sorted_bounds = bounds[order]
         starts = block_starts(sorted_bounds)
@@ -468,8 +419,8 @@ class AnnotationStore:
             try:
                 # The version is an integer we made: a literal saves binding it per row.
                 conn.executemany(
-                    f"INSERT INTO annotations({_INSERT_COLUMNS}) "
-                    f"VALUES ({_INSERT_MARKS}, {int(version)}, {int(version)})",
+                    f"INSERT INTO annotations({INSERT_COLUMNS}) "
+                    f"VALUES ({INSERT_MARKS}, {int(version)}, {int(version)})",
                     rows,
                 )
             except sqlite3.IntegrityError:
@@ -534,7 +485,7 @@ class AnnotationStore:
             return
         geoms = np.empty(len(items), dtype=object)
         geoms[:] = [a.geometry for a in items]
-        bounds = _checked_bounds([a.id for a in items], geoms)
+        bounds = checked_bounds([a.id for a in items], geoms)
         areas = shapely.area(geoms)
         wkb = shapely.to_wkb(geoms)
         with self.transaction():
@@ -550,8 +501,8 @@ class AnnotationStore:
                     "run_id=?, area=?, x0=?, y0=?, x1=?, y1=?, geometry=?, properties=?, "
                     "measurements=?, version=? WHERE id=? RETURNING rid, block",
                     (
-                        _kind_value(a),
-                        _shape_value(a),
+                        kind_value(a),
+                        shape_value(a),
                         a.class_name,
                         a.name,
                         a.score,
@@ -562,8 +513,8 @@ class AnnotationStore:
                         x1,
                         y1,
                         wkb[i],
-                        _json_or_none(a.properties, "properties", a.id),
-                        _json_or_none(a.measurements, "measurements", a.id),
+                        json_or_none(a.properties, "properties", a.id),
+                        json_or_none(a.measurements, "measurements", a.id),
                         version,
                         a.id,
                     ),
@@ -605,7 +556,7 @@ class AnnotationStore:
         with self.transaction():
             state = self._state()
             conn = self._doomed_table(state)
-            for chunk in _chunks(wanted, _SQL_VARS):
+            for chunk in chunks(wanted, SQL_VARS):
                 marks = ",".join("?" * len(chunk))
                 conn.execute(
                     f"INSERT INTO doomed SELECT rid, id, block FROM annotations "
@@ -645,119 +596,32 @@ class AnnotationStore:
 
     # ----------------------------------------------------------------- reading objects
 
-    def _to_annotations(self, rows: Sequence[tuple[Any, ...]]) -> list[Annotation]:
-        if not rows:
-            return []
-        geoms = shapely.from_wkb([r[8] for r in rows])
-        out = []
-        for r, geom in zip(rows, geoms, strict=True):
-            out.append(
-                Annotation(
-                    geometry=geom,
-                    shape_type=ShapeType(r[3]),
-                    class_name=r[4],
-                    kind=ObjectKind(r[2]),
-                    name=r[5],
-                    score=r[6],
-                    properties=json.loads(r[9]) if r[9] else {},
-                    measurements=json.loads(r[10]) if r[10] else {},
-                    run_id=r[7],
-                    id=r[1],
-                )
-            )
-        return out
-
     def get(self, annotation_id: str) -> Annotation | None:
         rows = self._conn.execute(
             f"SELECT {ROW_COLUMNS} FROM annotations WHERE id = ?", (annotation_id,)
         ).fetchall()
-        found = self._to_annotations(rows)
+        found = decode_rows(rows)
         return found[0] if found else None
 
     def get_many(self, ids: Iterable[str]) -> list[Annotation]:
         """The stored objects with these ids, in the given order (missing ids are skipped)."""
         wanted = list(dict.fromkeys(ids))
         by_id: dict[str, Annotation] = {}
-        for chunk in _chunks(wanted, _SQL_VARS):
+        for chunk in chunks(wanted, SQL_VARS):
             marks = ",".join("?" * len(chunk))
             rows = self._conn.execute(
                 f"SELECT {ROW_COLUMNS} FROM annotations WHERE id IN ({marks})", chunk
             ).fetchall()
-            by_id.update((a.id, a) for a in self._to_annotations(rows))
+            by_id.update((a.id, a) for a in decode_rows(rows))
         return [by_id[i] for i in wanted if i in by_id]
 
     def existing_ids(self, ids: Iterable[str]) -> set[str]:
         found: set[str] = set()
-        for chunk in _chunks(list(ids), _SQL_VARS):
+        for chunk in chunks(list(ids), SQL_VARS):
             marks = ",".join("?" * len(chunk))
             sql = f"SELECT id FROM annotations WHERE id IN ({marks})"
             found.update(r[0] for r in self._conn.execute(sql, chunk))
         return found
-
-    def _filters(
-        self,
-        classes: Iterable[str | None] | None,
-        kind: ObjectKind | str | None,
-        run_id: str | None,
-        include_hidden_runs: bool,
-        prefix: str = "",
-    ) -> tuple[list[str], list[Any]]:
-        where: list[str] = []
-        params: list[Any] = []
-        if classes is not None:
-            wanted = list(classes)
-            names = [c for c in wanted if c is not None]
-            parts = []
-            if names:
-                parts.append(f"{prefix}class_name IN ({','.join('?' * len(names))})")
-                params.extend(names)
-            if None in wanted:
-                parts.append(f"{prefix}class_name IS NULL")
-            where.append("(" + " OR ".join(parts) + ")" if parts else "0")
-        if kind is not None:
-            where.append(f"{prefix}kind = ?")
-            params.append(ObjectKind(kind).value)
-        if run_id is not None:
-            where.append(f"{prefix}run_id = ?")
-            params.append(run_id)
-        elif not include_hidden_runs:
-            hidden = [r[0] for r in self._conn.execute("SELECT run_id FROM runs WHERE hidden")]
-            if hidden:
-                marks = ",".join("?" * len(hidden))
-                where.append(f"({prefix}run_id IS NULL OR {prefix}run_id NOT IN ({marks}))")
-                params.extend(hidden)
-        return where, params
-
-    def _select(
-        self,
-        columns: str,
-        bbox: BBox | None,
-        classes: Iterable[str | None] | None,
-        kind: ObjectKind | str | None,
-        run_id: str | None,
-        include_hidden_runs: bool,
-        min_size: float = 0.0,
-        limit: int | None = None,
-    ) -> list[tuple[Any, ...]]:
-        where, params = self._filters(classes, kind, run_id, include_hidden_runs, "a.")
-        if bbox is None:
-            sql = f"SELECT {columns} FROM annotations a"
-        else:
-            x0, y0, x1, y1 = (float(v) for v in bbox)
-            sql = f"SELECT {columns} FROM annotation_index r JOIN annotations a ON a.block = r.rid"
-            box = "r.x0 <= ? AND r.x1 >= ? AND r.y0 <= ? AND r.y1 >= ?"
-            own = "a.x0 <= ? AND a.x1 >= ? AND a.y0 <= ? AND a.y1 >= ?"
-            where = [box, own, *where]
-            params = [x1, x0, y1, y0, x1, x0, y1, y0, *params]
-            if min_size > 0:
-                # Objects smaller than a screen pixel at this zoom are not worth drawing.
-                where.append("(a.x1 - a.x0 >= ? OR a.y1 - a.y0 >= ?)")
-                params.extend([min_size, min_size])
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return self._conn.execute(sql, params).fetchall()
 
     def query(
         self,
@@ -777,8 +641,10 @@ class AnnotationStore:
         objects whose geometry itself intersects the box.
         """
         cols = ", ".join(f"a.{c.strip()}" for c in ROW_COLUMNS.split(","))
-        rows = self._select(cols, bbox, classes, kind, run_id, include_hidden_runs, limit=limit)
-        found = self._to_annotations(rows)
+        rows = select(
+            self._conn, cols, bbox, classes, kind, run_id, include_hidden_runs, limit=limit
+        )
+        found = decode_rows(rows)
         if exact and bbox is not None and found:
             box = shapely.box(*bbox)
             hits = shapely.intersects(np.array([a.geometry for a in found], dtype=object), box)
@@ -794,7 +660,7 @@ class AnnotationStore:
         *,
         include_hidden_runs: bool = False,
     ) -> list[str]:
-        rows = self._select("a.id", bbox, classes, kind, run_id, include_hidden_runs)
+        rows = select(self._conn, "a.id", bbox, classes, kind, run_id, include_hidden_runs)
         return [r[0] for r in rows]
 
     def query_display(
@@ -811,7 +677,8 @@ class AnnotationStore:
         `min_size` (level-0 px) skips objects whose bounding box is smaller in both directions,
         e.g. ``1.0 * downsample`` to skip objects under one screen pixel.
         """
-        rows = self._select(
+        rows = select(
+            self._conn,
             "a.id, a.class_name, a.kind, a.geometry",
             bbox,
             classes,
@@ -840,7 +707,7 @@ class AnnotationStore:
             if not rows:
                 return
             last = rows[-1][0]
-            yield from self._to_annotations(rows)
+            yield from decode_rows(rows)
 
     def count(
         self,
@@ -850,14 +717,14 @@ class AnnotationStore:
         *,
         include_hidden_runs: bool = False,
     ) -> int:
-        where, params = self._filters(classes, kind, run_id, include_hidden_runs)
+        where, params = where_clauses(self._conn, classes, kind, run_id, include_hidden_runs)
         sql = "SELECT COUNT(*) FROM annotations" + (
             " WHERE " + " AND ".join(where) if where else ""
         )
         return int(self._conn.execute(sql, params).fetchone()[0])
 
     def _by_class(self, aggregate: str, kind: ObjectKind | str | None, hidden: bool) -> list[Any]:
-        where, params = self._filters(None, kind, None, hidden)
+        where, params = where_clauses(self._conn, None, kind, None, hidden)
         sql = f"SELECT class_name, {aggregate} FROM annotations"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -1026,8 +893,3 @@ class AnnotationStore:
     def integrity_check(self) -> str:
         """SQLite's own consistency check: ``"ok"`` for a healthy file."""
         return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
