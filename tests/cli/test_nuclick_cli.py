@@ -114,10 +114,12 @@ def test_squiggle_gives_one_outline(tmp_path: Path, cmu_small_svs: Path) -> None
 def test_bad_input_is_one_line_and_exit_2(
     tmp_path: Path, cmu_small_svs: Path, args: list[str], expected: str
 ) -> None:
-    result = _tilescope("nuclick", str(cmu_small_svs), *args, "-o", str(tmp_path / "o.geojson"))
+    out = tmp_path / "o.geojson"
+    result = _tilescope("nuclick", str(cmu_small_svs), *args, "-o", str(out))
     assert result.returncode == 2
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
+    assert not out.exists()
 
 
 def test_missing_slide_and_bad_csv_name_the_file(tmp_path: Path, cmu_small_svs: Path) -> None:

@@ -1,8 +1,9 @@
 """`tilescope nuclick SLIDE --points X,Y ... | --points-csv FILE | --squiggle X1,Y1,... -o OUT`.
 
 Outlines the objects under clicks (or a squiggle) with a NuClick model and writes them as
-QuPath GeoJSON. Coordinates are level-0 pixels. A click that finds nothing is reported on
-stderr; the exit status is 0 when at least one outline was written.
+QuPath GeoJSON. Coordinates are level-0 pixels (write a negative one as --points=-5,10). A
+click that finds nothing is reported on stderr; the exit status is 0 when at least one
+outline was written, 2 (and no file) when none was.
 """
 
 from __future__ import annotations
@@ -108,10 +109,10 @@ def run(args: argparse.Namespace) -> int:
         if outcome.annotation is None:
             where = " ".join(f"{x:g},{y:g}" for x, y in outcome.prompt.points[:3])
             print(f"tilescope nuclick: {where}: {outcome.message}", file=sys.stderr)
+    if not found:  # nothing to write: no empty file that looks like a result
+        raise CliError(f"{args.slide}: no object found under the given prompts")
     write_geojson(found, Path(args.output))
     print(f"{len(found)} of {len(outcomes)} outlined -> {args.output}")
-    if not found:
-        raise CliError(f"{args.slide}: no object found under the given prompts")
     return 0
 
 
