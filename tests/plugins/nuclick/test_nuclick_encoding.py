@@ -158,3 +158,19 @@ def test_segment_prompts_returns_only_annotations(inclusion_model) -> None:
     prompts = [*clicks([(300.5, 200.5)]), Prompt("point", ((-5.0, -5.0),))]
     annotations = inclusion_model.segment_prompts(_slide(0.5), prompts)
     assert len(annotations) == 1 and annotations[0].geometry.area == 13
+
+
+def test_outline_objects_takes_a_loaded_model_and_exclude_points(inclusion_model) -> None:
+    from tilescope.plugins.nuclick.api import outline_objects
+
+    outcomes = outline_objects(
+        _slide(0.5), clicks([(300.5, 200.5)]), model=inclusion_model, exclude=[(305.5, 200.5)]
+    )
+    assert outcomes[0].annotation is not None and outcomes[0].annotation.geometry.area == 13
+
+
+def test_load_nuclick_refuses_a_model_of_another_type() -> None:
+    from tilescope.plugins.manifest import ManifestError
+
+    with pytest.raises(ManifestError, match="not a NuClick model"):
+        load_nuclick("nuclei-unet-fluo", device="cpu")
