@@ -220,3 +220,24 @@ def test_add_detections_columnar(store: AnnotationStore) -> None:
     assert store.count_by_class() == {"Tumor": 750, "Stroma": 250}
     with pytest.raises(ValueError):
         store.add_detections(polys[:3], ["Tumor"])
+
+
+def test_viewport_query_is_driven_by_the_rtree_even_with_filters(store: AnnotationStore) -> None:
+    from tilescope.engine.annotations import _queries
+
+    store.add_many(nuclei(2000, extent=20_000))
+    plans: list[list[str]] = []
+
+    class PlanSpy:
+        def execute(self, sql: str, params: object = ()):
+            if sql.startswith("SELECT") and "annotation_index" in sql:
+                plan = store._conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+                plans.append([row[3] for row in plan])
+            return store._conn.execute(sql, params)
+
+    for classes, kind in ((None, None), (["Tumor"], None), (["Tumor", None], "detection")):
+        _queries.select(PlanSpy(), "a.id", (0, 0, 2000, 2000), classes, kind, None, False)
+    assert len(plans) == 3
+    for plan in plans:
+        assert plan[0].startswith("SCAN r VIRTUAL TABLE")
+        assert "annotations_block" in plan[1]
