@@ -149,6 +149,8 @@ class AnnotationStore:
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute("PRAGMA temp_store = MEMORY")
+        # Truncate the WAL back to 64 MiB after a checkpoint (a bulk load can grow it to GBs).
+        conn.execute("PRAGMA journal_size_limit = 67108864")
         with self._connections_lock:
             self._connections.append(conn)
         return conn
