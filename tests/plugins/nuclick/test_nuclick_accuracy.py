@@ -19,6 +19,8 @@ from tilescope.plugins.nuclick.api import clicks, load_nuclick, squiggle
 # Measured with the bundled model (GPU run, see its README): mean 0.844, >= 0.7: 0.93.
 MIN_MEAN_DICE = 0.80
 MIN_FRACTION_DICE_07 = 0.85
+# A squiggle through the centres of two touching nuclei (35 pairs): measured mean 0.858.
+MIN_PAIR_SQUIGGLE_DICE = 0.78
 
 
 def _image08() -> tuple[np.ndarray, np.ndarray]:
@@ -77,12 +79,12 @@ def test_squiggle_across_two_touching_nuclei_outlines_both(model) -> None:
     )
     assert len(pairs) >= 5
     scores = []
-    for a, b in pairs[:8]:
+    for a, b in pairs:
         outcome = model.segment(ArraySlide(rgb, 0.25), [squiggle([centre[a], centre[b]])])[0]
         assert outcome.annotation is not None
         union = np.isin(labels, [a, b])
         scores.append(dice(rasterise(outcome.annotation.geometry, labels.shape), union))
-    assert np.mean(scores) >= 0.6, scores
+    assert np.mean(scores) >= MIN_PAIR_SQUIGGLE_DICE, np.mean(scores)
 
 
 def test_squiggle_along_an_elongated_nucleus(model) -> None:
@@ -105,7 +107,7 @@ def test_squiggle_along_an_elongated_nucleus(model) -> None:
         assert outcome.annotation is not None
         drawn = rasterise(outcome.annotation.geometry, labels.shape)
         scores.append(dice(drawn, labels == region.label))
-    assert np.mean(scores) >= 0.7, scores
+    assert np.mean(scores) >= 0.8, scores  # measured 0.883 on the first six
 
 
 def test_nuclick_demo_clicks_give_plausible_nuclei(model) -> None:
