@@ -48,6 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
     parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run slides in parallel on Dask: local:N (N worker processes here) or "
+        "tcp://HOST:PORT (an existing scheduler; DIR must be shared storage)",
+    )
+    parser.add_argument(
         "--no-store", action="store_true", help="do not write to the slide's annotation store"
     )
     parser.add_argument(
@@ -167,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
         tissue_detection=False if args.no_tissue_detection else None,
         batch_size=args.batch_size,
     )
+    if args.cluster:
+        return _run_on_cluster(args, model)
     cancel = CancelToken()
 
     def on_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -229,3 +237,72 @@ def _summary_line(result: Any) -> str:
         f"{s.seconds:.1f} s, {s.tiles_run} tiles at {s.tiles_per_second:.2f} tiles/s{resumed}, "
         f"{100 * s.skipped_fraction:.0f}% background skipped -> {result.geojson}"
     )
+
+
+def _run_on_cluster(args: argparse.Namespace, model: Any) -> int:
+    """The same per-slide jobs as a local run, spread over Dask workers."""
+    from tqdm import tqdm
+
+    from tilescope.batch.cluster import ClusterError, run_on_cluster
+    from tilescope.batch.tasks import SlideOutcome, SlideTask
+
+    tasks = [
+        SlideTask(
+            slide=str(slide),
+            model=str(model.manifest.folder),
+            out_dir=str(args.out),
+            region=args.roi,
+            tissue_detection=False if args.no_tissue_detection else None,
+            batch_size=args.batch_size,
+            parameters=dict(model.parameters),
+            device=args.device,
+            resume=args.resume,
+            store=not args.no_store,
+        )
+        for slide in args.slides
+    ]
+    slides_bar = tqdm(total=len(tasks), desc="slides", unit="slide", file=sys.stderr)
+    tiles: dict[str, tuple[int, int]] = {}
+    tiles_bar = tqdm(total=0, desc="tiles", unit="tile", file=sys.stderr)
+    interrupted = False
+
+    def on_progress(slide: str, done: int, total: int) -> None:
+        tiles[slide] = (done, total)
+        tiles_bar.total = sum(t for _, t in tiles.values())
+        tiles_bar.n = sum(d for d, _ in tiles.values())
+        tiles_bar.refresh()
+
+    def on_outcome(outcome: SlideOutcome) -> None:
+        slides_bar.update(1)
+        if outcome.ok:
+            counts = ", ".join(f"{k} {v}" for k, v in sorted(outcome.counts_by_class.items()))
+            tqdm.write(
+                f"{Path(outcome.slide).name}: {outcome.objects} objects ({counts or 'none'}) in "
+                f"{outcome.seconds:.1f} s on {outcome.worker} -> {outcome.geojson}",
+                file=sys.stdout,
+            )
+        else:
+            tqdm.write(f"tilescope: error: {outcome.error}", file=sys.stderr)
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        nonlocal interrupted
+        if interrupted:
+            raise KeyboardInterrupt
+        interrupted = True
+        tqdm.write("tilescope: stopping the workers after their current batch", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        outcomes = run_on_cluster(
+            tasks, args.cluster, on_progress, on_outcome, should_stop=lambda: interrupted
+        )
+    except ClusterError as error:
+        raise CliError(str(error)) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        tiles_bar.close()
+        slides_bar.close()
+    if interrupted:
+        print("tilescope: cancelled; run again with --resume to continue", file=sys.stderr)
+        return 130
+    return EXIT_USAGE_OR_INPUT if any(not o.ok for o in outcomes) else 0
