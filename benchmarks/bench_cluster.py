@@ -52,12 +52,9 @@ def main(argv: list[str] | None = None) -> int:
             timings[f"{workers} worker(s)"] = time.perf_counter() - started
     for name, seconds in timings.items():
         print(f"{name:18} {seconds:7.2f} s")
-    print(
-        f"speed-up 2 workers vs 1 worker:  {timings['1 worker(s)'] / timings['2 worker(s)']:.2f}x"
-    )
-    print(
-        f"speed-up 2 workers vs plain run: {timings['plain local run'] / timings['2 worker(s)']:.2f}x"
-    )
+    one, two, plain = timings["1 worker(s)"], timings["2 worker(s)"], timings["plain local run"]
+    print(f"speed-up 2 workers vs 1 worker:  {one / two:.2f}x")
+    print(f"speed-up 2 workers vs plain run: {plain / two:.2f}x")
     return 0
 
 
