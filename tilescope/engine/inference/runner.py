@@ -183,7 +183,9 @@ def run_on_slide(
     summary = RunSummary(run_id)
     spec = model.tile_spec()
     if spec.whole_image:
-        return _run_whole_image(slide, model, options, summary, sinks, start)
+        summary = _run_whole_image(slide, model, options, summary, sinks, start)
+        ProgressTracker(1, 0, 0, progress).advance(1)
+        return summary
     tiles, background, downsample = _plan(slide, model, options, summary.notes)
     summary.downsample = downsample
     summary.tiles_total = len(tiles) + len(background)
