@@ -42,9 +42,10 @@ def test_opens_slides_in_tabs_each_with_its_own_view(
     tabs[0].view.zoom_to_magnification(5)
     assert window.status.zoom.text() == "5.0x"
     assert window.windowTitle().startswith("CMU-1-Small-Region.svs")
+    source = tabs[0].view.source
     window.close_tab(0)
     assert window.tabs.count() == 1
-    assert tabs[0].view.source.closed
+    qtbot.waitUntil(lambda: source.closed, timeout=5000)  # closed in the background
 
 
 def test_bad_file_shows_an_error_and_the_app_keeps_running(qtbot, window, tmp_path, demo_path):

@@ -9,6 +9,7 @@ view moves.
 from __future__ import annotations
 
 import math
+import threading
 
 from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -86,6 +87,7 @@ class SlideView(QWidget):
         self._overlays: list[OverlayLayer] = []
         self._tool: ViewTool | None = None
         self._drag_last: QPointF | None = None
+        self._closing = False
         self._was_complete = False
         self._loader = TileLoader(source, threads, parent=self)
         self._loader.tile_ready.connect(self._on_tile_ready)
@@ -290,11 +292,30 @@ class SlideView(QWidget):
         return image
 
     def close_slide(self) -> None:
-        """Stop loading and release the file (the widget stays usable as a blank)."""
+        """Stop loading and release the file; the widget then paints blank.
+
+        Reads in progress may take long on a network drive, so the file is closed in the
+        background once the workers have finished them: the window never waits.
+        """
+        if self._closing:
+            return
+        self._closing = True
         self._request_timer.stop()
-        self._loader.shutdown()
+        self._settle_timer.stop()
+        self._loader.stop()
         self._images.clear()
-        self._source.close()
+        self._overview = None
+        loader, source = self._loader, self._source
+
+        def release() -> None:
+            loader.join()
+            source.close()
+
+        threading.Thread(target=release, name="close-slide", daemon=True).start()
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
 
     @property
     def moving(self) -> bool:
@@ -307,7 +328,7 @@ class SlideView(QWidget):
 
     # -- loading ------------------------------------------------------------------------
     def _request_tiles(self) -> None:
-        if self._source.closed:
+        if self._closing:
             return
         generation = self._loader.generation
         wanted = []
@@ -366,7 +387,7 @@ class SlideView(QWidget):
         """
         meta = self._source.metadata
         widget_rect = QRectF(0, 0, t.width, t.height)
-        if self._source.closed:
+        if self._closing:
             painter.fillRect(widget_rect, BACKDROP)
             return
         x0, y0 = t.to_widget(0, 0)

@@ -143,14 +143,21 @@ class TileLoader(QObject):
         with self._lock:
             return len(self._queue) + len(self._in_flight)
 
-    def shutdown(self) -> None:
-        """Stop the workers and wait for reads in progress (the source may then be closed)."""
+    def stop(self) -> None:
+        """Drop every request and emit nothing more; reads in progress finish on their own."""
         with self._lock:
             self._stopped = True
             self._queue.clear()
             self._lock.notify_all()
+
+    def join(self, timeout_s: float = 30.0) -> None:
+        """Wait until the workers have exited (after `stop`): then the source may be closed."""
         for thread in self._threads:
-            thread.join(timeout=10)
+            thread.join(timeout=timeout_s)
+
+    def shutdown(self) -> None:
+        self.stop()
+        self.join()
 
     # -- worker threads -----------------------------------------------------------------
     def _work(self) -> None:
@@ -187,7 +194,9 @@ class TileLoader(QObject):
             raw = self._overview_raw
             if raw is None:
                 raw = read_overview(self._source)
-                self._overview_raw = raw
+                # Only composites are re-rendered (new channel settings): keep their pixels.
+                if not shows_as_rgb(self._source.metadata):
+                    self._overview_raw = raw
             with self._lock:
                 chose = self._display is None
                 if chose:
