@@ -158,3 +158,24 @@ def test_two_files_opened_at_once_each_get_their_best_reader(
     by_name = {tab.path.name: tab for tab in window.slide_tabs()}
     fluo = by_name["fluo.ome.tif"].view.source.metadata
     assert fluo.channels == 3 and fluo.dtype == "uint16" and fluo.mpp == (0.65, 0.65)
+
+
+def test_background_tabs_keep_only_a_small_share_of_their_image_cache(
+    qtbot, window, demo_path, tmp_path
+):
+    import tifffile
+
+    from tests.gui.conftest import rgb_pyramid
+
+    big = tmp_path / "big.tif"  # larger than the overview: its view needs tiles at 1:1
+    with tifffile.TiffWriter(big) as tif:
+        for level in rgb_pyramid(4096, 3200, 2):
+            tif.write(level, tile=(256, 256), photometric="rgb")
+    _open(qtbot, window, big)
+    view = window.current_view()
+    view.zoom_one_to_one()
+    qtbot.waitUntil(view.is_complete, timeout=8000)
+    assert view.image_cache.current_bytes > 0
+    view.image_cache.max_bytes = 2 * view.image_cache.current_bytes
+    _open(qtbot, window, demo_path)  # the new tab hides the first one
+    assert view.image_cache.current_bytes <= view.image_cache.max_bytes // 8

@@ -48,6 +48,12 @@ class ImageCache:
             _, (evicted, _) = self._images.popitem(last=False)
             self._bytes -= evicted.sizeInBytes()
 
+    def trim(self, max_bytes: int) -> None:
+        """Evict least-recently-used images until at most `max_bytes` remain (keeps the cap)."""
+        while self._bytes > max_bytes and self._images:
+            _, (evicted, _) = self._images.popitem(last=False)
+            self._bytes -= evicted.sizeInBytes()
+
     def discard(self, predicate: Callable[[Hashable], bool]) -> None:
         for key in [k for k in self._images if predicate(k)]:
             self._bytes -= self._images.pop(key)[0].sizeInBytes()

@@ -14,6 +14,7 @@ import threading
 from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
+    QHideEvent,
     QImage,
     QKeyEvent,
     QMouseEvent,
@@ -510,6 +511,11 @@ class SlideView(QWidget):
             meta = self._source.metadata
             t = ViewTransform.fit(meta.width, meta.height, t.width, t.height, t.dpr)
         self.set_transform(t, user=False)
+
+    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802 - Qt override
+        # A view in a background tab keeps only a little: many open slides stay cheap.
+        self._images.trim(self._images.max_bytes // 8)
+        super().hideEvent(event)
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         self._sync_size()
