@@ -126,7 +126,9 @@ def train(cfg: TrainConfig) -> dict:
         record = {
             "step": step,
             "minutes": round(elapsed / 60, 2),
-            "loss": round(float(np.mean(losses[-50:])) if losses else float("nan"), 4),
+            "loss": round(
+                float(np.mean(losses[-50:])) if losses else float(loss_sum) / max(1, step % 10), 4
+            ),
             "click": click,
             "squiggle": squig,
         }
