@@ -79,3 +79,24 @@ def test_screenshot_of_a_bad_file_is_one_line_exit_2(tmp_path, capsys):
     assert main(["screenshot", str(bad), "-o", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and str(bad) in err
+
+
+def test_hidpi_draws_slide_pixels_at_device_pixels(tmp_path, demo_path):
+    """At DPR 2, 1:1 means one slide pixel per device pixel: the same pixels as DPR 1."""
+    hidpi = _shot(
+        tmp_path,
+        demo_path,
+        "--center",
+        "1100,1500",
+        "--downsample",
+        "1",
+        "--size",
+        "150x100",
+        "--dpr",
+        "2",
+    )
+    plain = _shot(
+        tmp_path, demo_path, "--center", "1100,1500", "--downsample", "1", "--size", "300x200"
+    )
+    assert hidpi.shape == plain.shape == (200, 300, 3)
+    assert np.abs(hidpi - plain).max() == 0
