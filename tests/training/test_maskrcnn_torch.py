@@ -1,0 +1,100 @@
+"""Model, augmentation, export and numpy mask pasting against torchvision (needs torch).
+
+Skipped where torch is absent (CI never installs it); run with the training environment:
+``PYTHONPATH=. /work/trainenv/bin/python -m pytest tests/training``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torchvision")
+
+from torchvision.models.detection.roi_heads import paste_masks_in_image  # noqa: E402
+
+from tilescope.plugins.maskrcnn.paste import paste_mask  # noqa: E402
+from tilescope.training.maskrcnn.augment import (  # noqa: E402
+    flip_rotate,
+    hed_jitter,
+    targets_from_labels,
+)
+from tilescope.training.maskrcnn.model import (  # noqa: E402
+    ModelConfig,
+    build_model,
+    parameter_count,
+)
+
+MAX_PARAMETERS = 3_500_000
+
+
+def test_model_is_slim_and_uses_group_norm() -> None:
+    model = build_model(ModelConfig())
+    assert parameter_count(model) <= MAX_PARAMETERS
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert not norms, "BatchNorm statistics drifted in training (TRAINING-NOTES)"
+
+
+def test_numpy_paste_matches_torchvision() -> None:
+    rng = np.random.default_rng(0)
+    grids = rng.random((12, 28, 28)).astype(np.float32)
+    boxes = np.column_stack(
+        [rng.uniform(-10, 55, 12), rng.uniform(-10, 35, 12), np.zeros(12), np.zeros(12)]
+    ).astype(np.float32)
+    boxes[:, 2] = boxes[:, 0] + rng.uniform(12, 40, 12)
+    boxes[:, 3] = boxes[:, 1] + rng.uniform(12, 40, 12)
+    height, width = 80, 100  # boxes overlap the image, some crossing its top/left edges
+    # (torchvision's paste breaks on boxes wholly outside, which models never output)
+    reference = paste_masks_in_image(
+        torch.from_numpy(grids)[:, None], torch.from_numpy(boxes), (height, width)
+    )[:, 0].numpy()
+    for grid, box, expected in zip(grids, boxes, reference, strict=True):
+        full = np.zeros((height, width), bool)
+        pasted = paste_mask(grid, box, (height, width), threshold=0.5)
+        if pasted is not None:
+            h, w = pasted.mask.shape
+            full[pasted.y : pasted.y + h, pasted.x : pasted.x + w] = pasted.mask
+        near_threshold = np.abs(expected - 0.5) < 1e-4
+        assert ((full == (expected >= 0.5)) | near_threshold).all()
+
+
+def test_targets_follow_the_labels_through_flips() -> None:
+    labels = torch.zeros((1, 32, 32), dtype=torch.int32)
+    labels[0, 2:6, 10:20] = 5
+    images = torch.rand((1, 3, 32, 32))
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(8):
+        flipped_images, flipped_labels = flip_rotate(images, labels, generator)
+        target = targets_from_labels(flipped_labels)[0]
+        x0, y0, x1, y1 = target["boxes"][0].tolist()
+        mask = target["masks"][0].bool()
+        ys, xs = torch.nonzero(mask, as_tuple=True)
+        assert (x0, y0, x1, y1) == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+        assert int(mask.sum()) == 40
+        assert flipped_images.shape == images.shape
+
+
+def test_hed_jitter_keeps_images_in_range_and_changes_colour() -> None:
+    images = torch.rand((4, 3, 16, 16)) * 0.8 + 0.1
+    out = hed_jitter(images, torch.Generator().manual_seed(0))
+    assert out.min() >= 0 and out.max() <= 1
+    assert 0 < float((out - images).abs().mean()) < 0.1
+
+
+def test_export_runs_in_onnxruntime_like_pytorch(tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from tilescope.training.maskrcnn.export import compare_with_onnxruntime, export_onnx
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig()).eval()
+    image = (np.random.default_rng(0).random((96, 128, 3)) * 255).astype(np.uint8)
+    path = export_onnx(model, tmp_path / "m.onnx", image)
+    assert path.stat().st_size < 15e6
+    report = compare_with_onnxruntime(model, path, image)
+    assert report["torch_detections"] == report["ort_detections"]
+    assert report["max_abs_diff_stock_scores"] < 1e-4
+    assert report["other_size_max_abs_diff_scores"] < 1e-4
