@@ -156,12 +156,60 @@ def run_layout(n: int, layout: str, folder: Path, export: bool) -> dict[str, Any
     return out
 
 
+def compare_tiatoolbox(n: int, folder: Path) -> dict[str, Any]:
+    """The same objects in TIAToolbox's SQLiteStore, side by side (optional: if importable)."""
+    try:
+        from tiatoolbox.annotation.storage import Annotation as TiaAnnotation
+        from tiatoolbox.annotation.storage import SQLiteStore
+    except ImportError as error:
+        return {"skipped": f"tiatoolbox not importable ({error})"}
+    objects = nuclei(n, "uniform", seed=5)
+    boxes = windows("uniform", (2000, 2000), 30, seed=6)
+    out: dict[str, Any] = {"n": n}
+    with AnnotationStore(folder / "ours.sqlite") as ours:
+        ours_insert, _ = timed(lambda: ours.add_many(objects))
+        ours_query = query_stats(lambda b: ours.query(b, exact=True), boxes)
+        target = folder / "ours.geojson"
+        ours_export, _ = timed(lambda: export_store(ours, target))
+    theirs_objects = [TiaAnnotation(a.geometry, {"type": a.class_name}) for a in objects]
+    try:
+        theirs = SQLiteStore(folder / "tia.db")
+    except Exception as error:  # e.g. a Python whose sqlite3 cannot load extensions
+        out["skipped"] = f"TIAToolbox SQLiteStore does not open here: {error!r}"
+        out["insert_per_s"] = {"tilescope": round(n / ours_insert)}
+        return out
+    tia_insert, _ = timed(lambda: theirs.append_many(theirs_objects))
+    tia_query = query_stats(lambda b: theirs.query(shapely.box(*b)), boxes)
+    tia_export, _ = timed(lambda: theirs.to_geojson(folder / "tia.geojson"))
+    theirs.close()
+    out["insert_per_s"] = {"tilescope": round(n / ours_insert), "tiatoolbox": round(n / tia_insert)}
+    out["insert_speedup"] = round(tia_insert / ours_insert, 2)
+    out["query_2k_exact_median_ms"] = {
+        "tilescope": ours_query["median_ms"],
+        "tiatoolbox": tia_query["median_ms"],
+    }
+    out["query_speedup"] = round(tia_query["median_ms"] / ours_query["median_ms"], 2)
+    out["geojson_export_s"] = {
+        "tilescope": round(ours_export, 2),
+        "tiatoolbox": round(tia_export, 2),
+    }
+    out["export_speedup"] = round(tia_export / ours_export, 2)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="objects per layout")
     parser.add_argument("--layouts", default="uniform,clustered")
     parser.add_argument("--no-export", action="store_true", help="skip the GeoJSON export")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--tiatoolbox",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also compare N objects with TIAToolbox's SQLiteStore when it is importable",
+    )
     args = parser.parse_args(argv)
     results: dict[str, Any] = {
         "python": sys.version.split()[0],
@@ -174,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
             result = run_layout(args.n, layout, Path(tmp), export=not args.no_export)
             results["layouts"].append(result)
             print(json.dumps(result, indent=1), flush=True)
+        if args.tiatoolbox:
+            results["tiatoolbox"] = compare_tiatoolbox(args.tiatoolbox, Path(tmp))
+            print(json.dumps(results["tiatoolbox"], indent=1), flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
     return 0
