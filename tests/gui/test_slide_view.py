@@ -13,7 +13,6 @@ from PySide6.QtWidgets import QApplication
 from tests.gui.conftest import ArraySource, rgb_pyramid
 from tests.gui.helpers import image_to_array, wait_complete
 from tilescope.engine.slide import open_slide
-from tilescope.gui.image_cache import ImageCache
 from tilescope.gui.tile_layout import level_for
 from tilescope.gui.tile_loader import TileLoader
 from tilescope.gui.view_tool import BaseTool
@@ -225,7 +224,7 @@ def test_image_cache_stays_within_its_byte_budget(qtbot, make_view):
     source = ArraySource(rgb_pyramid(4096, 4096, 1), tile=128)
     view = make_view(source, 256, 256)
     budget = 1024 * 1024  # 16 tiles of 128 x 128 RGB32
-    view._images = ImageCache(max_bytes=budget)
+    view.image_cache.max_bytes = budget
     view.zoom_to_device_downsample(1.0)
     for step in range(10):
         view.center_on(200 + step * 400, 200 + step * 400)

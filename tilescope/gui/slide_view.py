@@ -11,9 +11,8 @@ from __future__ import annotations
 import math
 import threading
 
-from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
-    QColor,
     QHideEvent,
     QImage,
     QKeyEvent,
@@ -27,22 +26,19 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QGestureEvent, QPinchGesture, QWidget
 
 from tilescope.engine.slide import SlideSource
+from tilescope.gui.frame_painter import BACKDROP, FramePainter
 from tilescope.gui.image_cache import DEFAULT_IMAGE_CACHE_BYTES, ImageCache
 from tilescope.gui.magnification import device_downsample_for, format_zoom, magnification
 from tilescope.gui.overlay import OverlayLayer
 from tilescope.gui.render import DisplaySettings
 from tilescope.gui.tile_layout import (
     TileKey,
-    covering_tile,
     level_for,
-    tile_bounds_level0,
-    visible_tiles,
 )
-from tilescope.gui.tile_loader import TileLoader, overview_downsample
+from tilescope.gui.tile_loader import TileLoader
 from tilescope.gui.view_tool import ViewTool
 from tilescope.gui.view_transform import ViewTransform
 
-BACKDROP = QColor(40, 40, 44)
 WHEEL_STEPS_PER_DOUBLING = 4.0  # four wheel notches zoom by 2x
 KEY_ZOOM = math.sqrt(2.0)
 MIN_DEVICE_DOWNSAMPLE = 1 / 32  # at most 32 device pixels per slide pixel
@@ -78,9 +74,8 @@ class SlideView(QWidget):
         self._source = source
         meta = source.metadata
         self._images = ImageCache(image_cache_bytes)
-        self._overview: QImage | None = None
+        self._frame = FramePainter(source, self._images)
         self._overview_generation = -1
-        self._overview_ds = overview_downsample(meta)  # known before it is read
         self._failed: set[TileKey] = set()
         self._dpr_override: float | None = None
         self._transform = ViewTransform.fit(meta.width, meta.height, 640, 480)
@@ -129,7 +124,7 @@ class SlideView(QWidget):
 
     def overview_image(self) -> QImage | None:
         """The whole slide at low resolution (resident), once loaded."""
-        return self._overview
+        return self._frame.overview
 
     def set_transform(self, transform: ViewTransform, *, user: bool = True) -> None:
         """Move the view. The zoom is clamped and the centre kept on the slide."""
@@ -251,25 +246,12 @@ class SlideView(QWidget):
 
     def needed_tiles(self) -> list[TileKey]:
         """Tiles the current view draws (none when the resident overview is sharp enough)."""
-        t = self._transform
-        if self._overview_suffices(t):
-            return []
-        return visible_tiles(self._source, level_for(self._source, t), t)
-
-    def _overview_suffices(self, t: ViewTransform) -> bool:
-        """The overview is a level of its own: when it is as fine as the screen (or as the
-        level that would be drawn) and no coarser than that level, one image replaces all
-        the tiles (for single-level images zoomed out this saves decoding and scaling each)."""
-        overview_ds = self._overview_ds
-        level_ds = self._source.metadata.levels[level_for(self._source, t)].downsample
-        eps = 1e-6
-        finest_needed = max(t.device_downsample, level_ds)
-        return level_ds * (1 - eps) <= overview_ds <= finest_needed * (1 + eps)
+        return self._frame.tiles_to_draw(self._transform)
 
     def is_complete(self) -> bool:
         """True when everything visible is drawn at the right level and rendering."""
         generation = self._loader.generation
-        if self._overview is None or self._overview_generation != generation:
+        if self._frame.overview is None or self._overview_generation != generation:
             return False
         for key in self.needed_tiles():
             entry = self._images.peek(key)
@@ -305,7 +287,7 @@ class SlideView(QWidget):
         self._settle_timer.stop()
         self._loader.stop()
         self._images.clear()
-        self._overview = None
+        self._frame.overview = None
         loader, source = self._loader, self._source
 
         def release() -> None:
@@ -358,7 +340,7 @@ class SlideView(QWidget):
     def _on_overview_ready(self, image: QImage, generation: int) -> None:
         if generation != self._loader.generation:
             return  # rendered with settings since replaced; the new one is on its way
-        self._overview = image
+        self._frame.overview = image
         self._overview_generation = generation
         self.update()
         self.overview_changed.emit()
@@ -386,120 +368,15 @@ class SlideView(QWidget):
 
         `smooth` filters scaled tiles bilinearly; by default only when the view is at rest.
         """
-        meta = self._source.metadata
-        widget_rect = QRectF(0, 0, t.width, t.height)
         if self._closing:
-            painter.fillRect(widget_rect, BACKDROP)
+            painter.fillRect(QRectF(0, 0, t.width, t.height), BACKDROP)
             return
-        x0, y0 = t.to_widget(0, 0)
-        slide_rect = QRectF(x0, y0, meta.width / t.downsample, meta.height / t.downsample)
-        painter.save()
-        smooth = not self._moving if smooth is None else smooth
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
-        painter.scale(1 / t.dpr, 1 / t.dpr)  # draw in device pixels: exact tile seams
-        # Each pixel is written about once: at DPR 2 a full-screen fill costs as much as
-        # drawing all the tiles. The slide's edge pixels are filled too; tiles cover them.
-        device_slide = _scaled(slide_rect, t.dpr)
-        inner = QRectF(
-            QPointF(math.ceil(device_slide.left()), math.ceil(device_slide.top())),
-            QPointF(math.floor(device_slide.right()), math.floor(device_slide.bottom())),
+        self._frame.paint(
+            painter,
+            t,
+            smooth=not self._moving if smooth is None else smooth,
+            overlays=self._overlays,
         )
-        for strip in _outside(_scaled(widget_rect, t.dpr), inner):
-            painter.fillRect(strip, BACKDROP)
-        if self._overview_suffices(t):
-            self._paint_overview(painter, t)
-            painter.restore()
-            self._paint_overlays(painter, t)
-            return
-        level = level_for(self._source, t)
-        present: list[tuple[TileKey, QImage]] = []
-        missing: list[TileKey] = []
-        for key in visible_tiles(self._source, level, t):
-            entry = self._images.get(key)
-            if entry is None:
-                missing.append(key)
-            else:
-                present.append((key, entry[0]))
-        if any(image.hasAlphaChannel() for _, image in present):
-            bg = self._source.background
-            painter.fillRect(
-                device_slide.intersected(_scaled(widget_rect, t.dpr)), QColor(bg, bg, bg)
-            )
-        for key in missing:
-            self._paint_stand_in(painter, t, key)
-        for key, image in present:
-            painter.drawImage(self._device_rect(t, key), image)
-        painter.restore()
-        self._paint_overlays(painter, t)
-
-    def _device_rect(self, t: ViewTransform, key: TileKey) -> QRect:
-        return _device_rect(t, tile_bounds_level0(self._source, key))
-
-    def _paint_overview(self, painter: QPainter, t: ViewTransform) -> None:
-        """The visible part of the overview (device-pixel painter); background until loaded."""
-        meta = self._source.metadata
-        visible = t.visible_rect().intersected(QRectF(0, 0, meta.width, meta.height))
-        if visible.isEmpty():
-            return
-        dds = t.device_downsample
-        target = QRectF(
-            (visible.left() - t.left) / dds,
-            (visible.top() - t.top) / dds,
-            visible.width() / dds,
-            visible.height() / dds,
-        )
-        overview = self._overview
-        if overview is None:
-            bg = self._source.background
-            painter.fillRect(target, QColor(bg, bg, bg))
-            return
-        sx, sy = overview.width() / meta.width, overview.height() / meta.height
-        source = QRectF(
-            visible.left() * sx, visible.top() * sy, visible.width() * sx, visible.height() * sy
-        )
-        painter.drawImage(target, overview, source)
-
-    def _paint_stand_in(self, painter: QPainter, t: ViewTransform, key: TileKey) -> None:
-        """Progressive refinement: fill a missing tile's square from the finest coarser tile
-        in the cache that covers it, else from the overview. Only that square is drawn, so
-        no pixel is painted twice however many tiles are missing."""
-        bounds = tile_bounds_level0(self._source, key)
-        target = QRectF(_device_rect(t, bounds))
-        x0, y0, x1, y1 = bounds
-        levels = self._source.metadata.levels
-        for coarser in range(key[0] + 1, len(levels)):
-            cover = covering_tile(self._source, coarser, (x0 + x1) / 2, (y0 + y1) / 2)
-            entry = self._images.peek(cover)
-            if entry is None:
-                continue
-            cx0, cy0, cx1, cy1 = tile_bounds_level0(self._source, cover)
-            if cx0 <= x0 and cy0 <= y0 and x1 <= cx1 + 1e-6 and y1 <= cy1 + 1e-6:
-                ds = levels[coarser].downsample
-                source = QRectF((x0 - cx0) / ds, (y0 - cy0) / ds, (x1 - x0) / ds, (y1 - y0) / ds)
-                painter.drawImage(target, entry[0], source)
-                return
-        overview = self._overview
-        if overview is None:
-            bg = self._source.background
-            painter.fillRect(target, QColor(bg, bg, bg))
-            return
-        meta = self._source.metadata
-        sx, sy = overview.width() / meta.width, overview.height() / meta.height
-        source = QRectF(x0 * sx, y0 * sy, (x1 - x0) * sx, (y1 - y0) * sy)
-        painter.drawImage(target, overview, source)
-
-    def _paint_overlays(self, painter: QPainter, t: ViewTransform) -> None:
-        layers = [layer for layer in self._overlays if layer.visible and layer.opacity > 0]
-        if not layers:
-            return
-        viewport = t.visible_rect()
-        for layer in layers:
-            painter.save()
-            painter.setClipRect(QRectF(0, 0, t.width, t.height))
-            painter.setTransform(t.qtransform(), combine=True)
-            painter.setOpacity(layer.opacity)
-            layer.paint(painter, viewport, t.scale)
-            painter.restore()
 
     # -- geometry -----------------------------------------------------------------------
     def _current_dpr(self) -> float:
@@ -606,33 +483,3 @@ class SlideView(QWidget):
         meta = self._source.metadata
         inside = 0 <= x < meta.width and 0 <= y < meta.height
         self.cursor_moved.emit((x, y) if inside else None)
-
-
-def _outside(outer: QRectF, inner: QRectF) -> list[QRectF]:
-    """Up to four strips of `outer` not covered by `inner`."""
-    inner = inner.intersected(outer)
-    if inner.isEmpty():
-        return [outer]
-    strips = [
-        QRectF(outer.left(), outer.top(), outer.width(), inner.top() - outer.top()),
-        QRectF(outer.left(), inner.bottom(), outer.width(), outer.bottom() - inner.bottom()),
-        QRectF(outer.left(), inner.top(), inner.left() - outer.left(), inner.height()),
-        QRectF(inner.right(), inner.top(), outer.right() - inner.right(), inner.height()),
-    ]
-    return [strip for strip in strips if strip.width() > 0 and strip.height() > 0]
-
-
-def _scaled(rect: QRectF, factor: float) -> QRectF:
-    return QRectF(
-        rect.left() * factor, rect.top() * factor, rect.width() * factor, rect.height() * factor
-    )
-
-
-def _device_rect(t: ViewTransform, bounds: tuple[float, float, float, float]) -> QRect:
-    """A level-0 rectangle in device pixels. Both edges are rounded the same way everywhere,
-    so neighbouring tiles share their edge: no gaps, no overlaps."""
-    x0, y0, x1, y1 = bounds
-    dds = t.device_downsample
-    dx0, dy0 = round((x0 - t.left) / dds), round((y0 - t.top) / dds)
-    dx1, dy1 = round((x1 - t.left) / dds), round((y1 - t.top) / dds)
-    return QRect(dx0, dy0, dx1 - dx0, dy1 - dy0)
