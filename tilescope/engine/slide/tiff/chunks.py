@@ -109,8 +109,9 @@ class ChunkedPage:
         self._decode: Callable[..., Any] = keyframe.decode
         self._jpegtables: bytes | None = keyframe.jpegtables
         self._jpegheader: bytes | None = keyframe.jpegheader
-        self._offsets: tuple[int, ...] = tuple(int(o) for o in page.dataoffsets)
-        self._counts: tuple[int, ...] = tuple(int(c) for c in page.databytecounts)
+        # numpy, not tuples of ints: a large slide has hundreds of thousands of tiles.
+        self._offsets = np.asarray(page.dataoffsets, dtype=np.int64)
+        self._counts = np.asarray(page.databytecounts, dtype=np.int64)
         self.width = int(keyframe.imagewidth)
         self.height = int(keyframe.imagelength)
         self.samples = int(keyframe.samplesperpixel)
@@ -162,7 +163,7 @@ class ChunkedPage:
         return np.concatenate(planes, axis=2)  # type: ignore[arg-type]
 
     def _decode_chunk(self, index: int, column: int, row: int, h: int, w: int) -> np.ndarray | None:
-        offset, count = self._offsets[index], self._counts[index]
+        offset, count = int(self._offsets[index]), int(self._counts[index])
         if count == 0 or offset == 0:
             return None  # sparse file: nothing stored here, the caller fills background
         data = self._reader.read(offset, count)
@@ -195,7 +196,7 @@ class ChunkedPage:
         """Rows y0..y1 (image rows within `strip`) of uncompressed strip data."""
         row_bytes = self.width * self.samples * self._stored_dtype.itemsize
         first = strip * self.chunk_height
-        offset = self._offsets[strip] + (y0 - first) * row_bytes
+        offset = int(self._offsets[strip]) + (y0 - first) * row_bytes
         length = (y1 - y0) * row_bytes
         if self._counts[strip] < (y1 - first) * row_bytes:
             raise self._corrupt(0, strip, "strip holds fewer bytes than its rows need")
