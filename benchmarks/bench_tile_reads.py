@@ -8,6 +8,8 @@ The same list of tiles, aligned to each file's own tile grid, is read both ways 
   own default cache (the list is kept under OpenSlide's 32 MiB default);
 - threads: tilescope cold reads with 2 threads against 1.
 
+Run: ``python -m benchmarks tile_reads [--repeat N] [--size PX] [--slide PATH]``.
+
 Each figure is the best of ``--repeat`` runs (the least disturbed by other processes); the
 two sides of a comparison run alternately, so that a change in load hits both alike.
 """
@@ -209,3 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line)
     print(f"load average after: {os.getloadavg()[0]:.2f}; each figure best of {args.repeat}")
     return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
