@@ -17,9 +17,12 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-pytestmark = pytest.mark.skipif(
-    platform.system() != "Linux", reason="the Linux build script builds Linux bundles only"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        platform.system() != "Linux", reason="the Linux build script builds Linux bundles only"
+    ),
+    pytest.mark.timeout(1200),  # the PyInstaller build runs inside the first test's fixture
+]
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +63,55 @@ def _run_frozen(exe: Path, *args: str, tmp_path: Path) -> subprocess.CompletedPr
 def test_frozen_version_and_info(frozen_app: Path, tmp_path: Path) -> None:
     version = _run_frozen(frozen_app, "--version", tmp_path=tmp_path)
     assert version.returncode == 0 and version.stdout.startswith("tilescope "), version.stderr
-    demo = next((frozen_app.parent / "_internal").rglob("CMU-1-Small-Region.svs"))
+    demo = _demo_slide(frozen_app)
     info = _run_frozen(frozen_app, "info", "--json", str(demo), tmp_path=tmp_path)
     assert info.returncode == 0, info.stderr
     data = json.loads(info.stdout)
     assert (data["width"], data["height"]) == (2220, 2967)
     assert data["mpp"] == pytest.approx([0.499, 0.499])
+
+
+def _demo_slide(exe: Path) -> Path:
+    return next((exe.parent / "_internal").rglob("CMU-1-Small-Region.svs"))
+
+
+def test_frozen_screenshot_renders_the_viewer(frozen_app: Path, tmp_path: Path) -> None:
+    out = tmp_path / "shot.png"
+    result = _run_frozen(
+        frozen_app,
+        "screenshot",
+        str(_demo_slide(frozen_app)),
+        "-o",
+        str(out),
+        "--size",
+        "400x300",
+        tmp_path=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    from PIL import Image
+
+    image = Image.open(out)
+    assert image.size == (400, 300)
+    assert len(set(image.convert("RGB").getdata())) > 100  # slide pixels, not a blank frame
+
+
+def test_frozen_infer_runs_a_bundled_model(frozen_app: Path, tmp_path: Path) -> None:
+    result = _run_frozen(
+        frozen_app,
+        "infer",
+        str(_demo_slide(frozen_app)),
+        "--model",
+        "nuclei-maskrcnn",
+        "--roi",
+        "800,800,512,512",
+        "--out",
+        str(tmp_path / "out"),
+        "--no-store",
+        tmp_path=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    features = json.loads((tmp_path / "out" / "CMU-1-Small-Region.geojson").read_text())
+    assert len(features["features"]) > 5
 
 
 def test_frozen_errors_stay_one_line(frozen_app: Path, tmp_path: Path) -> None:

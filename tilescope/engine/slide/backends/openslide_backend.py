@@ -12,6 +12,7 @@ import numpy as np
 
 from tilescope.engine.slide.errors import SlideError
 from tilescope.engine.slide.metadata import Level, SlideMetadata
+from tilescope.engine.slide.mpp import plausible_mpp
 from tilescope.engine.slide.opener import Backend
 from tilescope.engine.slide.region import RegionRequest
 from tilescope.engine.slide.source import SlideSource
@@ -69,7 +70,16 @@ class OpenSlideSource(SlideSource):
         )
         mpp_x = _float_or_none(props.get(openslide.PROPERTY_NAME_MPP_X))
         mpp_y = _float_or_none(props.get(openslide.PROPERTY_NAME_MPP_Y))
-        mpp = (mpp_x, mpp_y) if mpp_x and mpp_y else None
+        # OpenSlide turns generic TIFFs' 72 dpi defaults into ~350 um/px; such a value is not
+        # a microscope's and would mislead models and the scale bar.
+        mpp = None
+        if (
+            mpp_x is not None
+            and mpp_y is not None
+            and plausible_mpp(mpp_x)
+            and plausible_mpp(mpp_y)
+        ):
+            mpp = (mpp_x, mpp_y)
         return SlideMetadata(
             format=props.get(openslide.PROPERTY_NAME_VENDOR, "openslide") or "openslide",
             levels=levels,
