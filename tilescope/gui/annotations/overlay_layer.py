@@ -27,8 +27,8 @@ from tilescope.gui.annotations.qt_shapes import ShapeBatch, shapes_of
 from tilescope.gui.annotations.raster_tiles import RasterTiles
 from tilescope.gui.annotations.session import AnnotationSession
 
-VECTOR_LIMIT = 6000  # objects in the padded viewport drawn one by one each frame
-VIEWPORT_PADDING = 0.25  # fetch this fraction of the viewport extra on each side
+VECTOR_LIMIT = 2000  # objects in the padded viewport drawn one by one each frame
+VIEWPORT_PADDING = 0.2  # fetch this fraction of the viewport extra on each side
 
 
 class ToolPreview(Protocol):
@@ -60,6 +60,7 @@ class AnnotationOverlay(QObject):
         self.preview: ToolPreview | None = None
         self.vector_limit = VECTOR_LIMIT
         self.last_mode = "none"  # "vector" or "raster": what the last frame used (tests, stats)
+        self.last_complete = False  # the last frame drew everything (no tile still coming)
         self._generation = 0
         self._cache: _VectorCache | None = None
         self._selection: ShapeBatch | None = None
@@ -71,6 +72,11 @@ class AnnotationOverlay(QObject):
 
     def close(self) -> None:
         self.tiles.close()
+
+    def invalidate(self) -> None:
+        """Forget the shapes fetched for the last viewport (the next frame queries again)."""
+        self._cache = None
+        self._selection = None
 
     def set_opacity(self, opacity: float) -> None:
         self.opacity = min(max(opacity, 0.0), 1.0)
@@ -99,9 +105,12 @@ class AnnotationOverlay(QObject):
         cache = self._vector_for(viewport, downsample)
         if cache.too_many:
             self.last_mode = "raster"
-            self.tiles.paint(painter, viewport, downsample, self._generation, self.session.styles)
+            self.last_complete = self.tiles.paint(
+                painter, viewport, downsample, self._generation, self.session.styles
+            )
         else:
             self.last_mode = "vector"
+            self.last_complete = True
             self._paint_vector(painter, cache, viewport, scale)
         painter.setOpacity(1.0)
         selection = self._selection_shapes()
@@ -141,6 +150,15 @@ class AnnotationOverlay(QObject):
             and cache.bbox[3] >= viewport.bottom()
         ):
             return cache
+        if (
+            cache is not None
+            and cache.too_many
+            and cache.zoom == zoom
+            and cache.generation == self._generation
+        ):
+            # Panning at a zoom already too dense: stay with tiles (they draw everything
+            # too) instead of asking the store again on every step.
+            return cache
         pad_x, pad_y = viewport.width() * VIEWPORT_PADDING, viewport.height() * VIEWPORT_PADDING
         bbox = (
             viewport.left() - pad_x,
@@ -154,17 +172,16 @@ class AnnotationOverlay(QObject):
     def _query(
         self, bbox: tuple[float, float, float, float], zoom: int, downsample: float
     ) -> _VectorCache:
-        store = self.session.store
+        # One query that stops after `limit + 1` rows: bounded work whatever the zoom, and
+        # the answer to "too many to draw one by one?" at the same time.
         limit = self.vector_limit
-        annotations = store.query_display(bbox, kind=ObjectKind.ANNOTATION, limit=limit + 1)
-        room = limit + 1 - len(annotations.ids)
-        detections = store.query_display(
-            bbox, kind=ObjectKind.DETECTION, min_size=downsample / 2, limit=max(room, 1)
-        )
-        total = len(annotations.ids) + len(detections.ids)
-        if total > limit:
+        batch = self.session.store.query_display(bbox, limit=limit + 1)
+        if len(batch.ids) > limit:
             return _VectorCache(bbox, zoom, self._generation, True)
-        geoms = np.concatenate([detections.geometries, annotations.geometries])
+        # Detections first, hand-drawn annotations on top.
+        kinds = np.array(batch.kinds, dtype=object)
+        order = np.argsort(kinds != ObjectKind.DETECTION.value, kind="stable")
+        geoms = batch.geometries[order] if len(order) else batch.geometries
         shapes = shapes_of(geoms)
         return _VectorCache(
             bbox,
@@ -172,8 +189,8 @@ class AnnotationOverlay(QObject):
             self._generation,
             False,
             shapes,
-            detections.class_names + annotations.class_names,
-            detections.kinds + annotations.kinds,
+            [batch.class_names[i] for i in order.tolist()],
+            [batch.kinds[i] for i in order.tolist()],
             _item_bounds(shapes, shapely.bounds(geoms) if len(geoms) else np.empty((0, 4))),
         )
 

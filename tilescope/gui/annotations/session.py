@@ -8,6 +8,7 @@ however many objects changed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -60,6 +61,9 @@ class AnnotationSession(QObject):
         self._unsubscribe_history = self.history.subscribe(self.history_changed.emit)
         if mpp is not None and store.get_metadata("mpp") is None:
             store.set_metadata("mpp", repr(float(mpp[0])))
+        # PRAGMA data_version is per connection: take this thread's baseline now (the store
+        # may have been opened in a worker thread), or the first poll rescans every object.
+        self.poll()
         self._poll_timer = QTimer(self)
         self._poll_timer.setInterval(POLL_INTERVAL_MS)
         self._poll_timer.timeout.connect(self.poll)
@@ -80,7 +84,8 @@ class AnnotationSession(QObject):
         if self._closed:
             return
         self._closed = True
-        self._poll_timer.stop()
+        with contextlib.suppress(RuntimeError):  # the timer may already be gone at exit
+            self._poll_timer.stop()
         self._unsubscribe()
         self._unsubscribe_history()
         self.store.close()
