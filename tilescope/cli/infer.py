@@ -116,23 +116,24 @@ class _Bars:
             leave=True,
         )
         remaining = self.count - index - 1
+        started = time.perf_counter()
 
         def update(report: Any) -> None:
             bar = self.bar
             if bar.total != report.total:
                 bar.total = report.total
             bar.n = report.done
-            later = (
-                remaining * sum(self.finished_seconds) / len(self.finished_seconds)
-                if self.finished_seconds
-                else None
-            )
             eta = report.eta_s
-            if eta is not None:
-                overall = eta + later if later is not None else None
-                bar.set_postfix_str(
-                    f"overall ETA {overall:.0f}s" if overall is not None else "", refresh=False
+            if eta is not None and remaining:
+                # later slides take as long as the finished ones did, or as this one will
+                elapsed = time.perf_counter() - started
+                per_slide = (
+                    sum(self.finished_seconds) / len(self.finished_seconds)
+                    if self.finished_seconds
+                    else elapsed + eta
                 )
+                overall = eta + remaining * per_slide
+                bar.set_postfix_str(f"overall ETA {overall:.0f}s", refresh=False)
             bar.refresh()
 
         return update
