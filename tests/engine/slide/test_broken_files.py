@@ -194,8 +194,8 @@ def test_tile_that_fails_to_decode(tmp_path: Path, backend: str) -> None:
                 slide.read_region(bad)
             assert str(path) in str(raised.value)
             assert "\n" not in str(raised.value)
-        if backend != "openslide":  # OpenSlide gives up on the whole file after one error
-            good = slide.read_region(RegionRequest(0, 0, 64, 64))
-            np.testing.assert_array_equal(good, pixels[:64, :64])
+        # One bad tile must not blank the slide (OpenSlide's handle needs reopening for that).
+        good = slide.read_region(RegionRequest(0, 0, 64, 64))
+        np.testing.assert_array_equal(good, pixels[:64, :64])
     finally:
         slide.close()

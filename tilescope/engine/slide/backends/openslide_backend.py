@@ -5,6 +5,7 @@ The OpenSlide library comes from the `openslide-bin` wheel; no system package is
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +103,32 @@ class OpenSlideSource(SlideSource):
     def _read_level(self, level: int, x: int, y: int, width: int, height: int) -> np.ndarray:
         ds = self.metadata.levels[level].downsample
         location = (round(x * ds), round(y * ds))
-        return composite_on_white(
-            np.asarray(self._slide.read_region(location, level, (width, height)))
-        )
+        return self._openslide_read(location, level, (width, height))
+
+    def _openslide_read(
+        self, location: tuple[int, int], level: int, size: tuple[int, int]
+    ) -> np.ndarray:
+        slide = self._slide
+        try:
+            return composite_on_white(np.asarray(slide.read_region(location, level, size)))
+        except Exception as error:
+            # After one decode error OpenSlide refuses every later read on that handle, so a
+            # single bad tile would blank the whole slide: later reads get a fresh handle.
+            # The old one is left to the garbage collector, as other threads may still use it.
+            self._reopen_after_error(slide)
+            raise SlideError(
+                self.path, f"cannot read level {level} at {location} size {size}: {error}"
+            ) from error
+
+    def _reopen_after_error(self, failed: Any) -> None:
+        import openslide
+
+        with self._close_lock:
+            if self._closed or self._slide is not failed:
+                return
+            # If the file itself is gone or broken, keep the old handle and its errors.
+            with contextlib.suppress(openslide.OpenSlideError):
+                self._slide = openslide.OpenSlide(str(self.path))
 
     def read_region(self, request: RegionRequest) -> np.ndarray:
         # At a level's own downsample OpenSlide defines the pixels (it resamples by the
@@ -117,13 +141,9 @@ class OpenSlideSource(SlideSource):
 
     def read_openslide_exact(self, request: RegionRequest, level: int) -> np.ndarray:
         self._check_open()
-        try:
-            rgba = self._slide.read_region(
-                (round(request.x), round(request.y)), level, request.output_size
-            )
-        except Exception as error:
-            raise SlideError(self.path, f"cannot read region {request}: {error}") from error
-        return composite_on_white(np.asarray(rgba))
+        return self._openslide_read(
+            (round(request.x), round(request.y)), level, request.output_size
+        )
 
     def associated_image(self, name: str) -> np.ndarray:
         self._check_open()
