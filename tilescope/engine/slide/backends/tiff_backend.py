@@ -28,7 +28,7 @@ from tilescope.engine.slide.tiff.chunks import ByteReader, ChunkedPage, ChunkMem
 from tilescope.engine.slide.tiff.layout import TiffLayout, read_layout
 from tilescope.engine.slide.tile_cache import TileCache
 
-_SUFFIXES = {".tif", ".tiff", ".svs", ".qptiff", ".btf", ".tf8", ".tf2", ".ome.tif"}
+_SUFFIXES = {".tif", ".tiff", ".svs", ".qptiff", ".btf", ".tf8", ".tf2"}
 #: Layouts OpenSlide also reads; for them OpenSlide's own resampling rule is the reference.
 _OPENSLIDE_FORMATS = {"aperio", "generic-tiff"}
 #: Compressions whose decoding is not proven equal to OpenSlide's (Aperio JPEG 2000).
@@ -223,15 +223,10 @@ def _as_rgb(pixels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pixels[:, :, :3])
 
 
-def _has_suffix(path: Path) -> bool:
-    name = path.name.lower()
-    return path.suffix.lower() in _SUFFIXES or name.endswith(".ome.tif")
-
-
 def probe(path: Path) -> float:
     """0.9 for SVS and 0.5 for other TIFFs this path reads exactly (above OpenSlide's 0.8 and
     0.4); 0.1 for vendor TIFFs OpenSlide knows better; 0 for anything else."""
-    if not _has_suffix(path) or not path.is_file():
+    if path.suffix.lower() not in _SUFFIXES or not path.is_file():
         return 0.0
     import tifffile
 
