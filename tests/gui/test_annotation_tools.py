@@ -78,17 +78,27 @@ def test_polygon_clicks_and_double_click(annotated):
 def test_polygon_enter_closes_and_backspace_removes_a_vertex(annotated, qtbot):
     view, session = annotated.view, annotated.session
     annotated.ui.set_tool("polygon")
-    for corner in (QPointF(200, 200), QPointF(420, 210), QPointF(999, 999), QPointF(300, 400)):
-        click(view, corner)
     tool = annotated.ui.active_tool()
-    assert len(tool.vertices) == 4
-    # Ctrl+Z while drawing takes back the last vertex, not a stored edit.
-    annotated.ui.undo()
-    click(view, QPointF(300, 400))
-    tool.vertices.pop(2)  # drop the stray far vertex via the same list the preview draws
+    a, b, c, stray = QPointF(200, 200), QPointF(420, 210), QPointF(300, 400), QPointF(700, 90)
+    for corner in (a, b, stray):
+        click(view, corner)
+    qtbot.keyClick(view, Qt.Key.Key_Backspace)  # takes back the vertex, deletes nothing
+    assert len(tool.vertices) == 2
+    click(view, c)
+    click(view, stray)
+    qtbot.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert len(tool.vertices) == 3
+    assert session.store.count() == 0
     qtbot.keyClick(view, Qt.Key.Key_Return)
     polygon = only_object(session)
-    assert len(shapely.get_coordinates(polygon.geometry)) == 4  # 3 vertices + closing
+    expected = shapely.Polygon([view.transform.to_level0(p.x(), p.y()) for p in (a, b, c)])
+    assert polygon.geometry.symmetric_difference(expected).area < 1e-6 * expected.area
+    # Escape drops a polygon in progress.
+    click(view, a)
+    click(view, b)
+    qtbot.keyClick(view, Qt.Key.Key_Escape)
+    assert tool.vertices == []
+    assert session.store.count() == 1
 
 
 def test_point_click(annotated):

@@ -30,7 +30,9 @@ _NAME_ROLE = Qt.ItemDataRole.UserRole
 def colour_icon(colour: tuple[int, int, int]) -> QIcon:
     pixmap = QPixmap(14, 14)
     pixmap.fill(QColor(*colour))
-    return QIcon(pixmap)
+    icon = QIcon(pixmap)
+    icon.addPixmap(pixmap, QIcon.Mode.Selected)  # the true colour on a selected row too
+    return icon
 
 
 class ClassPanel(QWidget):

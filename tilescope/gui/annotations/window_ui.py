@@ -272,7 +272,8 @@ class AnnotationUi(QObject):
     def _update_actions(self) -> None:
         slide = self.current()
         history = slide.session.history if slide is not None else None
-        self.undo_action.setEnabled(history is not None and history.can_undo)
+        # Undo stays enabled with a slide open: it also takes back polygon vertices.
+        self.undo_action.setEnabled(history is not None)
         self.redo_action.setEnabled(history is not None and history.can_redo)
         if history is not None:
             self.undo_action.setText(f"&Undo {history.undo_label or ''}".rstrip())
