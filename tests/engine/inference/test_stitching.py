@@ -112,3 +112,34 @@ def test_probability_map_written_as_ome_zarr(tmp_path: Path) -> None:
     truth = image[..., 0]
     # identity model: the stitched map is the image itself, seams included
     assert np.abs(level0[0].astype(int) - truth.astype(int)).max() <= 1
+
+
+def test_downsampled_run_returns_level0_geometry(tmp_path: Path) -> None:
+    """Slide at 0.25 µm/px, model at 0.5: tiles are read at downsample 2, objects come back
+    in level-0 pixels, each once, with the halo kept out of the cores."""
+    image, discs = disc_image(480, 400, count=25, radius=(8, 14), seed=9)
+    folder = model_folder(
+        tmp_path,
+        patch=64,
+        overlap=32,
+        halo=4,
+        extra={
+            "input": {
+                "mpp": 0.5,
+                "patch_size": 64,
+                "overlap": 32,
+                "halo": 4,
+                "batch_size": 4,
+                "channel_order": "gray",
+                "normalisation": {"kind": "scale", "scale": 1 / 255},
+            }
+        },
+    )
+    model = load_model(folder)
+    with ArraySlide(image, mpp=0.25) as slide:
+        summary = run_on_slide(slide, model, RunOptions())
+    assert summary.downsample == pytest.approx(2.0)
+    report = _match(summary.annotations, discs)
+    assert len(summary.annotations) == len(discs)
+    assert all(hits == 1 for hits, _ in report)
+    assert min(iou for _, iou in report) > 0.7
