@@ -271,3 +271,18 @@ def test_missing_fine_tiles_are_drawn_from_the_finest_cached_coarser_tiles(qtbot
     wait_complete(qtbot, view)
     pixels = image_to_array(view.render_image())
     assert tuple(pixels[200, 200]) == (90, 90, 90)  # level 0 at last
+
+
+def test_deleting_a_view_stops_its_loader(qtbot, array_source):
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    from tilescope.gui.slide_view import SlideView
+
+    view = SlideView(array_source)
+    loader = view.loader
+    view.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert loader.pending() == 0
+    loader.request([(0, 0, 0)])  # ignored: nobody is listening any more
+    assert loader.pending() == 0
+    loader.join()

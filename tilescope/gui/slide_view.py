@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -91,6 +92,8 @@ class SlideView(QWidget):
         self._loader.overview_ready.connect(self._on_overview_ready)
         self._loader.display_ready.connect(self.display_changed)
         self._loader.pending_changed.connect(self.loading_changed)
+        # A view deleted without close_slide() must not leave workers emitting into the void.
+        self.destroyed.connect(_stopper(self._loader))
         self._request_timer = QTimer(self)
         self._request_timer.setSingleShot(True)
         self._request_timer.setInterval(0)  # coalesce many moves within one event-loop turn
@@ -483,3 +486,8 @@ class SlideView(QWidget):
         meta = self._source.metadata
         inside = 0 <= x < meta.width and 0 <= y < meta.height
         self.cursor_moved.emit((x, y) if inside else None)
+
+
+def _stopper(loader: TileLoader) -> Callable[..., None]:
+    """A callable that stops `loader` and holds no reference to the view."""
+    return lambda *_: loader.stop()

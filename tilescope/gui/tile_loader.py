@@ -125,7 +125,7 @@ class TileLoader(QObject):
 
     def request_overview(self) -> None:
         with self._lock:
-            if _OVERVIEW not in self._queue:
+            if not self._stopped and _OVERVIEW not in self._queue:
                 self._queue.insert(0, _OVERVIEW)
             self._lock.notify_all()
         self._report_pending()
@@ -133,6 +133,8 @@ class TileLoader(QObject):
     def request(self, keys: Sequence[TileKey]) -> None:
         """Want exactly `keys`, most important first; earlier wishes not in it are dropped."""
         with self._lock:
+            if self._stopped:
+                return
             generation = self._generation
             head = [_OVERVIEW] if _OVERVIEW in self._queue else []
             self._queue = head + [k for k in keys if (k, generation) not in self._in_flight]
@@ -220,8 +222,12 @@ class TileLoader(QObject):
 
     def _emit(self, signal: SignalInstance, *args: object) -> None:
         with self._lock:  # no emission after shutdown: the receiver may be gone
-            if not self._stopped:
+            if self._stopped:
+                return
+            try:
                 signal.emit(*args)
+            except RuntimeError:  # the Qt object was deleted without a shutdown
+                self._stopped = True
 
     def _report_pending(self) -> None:
         with self._lock:
