@@ -36,6 +36,7 @@ _NAMED: dict[str, RGB] = {
     "cy5": (255, 0, 255),
 }
 AUTO_PERCENTILES = (0.5, 99.5)
+PERCENTILE_SAMPLE_PIXELS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,8 @@ def _auto_range(
             return (0.0, float(np.iinfo(dtype).max))
         return (0.0, 1.0)
     plane = sample[:, :, index]
+    step = max(1, int(np.sqrt(plane.size / PERCENTILE_SAMPLE_PIXELS)))
+    plane = plane[::step, ::step]  # a regular subsample: same percentiles, far less sorting
     low, high = (float(v) for v in np.percentile(plane, AUTO_PERCENTILES))
     if high <= low:
         high = low + 1.0
