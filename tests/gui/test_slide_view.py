@@ -286,3 +286,23 @@ def test_deleting_a_view_stops_its_loader(qtbot, array_source):
     loader.request([(0, 0, 0)])  # ignored: nobody is listening any more
     assert loader.pending() == 0
     loader.join()
+
+
+class CorruptTileSource(ArraySource):
+    """One tile of level 0 cannot be decoded, as in a damaged file."""
+
+    def _read_level(self, level: int, x: int, y: int, width: int, height: int) -> np.ndarray:
+        if (level, x // self.tile, y // self.tile) == (0, 8, 6):
+            raise ValueError("JPEG data is corrupt")
+        return super()._read_level(level, x, y, width, height)
+
+
+def test_a_corrupt_tile_is_reported_and_the_rest_still_loads(qtbot, make_view):
+    source = CorruptTileSource(rgb_pyramid(4096, 3072, 4))
+    view = make_view(source, 800, 600)
+    view.zoom_one_to_one()
+    with qtbot.waitSignal(view.tile_error, timeout=8000) as error:
+        view.center_on(8 * 256 + 128, 6 * 256 + 128)
+    assert "in-memory.tif" in error.args[0] and "corrupt" in error.args[0]
+    wait_complete(qtbot, view)  # every other tile arrives; the bad one keeps its stand-in
+    assert sum(view.image_cache.peek(k) is not None for k in view.needed_tiles()) >= 11
