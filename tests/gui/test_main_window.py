@@ -179,3 +179,21 @@ def test_background_tabs_keep_only_a_small_share_of_their_image_cache(
     view.image_cache.max_bytes = 2 * view.image_cache.current_bytes
     _open(qtbot, window, demo_path)  # the new tab hides the first one
     assert view.image_cache.current_bytes <= view.image_cache.max_bytes // 8
+
+
+def test_status_bar_shows_cursor_position_magnification_and_loading(qtbot, window, demo_path):
+    from PySide6.QtCore import QPoint
+
+    _open(qtbot, window, demo_path)
+    view = window.current_view()
+    view.zoom_one_to_one()
+    view.center_on(1000, 1200)
+    center = QPoint(view.width() // 2, view.height() // 2)
+    qtbot.mouseMove(view, center)
+    x, y = view.transform.to_level0(center.x(), center.y())
+    text = window.status.position.text()
+    assert f"x {x:,.0f}" in text and f"y {y:,.0f} px" in text
+    assert f"({x * 0.499:,.1f}, {y * 0.499:,.1f} µm)" in text
+    assert window.status.zoom.text() == "20.0x"
+    view.loading_changed.emit(3)  # what the loader reports while tiles are on their way
+    assert window.status.loading.text() == "Loading 3 tiles…"
