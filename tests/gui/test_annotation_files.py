@@ -128,3 +128,18 @@ def test_objects_written_by_another_process_appear(annotated, qtbot):
     qtbot.waitUntil(lambda: panel.summary.rowCount() == 1, timeout=5000)
     assert panel.summary.item(0, 0).text() == "Nucleus"
     assert "Nucleus" in session.styles.colours
+
+
+def test_export_in_the_background_and_export_errors(annotated, tmp_path, qtbot):
+    annotated.ui.set_tool("rectangle")
+    drag(annotated.view, [QPointF(200, 200), QPointF(300, 300)])
+    out = tmp_path / "background.geojson"
+    assert annotated.ui.export_file(out, "geojson", background=True)
+    status = annotated.window.statusBar()
+    qtbot.waitUntil(lambda: status.currentMessage().startswith("Exported"), timeout=5000)
+    assert len(read_annotations(out).annotations) == 1
+    messages: list[str] = []
+    annotated.window.error_reported.connect(messages.append)
+    missing = tmp_path / "no such folder" / "out.geojson"
+    assert not annotated.ui.export_file(missing, "geojson")
+    assert str(missing.parent) in messages[-1]

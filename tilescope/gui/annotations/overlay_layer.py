@@ -28,7 +28,7 @@ from tilescope.gui.annotations.raster_tiles import RasterTiles
 from tilescope.gui.annotations.session import AnnotationSession
 
 VECTOR_LIMIT = 2000  # objects in the padded viewport drawn one by one each frame
-VIEWPORT_PADDING = 0.2  # fetch this fraction of the viewport extra on each side
+VIEWPORT_PADDING = 0.1  # fetch this fraction of the viewport extra on each side
 
 
 class ToolPreview(Protocol):

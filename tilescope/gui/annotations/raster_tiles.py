@@ -28,7 +28,7 @@ from tilescope.gui.annotations.styles import StyleTable
 log = logging.getLogger(__name__)
 
 TILE_PX = 512
-MAX_TILES = 192  # ~190 MB of ARGB tiles at most
+MAX_TILES = 96  # ~100 MB of ARGB tiles at most
 DOT_PX = 3.0  # detections smaller than this (tile pixels) are drawn as dots
 TileKey = tuple[int, int, int]  # (log2 downsample, column, row)
 

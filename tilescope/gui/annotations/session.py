@@ -20,7 +20,7 @@ from shapely.geometry.base import BaseGeometry
 
 from tilescope.engine.annotations.events import ChangeEvent
 from tilescope.engine.annotations.history import EditHistory
-from tilescope.engine.annotations.model import Annotation, ObjectKind
+from tilescope.engine.annotations.model import Annotation, ObjectKind, ShapeType
 from tilescope.engine.annotations.store import AnnotationStore
 from tilescope.gui.annotations.styles import StyleTable
 
@@ -189,7 +189,7 @@ class AnnotationSession(QObject):
     def add_shape(self, geometry: BaseGeometry, shape_type: str, label: str) -> Annotation:
         annotation = Annotation(
             geometry=geometry,
-            shape_type=shape_type,  # type: ignore[arg-type]
+            shape_type=ShapeType(shape_type),
             class_name=self._current_class,
             kind=ObjectKind.ANNOTATION,
         )

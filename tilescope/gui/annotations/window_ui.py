@@ -167,12 +167,18 @@ class AnnotationUi(QObject):
         edit_menu.addAction(self.delete_action)
         edit_menu.addAction(self.select_none_action)
         view_action = menus.get("View")
-        bar.insertMenu(view_action, edit_menu) if view_action else bar.addMenu(edit_menu)
+        if view_action is not None:
+            bar.insertMenu(view_action, edit_menu)
+        else:
+            bar.addMenu(edit_menu)
         tools_menu = QMenu("&Tools", self.window)
         for action in self.tool_actions.values():
             tools_menu.addAction(action)
         help_action = menus.get("Help")
-        bar.insertMenu(help_action, tools_menu) if help_action else bar.addMenu(tools_menu)
+        if help_action is not None:
+            bar.insertMenu(help_action, tools_menu)
+        else:
+            bar.addMenu(tools_menu)
         if view_action is not None and isinstance(view_action.menu(), QMenu):
             view_menu = view_action.menu()
             assert isinstance(view_menu, QMenu)
@@ -384,25 +390,43 @@ class AnnotationUi(QObject):
         dialog = QFileDialog(self.window, "Export annotations", f"{stem}{suffix}", file_filter)
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.setDefaultSuffix(suffix.lstrip("."))
-        dialog.fileSelected.connect(lambda path: self.export_file(path, format))
+        dialog.fileSelected.connect(lambda path: self.export_file(path, format, background=True))
         dialog.open()
 
-    def export_file(self, path: str | Path, format: str) -> bool:
-        """Export the current slide's objects; errors are reported, never raised."""
+    def export_file(self, path: str | Path, format: str, *, background: bool = False) -> bool:
+        """Export the current slide's objects; errors are reported, never raised.
+
+        With `background` the file is written in a worker thread (a million detections take
+        a while) and the result is reported in the status bar when done."""
         slide = self.current()
         if slide is None:
             return False
+        session = slide.session
+        if background:
+            self.window.statusBar().showMessage(f"Exporting to {Path(path).name}…")
+            run_in_background(
+                partial(export_annotations, session, path, format),
+                partial(self._exported, path),
+                partial(self._export_failed, path),
+            )
+            return True
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            notes = export_annotations(slide.session, path, format)
-        except (AnnotationFormatError, OSError, ValueError) as error:
-            message = str(error) if str(Path(path)) in str(error) else f"{path}: {error}"
-            self.window.report_error("Cannot export annotations", message)
+            notes = export_annotations(session, path, format)
+        except (AnnotationFormatError, AnnotationStoreError, OSError, ValueError) as error:
+            self._export_failed(path, error)
             return False
         finally:
             QApplication.restoreOverrideCursor()
+        self._exported(path, notes)
+        return True
+
+    def _exported(self, path: str | Path, notes: list[str]) -> None:
         text = f"Exported to {Path(path).name}"
         if notes:
             text += " (" + "; ".join(notes) + ")"
         self.window.statusBar().showMessage(text, 8000)
-        return True
+
+    def _export_failed(self, path: str | Path, error: BaseException) -> None:
+        message = str(error) if str(Path(path)) in str(error) else f"{path}: {error}"
+        self.window.report_error("Cannot export annotations", message)
