@@ -167,7 +167,8 @@ def train(options: TrainOptions) -> dict:
             flush=True,
         )
 
-    while progress() < 1.0:
+    def train_step() -> None:
+        nonlocal step
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(options.lr, progress())
         images, targets = make_batch(pool_images_t, pool_labels_t, batch_size, generator)
@@ -189,11 +190,17 @@ def train(options: TrainOptions) -> dict:
                 f"loss={np.mean(losses[-50:]):.3f} ({parts})",
                 flush=True,
             )
-        if not options.steps and time.monotonic() - t0 >= next_eval:
-            run_eval()
-            next_eval += eval_every
-        elif options.steps and step % max(1, options.steps // 10) == 0:
-            run_eval()
+
+    try:
+        while progress() < 1.0:
+            train_step()
+            if not options.steps and time.monotonic() - t0 >= next_eval:
+                run_eval()
+                next_eval += eval_every
+            elif options.steps and step % max(1, options.steps // 10) == 0:
+                run_eval()
+    except KeyboardInterrupt:  # Ctrl+C: stop early, still evaluate, export the best so far
+        print(f"interrupted at step {step}; keeping the best checkpoint so far", flush=True)
     if not history or history[-1]["step"] != step:
         run_eval()
 
