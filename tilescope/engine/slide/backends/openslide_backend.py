@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from tilescope.engine.slide.errors import SlideError
 from tilescope.engine.slide.metadata import Level, SlideMetadata
@@ -34,6 +35,18 @@ def composite_on_white(rgba: np.ndarray) -> np.ndarray:
     a = alpha.astype(np.uint16)
     rgb = (rgba[:, :, :3].astype(np.uint16) * a + 255 * (255 - a) + 127) // 255
     return rgb.astype(np.uint8)
+
+
+def image_on_white(image: Image.Image) -> np.ndarray:
+    """An RGBA PIL image from OpenSlide as RGB uint8 on white, with as few copies as possible.
+
+    Most tiles are fully opaque: Pillow checks that and drops alpha in C, one copy in all.
+    """
+    if image.mode == "RGBA":
+        alpha_band: Any = image.getextrema()[3]  # (min, max) of the alpha band
+        if alpha_band[0] == 255:
+            return np.asarray(image.convert("RGB"))
+    return composite_on_white(np.asarray(image.convert("RGBA")))
 
 
 def _float_or_none(value: Any) -> float | None:
@@ -95,9 +108,10 @@ class OpenSlideSource(SlideSource):
         tw = props.get(f"openslide.level[{level}].tile-width")
         th = props.get(f"openslide.level[{level}].tile-height")
         if tw and th:
-            # Tiny native tiles (e.g. 240 px) cost a call each; read several at once.
+            # Only tiny native tiles (e.g. 64 px) are grouped: each read costs a call, but
+            # grouping bigger ones makes neighbouring readers wait on one decode.
             tw, th = int(tw), int(th)
-            return (tw * max(1, 512 // tw), th * max(1, 512 // th))
+            return (tw * max(1, 256 // tw), th * max(1, 256 // th))
         return super().tile_size(level)
 
     def _read_level(self, level: int, x: int, y: int, width: int, height: int) -> np.ndarray:
@@ -110,7 +124,7 @@ class OpenSlideSource(SlideSource):
     ) -> np.ndarray:
         slide = self._slide
         try:
-            return composite_on_white(np.asarray(slide.read_region(location, level, size)))
+            return image_on_white(slide.read_region(location, level, size))
         except Exception as error:
             # After one decode error OpenSlide refuses every later read on that handle, so a
             # single bad tile would blank the whole slide: later reads get a fresh handle.
@@ -155,7 +169,7 @@ class OpenSlideSource(SlideSource):
             raise SlideError(
                 self.path, f"cannot read associated image {name!r}: {error}"
             ) from error
-        return composite_on_white(np.asarray(image.convert("RGBA")))
+        return image_on_white(image)
 
     def _close(self) -> None:
         self._slide.close()
