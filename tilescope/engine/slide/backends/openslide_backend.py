@@ -43,8 +43,8 @@ def image_on_white(image: Image.Image) -> np.ndarray:
     Most tiles are fully opaque: Pillow checks that and drops alpha in C, one copy in all.
     """
     if image.mode == "RGBA":
-        alpha_band: Any = image.getextrema()[3]  # (min, max) of the alpha band
-        if alpha_band[0] == 255:
+        bands: Any = image.getextrema()  # per band (min, max)
+        if bands[3][0] == 255:
             return np.asarray(image.convert("RGB"))
     return composite_on_white(np.asarray(image.convert("RGBA")))
 
