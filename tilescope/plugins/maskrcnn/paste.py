@@ -10,6 +10,7 @@ same but keep only the box's window, not a full-image array per detection.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -27,8 +28,12 @@ class PastedMask:
         return int(self.mask.sum())
 
 
+@lru_cache(maxsize=512)
 def _interpolation_matrix(size_in: int, size_out: int) -> np.ndarray:
-    """size_out x size_in weights of 1-D linear interpolation with align_corners=False."""
+    """size_out x size_in weights of 1-D linear interpolation with align_corners=False.
+
+    Cached: box sizes repeat a lot within a slide. Read-only; callers must not modify it.
+    """
     scale = size_in / size_out
     source = (np.arange(size_out, dtype=np.float64) + 0.5) * scale - 0.5
     source = np.clip(source, 0.0, None)  # PyTorch clamps negative source coordinates to 0
@@ -37,8 +42,9 @@ def _interpolation_matrix(size_in: int, size_out: int) -> np.ndarray:
     frac = source - low
     weights = np.zeros((size_out, size_in), dtype=np.float64)
     rows = np.arange(size_out)
-    np.add.at(weights, (rows, low), 1.0 - frac)
-    np.add.at(weights, (rows, high), frac)
+    weights[rows, low] += 1.0 - frac  # one entry per row in each statement: no collisions
+    weights[rows, high] += frac
+    weights.flags.writeable = False
     return weights
 
 
@@ -64,7 +70,8 @@ def paste_mask(
     `image_size` is (height, width). None when the window falls outside the image.
     """
     m = grid.shape[-1]
-    padded = np.pad(np.asarray(grid, dtype=np.float32).reshape(grid.shape[-2], m), 1)
+    padded = np.zeros((grid.shape[-2] + 2, m + 2), dtype=np.float32)
+    padded[1:-1, 1:-1] = grid.reshape(grid.shape[-2], m)
     scale = (m + 2) / m
     x0, y0, x1, y1 = expand_box(np.asarray(box, dtype=np.float32), scale).astype(np.int64)
     width, height = max(int(x1 - x0 + 1), 1), max(int(y1 - y0 + 1), 1)
