@@ -1,9 +1,9 @@
 """The slide canvas: a QWidget that draws pyramid tiles, overlays, and hands input to tools.
 
-Painting never touches the file: it draws the paint-ready QImages the tile loader delivered,
-the best coarser tiles under any that are missing, and the resident overview under everything,
-so the view is never blank. Requests go out (newest first, stale ones dropped) whenever the
-view moves.
+Painting never touches the file: it draws the paint-ready QImages the tile loader delivered
+and, for each tile still missing, a stand-in (the finest cached coarser tile, else the resident
+overview), so the view is never blank (see FramePainter). Requests go out whenever the view
+moves, replacing the previous ones: newest first, stale ones dropped.
 """
 
 from __future__ import annotations
@@ -32,10 +32,7 @@ from tilescope.gui.image_cache import DEFAULT_IMAGE_CACHE_BYTES, ImageCache
 from tilescope.gui.magnification import device_downsample_for, format_zoom, magnification
 from tilescope.gui.overlay import OverlayLayer
 from tilescope.gui.render import DisplaySettings
-from tilescope.gui.tile_layout import (
-    TileKey,
-    level_for,
-)
+from tilescope.gui.tile_layout import TileKey, level_for
 from tilescope.gui.tile_loader import TileLoader
 from tilescope.gui.view_tool import ViewTool
 from tilescope.gui.view_transform import ViewTransform
