@@ -7,9 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import shapely
+from PySide6.QtCore import QPointF
 
-from tests.gui.annotation_helpers import annotated_slide
+from tests.gui.annotation_helpers import annotated_slide, drag
 from tests.gui.helpers import image_to_array, wait_complete
+from tilescope.gui.annotations.raster_tiles import tile_level, visible_keys
 
 pytestmark = pytest.mark.timeout(120)
 COUNT = 200_000
@@ -64,3 +66,33 @@ def test_200k_polygons_render_zoomed_out_and_in(annotated, qtbot):
     session.set_class_visible("Nucleus", False)
     without = image_to_array(view.grab().toImage())
     assert bluish_pixels(image) > bluish_pixels(without) + 0.1 * image.shape[0] * image.shape[1]
+
+
+def test_a_local_edit_redraws_only_the_tiles_it_touches(annotated, qtbot):
+    view, session, overlay = annotated.view, annotated.session, annotated.slide.overlay
+    meta = view.source.metadata
+    overlay.vector_limit = 5  # tiles even for a handful of objects
+    session.store.add_detections(synthetic_cells(meta.width, meta.height, 60, seed=3), "Nucleus")
+    view.zoom_to_device_downsample(1.0)
+    view.center_on(meta.width / 2, meta.height / 2)
+    wait_complete(qtbot, view)
+    qtbot.waitUntil(lambda: view.grab() is not None and overlay.last_complete, timeout=10000)
+    assert overlay.last_mode == "raster"
+    before = image_to_array(view.grab().toImage())
+    t = view.transform
+    visible = len(visible_keys(t.visible_rect(), tile_level(t.downsample)))
+    assert visible >= 4
+    rendered = overlay.tiles.rendered_count
+    annotated.ui.set_tool("rectangle")
+    drag(view, [QPointF(20, 20), QPointF(80, 60)])
+    session.clear_selection()
+    qtbot.waitUntil(lambda: view.grab() is not None and overlay.last_complete, timeout=10000)
+    drawn = image_to_array(view.grab().toImage())
+    assert changed_pixels(drawn, before) > 100
+    assert 1 <= overlay.tiles.rendered_count - rendered < visible
+    # Undo removes it again: its (remembered) place is redrawn.
+    rendered = overlay.tiles.rendered_count
+    annotated.ui.undo()
+    qtbot.waitUntil(lambda: view.grab() is not None and overlay.last_complete, timeout=10000)
+    assert changed_pixels(image_to_array(view.grab().toImage()), before) == 0
+    assert 1 <= overlay.tiles.rendered_count - rendered < visible

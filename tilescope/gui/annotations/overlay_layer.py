@@ -28,6 +28,9 @@ from tilescope.gui.annotations.raster_tiles import RasterTiles
 from tilescope.gui.annotations.session import AnnotationSession
 
 VECTOR_LIMIT = 2000  # objects in the padded viewport drawn one by one each frame
+LOCAL_EDIT_LIMIT = 2000  # edits touching more objects redraw every overlay tile
+MAX_KNOWN_BOUNDS = 200_000
+BBox = tuple[float, float, float, float]
 VIEWPORT_PADDING = 0.1  # fetch this fraction of the viewport extra on each side
 
 
@@ -62,6 +65,8 @@ class AnnotationOverlay(QObject):
         self.last_mode = "none"  # "vector" or "raster": what the last frame used (tests, stats)
         self.last_complete = False  # the last frame drew everything (no tile still coming)
         self._generation = 0
+        # Boxes of objects seen lately (drawn, selected, edited): where a local edit was.
+        self._known_bounds: dict[str, BBox] = {}
         self._cache: _VectorCache | None = None
         self._selection: ShapeBatch | None = None
         self.tiles = RasterTiles(session.store, self)
@@ -87,10 +92,38 @@ class AnnotationOverlay(QObject):
         self.repaint_needed.emit()
 
     def _on_store_changed(self, event: ChangeEvent) -> None:
-        self._generation += 1
         self._cache = None
         self._selection = None
+        regions = self._changed_regions(event)
+        if regions is None:
+            self._generation += 1  # every tile is redrawn (old ones shown meanwhile)
+            self._known_bounds.clear()
+        else:
+            for box in regions:
+                self.tiles.invalidate_region(box)
         self.repaint_needed.emit()
+
+    def _changed_regions(self, event: ChangeEvent) -> list[BBox] | None:
+        """Level-0 boxes an edit touched (old and new places), or None when unknown (edits
+        by another process, big batches, objects never seen)."""
+        touched = event.added | event.updated
+        if event.external or len(touched) + len(event.removed) > LOCAL_EDIT_LIMIT:
+            return None
+        known = self._known_bounds
+        if any(i not in known for i in event.removed | event.updated):
+            return None
+        boxes = [known.pop(i) for i in event.removed]
+        boxes += [known[i] for i in event.updated]
+        for annotation in self.session.store.get_many(touched):
+            box = annotation.geometry.bounds
+            known[annotation.id] = box
+            boxes.append(box)
+        return boxes
+
+    def _remember_bounds(self, ids: list[str], bounds: np.ndarray) -> None:
+        if len(self._known_bounds) > MAX_KNOWN_BOUNDS:
+            self._known_bounds.clear()
+        self._known_bounds.update(zip(ids, map(tuple, bounds.tolist()), strict=True))
 
     def _on_selection_changed(self) -> None:
         self._selection = None
@@ -183,6 +216,8 @@ class AnnotationOverlay(QObject):
         order = np.argsort(kinds != ObjectKind.DETECTION.value, kind="stable")
         geoms = batch.geometries[order] if len(order) else batch.geometries
         shapes = shapes_of(geoms)
+        bounds = shapely.bounds(geoms) if len(geoms) else np.empty((0, 4))
+        self._remember_bounds([batch.ids[i] for i in order.tolist()], bounds)
         return _VectorCache(
             bbox,
             zoom,
@@ -191,7 +226,7 @@ class AnnotationOverlay(QObject):
             shapes,
             [batch.class_names[i] for i in order.tolist()],
             [batch.kinds[i] for i in order.tolist()],
-            _item_bounds(shapes, shapely.bounds(geoms) if len(geoms) else np.empty((0, 4))),
+            _item_bounds(shapes, bounds),
         )
 
     def _selection_shapes(self) -> ShapeBatch | None:
@@ -201,6 +236,8 @@ class AnnotationOverlay(QObject):
             objects = self.session.selected_objects()
             geoms = np.array([a.geometry for a in objects], dtype=object)
             self._selection = shapes_of(geoms)
+            if len(geoms):
+                self._remember_bounds([a.id for a in objects], shapely.bounds(geoms))
         return self._selection
 
 

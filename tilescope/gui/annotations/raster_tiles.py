@@ -31,6 +31,7 @@ TILE_PX = 512
 MAX_TILES = 96  # ~100 MB of ARGB tiles at most
 DOT_PX = 3.0  # detections smaller than this (tile pixels) are drawn as dots
 TileKey = tuple[int, int, int]  # (log2 downsample, column, row)
+Stamp = tuple[int, int]  # (store generation, times this tile's area was edited since)
 
 
 def tile_level(downsample: float) -> int:
@@ -141,14 +142,16 @@ class RasterTiles(QObject):
     """A cache of overlay tiles with background rendering; `tile_ready` asks for a repaint."""
 
     tile_ready = Signal()
-    _rendered = Signal(object, object, int, int)  # key, image, data generation, style gen.
+    _rendered = Signal(object, object, object, int)  # key, image, Stamp, style generation
 
     def __init__(self, store: AnnotationStore, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._store = store
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tilescope-overlay")
-        self._tiles: OrderedDict[TileKey, tuple[int, int, QImage]] = OrderedDict()
-        self._pending: set[tuple[TileKey, int, int]] = set()
+        self._tiles: OrderedDict[TileKey, tuple[Stamp, int, QImage]] = OrderedDict()
+        self._pending: set[tuple[TileKey, Stamp, int]] = set()
+        self._dirty: dict[TileKey, int] = {}
+        self.rendered_count = 0  # tiles drawn by the workers so far (tests, statistics)
         self._wanted: set[TileKey] = set()
         self._closed = False
         self._rendered.connect(self._on_rendered)
@@ -176,16 +179,32 @@ class RasterTiles(QObject):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         for key in keys:
             entry = self._tiles.get(key)
-            current = entry is not None and entry[:2] == (data_generation, styles.generation)
+            stamp = (data_generation, self._dirty.get(key, 0))
+            current = entry is not None and entry[:2] == (stamp, styles.generation)
             if not current:
                 complete = False
-                self._request(key, data_generation, styles)
+                self._request(key, stamp, styles)
             if entry is None:
                 self._paint_parent(painter, key)
                 continue
             self._tiles.move_to_end(key)
             painter.drawImage(tile_rect(key), entry[2])
         return complete
+
+    def invalidate_region(self, bbox: tuple[float, float, float, float]) -> None:
+        """Redraw the tiles (any level) meeting a level-0 box: a local edit re-renders a
+        tile or two instead of the whole view; the old tiles stay shown meanwhile."""
+        x0, y0, x1, y1 = bbox
+        keys = set(self._tiles) | {job[0] for job in self._pending}
+        for key in keys:
+            rect = tile_rect(key)
+            if (
+                rect.left() <= x1
+                and rect.right() >= x0
+                and rect.top() <= y1
+                and rect.bottom() >= y0
+            ):
+                self._dirty[key] = self._dirty.get(key, 0) + 1
 
     def _paint_parent(self, painter: QPainter, key: TileKey) -> None:
         level, column, row = key
@@ -200,35 +219,36 @@ class RasterTiles(QObject):
             painter.restore()
             return
 
-    def _request(self, key: TileKey, data_generation: int, styles: StyleTable) -> None:
-        job = (key, data_generation, styles.generation)
+    def _request(self, key: TileKey, stamp: Stamp, styles: StyleTable) -> None:
+        job = (key, stamp, styles.generation)
         if job in self._pending or self._closed:
             return
         self._pending.add(job)
         snapshot = styles.snapshot()
-        self._pool.submit(self._work, key, data_generation, snapshot)
+        self._pool.submit(self._work, key, stamp, snapshot)
 
-    def _work(self, key: TileKey, data_generation: int, styles: StyleTable) -> None:
+    def _work(self, key: TileKey, stamp: Stamp, styles: StyleTable) -> None:
         if key not in self._wanted or self._closed:
-            self._rendered.emit(key, None, data_generation, styles.generation)
+            self._rendered.emit(key, None, stamp, styles.generation)
             return
         try:
             image = render_tile(self._store, key, styles)
         except Exception as error:  # a closed store, a busy file: skip this tile
             log.debug("overlay tile %s: %s", key, error)
             image = None
-        self._rendered.emit(key, image, data_generation, styles.generation)
+        self._rendered.emit(key, image, stamp, styles.generation)
 
     def _on_rendered(
-        self, key: TileKey, image: QImage | None, data_generation: int, style_generation: int
+        self, key: TileKey, image: QImage | None, stamp: Stamp, style_generation: int
     ) -> None:
-        self._pending.discard((key, data_generation, style_generation))
+        self._pending.discard((key, stamp, style_generation))
         if image is None or self._closed:
             return
+        self.rendered_count += 1
         old = self._tiles.get(key)
-        if old is not None and old[:2] > (data_generation, style_generation):
+        if old is not None and old[:2] > (stamp, style_generation):
             return
-        self._tiles[key] = (data_generation, style_generation, image)
+        self._tiles[key] = (stamp, style_generation, image)
         self._tiles.move_to_end(key)
         while len(self._tiles) > MAX_TILES:
             self._tiles.popitem(last=False)
