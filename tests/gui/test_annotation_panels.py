@@ -107,4 +107,8 @@ def test_click_in_the_list_centres_the_view(annotated, qtbot):
     t = view.transform
     assert (t.center_x, t.center_y) == pytest.approx((350, 1200))
     assert session.selection == {stroma.id}
-    assert t.downsample <= 1.01  # it fitted: no zoom change needed
+    visible = t.visible_rect()  # zoomed out only as far as needed to show all of it
+    x0, y0, x1, y1 = stroma.geometry.bounds
+    assert visible.left() <= x0 and visible.top() <= y0
+    assert visible.right() >= x1 and visible.bottom() >= y1
+    assert t.downsample == pytest.approx(max(1.0, 1.2 * max(500 / t.width, 400 / t.height)))
