@@ -14,6 +14,7 @@ from tilescope import __version__
 from tilescope.engine.slide import SlideError, SlideSource, open_slide
 from tilescope.engine.slide.opener import registered_backends
 from tilescope.gui.actions import Actions, create_actions
+from tilescope.gui.ai.ai_ui import AiUi
 from tilescope.gui.annotations.window_ui import AnnotationUi
 from tilescope.gui.associated_images import AssociatedImagesDialog
 from tilescope.gui.background import run_in_background
@@ -58,6 +59,7 @@ class MainWindow(QMainWindow):
         self._build_menus(self.actions_)
         self._connect(self.actions_)
         self.annotations = AnnotationUi(self)  # tools, class/annotation docks, menus
+        self.ai = AiUi(self)  # models, jobs, runs, heat maps, NuClick, table detection
         self._on_current_changed()
 
     # -- opening ------------------------------------------------------------------------

@@ -1,0 +1,180 @@
+"""The runs dock: the model runs recorded in the current slide's store, with show/hide,
+delete, and the run's probability heat map (on/off, colour map, opacity)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QSlider,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tilescope.engine.annotations.events import ChangeEvent
+from tilescope.engine.annotations.store import AnnotationStore
+from tilescope.gui.ai.colormap import COLOUR_MAPS
+from tilescope.gui.ai.inference_task import HEATMAP_KEY
+
+_RUN_ROLE = Qt.ItemDataRole.UserRole
+REFRESH_DELAY_MS = 300  # a running job commits often; recount at most this often
+
+
+class RunsPanel(QWidget):
+    heatmap_toggled = Signal(str, str, bool)  # run id, zarr path, shown
+    colour_map_changed = Signal(str)
+    heatmap_opacity_changed = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.store: AnnotationStore | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._shown_maps: set[str] = set()
+        self.tree = QTreeWidget()
+        self.tree.setColumnCount(4)
+        self.tree.setHeaderLabels(["Model", "Time", "Objects", "Heat map"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.itemChanged.connect(self._on_item_changed)
+        self.tree.currentItemChanged.connect(lambda *_: self._update_buttons())
+        self.delete_button = QPushButton("Delete run")
+        self.delete_button.clicked.connect(self.delete_current)
+        self.colour_map = QComboBox()
+        self.colour_map.addItems(list(COLOUR_MAPS))
+        self.colour_map.currentTextChanged.connect(self.colour_map_changed)
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(50)
+        self.opacity.valueChanged.connect(lambda v: self.heatmap_opacity_changed.emit(v / 100))
+        self.hint = QLabel("Tick a run to show its objects; tick Heat map to show its map.")
+        self.hint.setWordWrap(True)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(REFRESH_DELAY_MS)
+        self._timer.timeout.connect(self.refresh)
+        maps = QHBoxLayout()
+        maps.addWidget(QLabel("Heat map"))
+        maps.addWidget(self.colour_map)
+        maps.addWidget(QLabel("opacity"))
+        maps.addWidget(self.opacity, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.tree, 1)
+        layout.addWidget(self.hint)
+        layout.addLayout(maps)
+        layout.addWidget(self.delete_button)
+        self._update_buttons()
+
+    # -- session ------------------------------------------------------------------------
+    def set_store(self, store: AnnotationStore | None, shown_maps: set[str] | None = None) -> None:
+        """Follow another slide's store (None: no slide); `shown_maps`: its visible maps."""
+        self.store = store
+        self._shown_maps = set(shown_maps or ())
+        self.refresh()
+
+    def on_store_changed(self, event: ChangeEvent) -> None:
+        if event.runs_changed or event.added or event.removed:
+            self._timer.start()
+
+    def set_map_shown(self, run_id: str, shown: bool) -> None:
+        (self._shown_maps.add if shown else self._shown_maps.discard)(run_id)
+        self.refresh()
+
+    # -- content ------------------------------------------------------------------------
+    def refresh(self) -> None:
+        current = self.current_run_id()
+        self.tree.blockSignals(True)
+        try:
+            self.tree.clear()
+            store = self.store
+            if store is None:
+                return
+            for run in reversed(store.runs()):  # newest first
+                count = store.count(run_id=run.run_id, include_hidden_runs=True)
+                when = dt.datetime.fromtimestamp(run.created_at).strftime("%Y-%m-%d %H:%M:%S")
+                item = QTreeWidgetItem([run.model_id, when, f"{count:,}", ""])
+                item.setData(0, _RUN_ROLE, run.run_id)
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                item.setCheckState(
+                    0, Qt.CheckState.Unchecked if run.hidden else Qt.CheckState.Checked
+                )
+                item.setToolTip(0, f"run {run.run_id}\nparameters: {run.parameters}")
+                if store.get_metadata(f"{HEATMAP_KEY}{run.run_id}"):
+                    shown = run.run_id in self._shown_maps
+                    item.setCheckState(
+                        3, Qt.CheckState.Checked if shown else Qt.CheckState.Unchecked
+                    )
+                self.tree.addTopLevelItem(item)
+                if run.run_id == current:
+                    self.tree.setCurrentItem(item)
+        finally:
+            self.tree.blockSignals(False)
+            for column in range(3):
+                self.tree.resizeColumnToContents(column)
+            self._update_buttons()
+
+    def run_ids(self) -> list[str]:
+        items = (self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount()))
+        return [str(item.data(0, _RUN_ROLE)) for item in items if item is not None]
+
+    def item_for(self, run_id: str) -> QTreeWidgetItem | None:
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if item is not None and item.data(0, _RUN_ROLE) == run_id:
+                return item
+        return None
+
+    def current_run_id(self) -> str | None:
+        item = self.tree.currentItem()
+        return None if item is None else str(item.data(0, _RUN_ROLE))
+
+    # -- commands -----------------------------------------------------------------------
+    def set_run_visible(self, run_id: str, visible: bool) -> None:
+        if self.store is not None:
+            self.store.set_run_hidden(run_id, not visible)
+            self.refresh()
+
+    def delete_run(self, run_id: str) -> int:
+        if self.store is None:
+            return 0
+        removed = self.store.delete_run(run_id)
+        if run_id in self._shown_maps:
+            path = self.store.get_metadata(f"{HEATMAP_KEY}{run_id}") or ""
+            self._shown_maps.discard(run_id)
+            self.heatmap_toggled.emit(run_id, path, False)
+        self.refresh()
+        return removed
+
+    def delete_current(self) -> None:
+        run_id = self.current_run_id()
+        item = self.tree.currentItem()
+        if run_id is None or self.store is None or item is None:
+            return
+        answer = QMessageBox.question(
+            self,
+            "Delete run",
+            f"Delete the run of {item.text(0)} ({item.text(1)}) and its {item.text(2)} objects?",
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.delete_run(run_id)
+
+    def _on_item_changed(self, item: QTreeWidgetItem, column: int) -> None:
+        run_id = str(item.data(0, _RUN_ROLE))
+        checked = item.checkState(column) == Qt.CheckState.Checked
+        if column == 0:
+            self.set_run_visible(run_id, checked)
+        elif column == 3 and self.store is not None:
+            path = self.store.get_metadata(f"{HEATMAP_KEY}{run_id}") or ""
+            (self._shown_maps.add if checked else self._shown_maps.discard)(run_id)
+            self.heatmap_toggled.emit(run_id, path, checked)
+
+    def _update_buttons(self) -> None:
+        self.delete_button.setEnabled(self.current_run_id() is not None)
