@@ -273,6 +273,7 @@ class AnnotationUi(QObject):
         if slide is not None:
             slide.overlay.visible = self.show_action.isChecked()
             slide.view.set_tool(slide.tool(self.tool_name))
+            self.tool_actions[self.tool_name].setChecked(True)
         self._update_actions()
 
     def _update_actions(self) -> None:
@@ -300,8 +301,10 @@ class AnnotationUi(QObject):
             slide.view.setFocus()
 
     def active_tool(self) -> AnnotationTool | None:
+        """The tool of the current view (also one added by another panel, e.g. NuClick)."""
         slide = self.current()
-        return None if slide is None else slide.tool(self.tool_name)
+        tool = None if slide is None else slide.view.tool
+        return tool if isinstance(tool, AnnotationTool) else None
 
     def undo(self) -> None:
         slide = self.current()
