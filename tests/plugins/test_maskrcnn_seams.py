@@ -136,7 +136,7 @@ def test_objects_across_tile_borders_are_whole_and_single(
     )
     assert whole >= MIN_WHOLE_FRACTION * len(crossing)
 
-    merged = suppress_duplicates(result.annotations)
+    merged = tiled.merge_seams(result.annotations)
     assert duplicate_pairs(merged) == 0
     f1_one, f1_tiled = f1(reference.annotations, truth), f1(merged, truth)
     print(f"F1@0.5 one tile {f1_one:.3f}, tiled + seam NMS {f1_tiled:.3f}")

@@ -137,6 +137,13 @@ Licence: Apache-2.0 (weights and code by the tilescope developers).
 |---|---|---|---|---|
 {history}
 
+## Use
+`tilescope infer SLIDE --model nuclei-maskrcnn --out DIR` (GeoJSON outlines with scores, and the
+detections in the slide's annotation store), or from Python
+`tilescope.plugins.catalog.load_model("nuclei-maskrcnn")` with the engine's runner. Tiles of
+384 px at 0.5 um/px with 48 px overlap; objects across tile seams are kept once
+(centroid-in-core, then `merge_seams`).
+
 ## Intended use and limits
 Research use on H&E at about 20x. Not a medical device. Trained on two small tiles: it has
 seen few tissue types and stains; check results on your own slides.
