@@ -282,10 +282,11 @@ def test_deleting_a_view_stops_its_loader(qtbot, array_source):
     loader = view.loader
     view.deleteLater()
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    loader.join(timeout_s=5)  # a read in progress finishes, then every worker exits
+    assert not any(thread.is_alive() for thread in loader._threads)
     assert loader.pending() == 0
     loader.request([(0, 0, 0)])  # ignored: nobody is listening any more
     assert loader.pending() == 0
-    loader.join()
 
 
 class CorruptTileSource(ArraySource):
