@@ -84,3 +84,10 @@ def test_gray_uint8_full_range_shows_as_scanned():
     out = image_to_array(to_qimage(plane, display))
     np.testing.assert_array_equal(out[:, :, 0], plane[:, :, 0])
     np.testing.assert_array_equal(out[:, :, 1], plane[:, :, 0])
+
+
+def test_sixteen_bit_rgb_keeps_its_primaries():
+    sample = np.zeros((8, 8, 3), np.uint16)
+    sample[..., 0] = 4000
+    display = default_display(_meta(3, "uint16", True, ("R", "G", "B")), sample + 1)
+    assert [c.color for c in display.channels] == [(255, 0, 0), (0, 255, 0), (0, 0, 255)]

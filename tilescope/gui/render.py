@@ -35,6 +35,7 @@ _NAMED: dict[str, RGB] = {
     "tritc": (255, 0, 0),
     "cy5": (255, 0, 255),
 }
+_RGB_PRIMARIES: tuple[RGB, ...] = ((255, 0, 0), (0, 255, 0), (0, 0, 255))
 AUTO_PERCENTILES = (0.5, 99.5)
 PERCENTILE_SAMPLE_PIXELS = 1_000_000
 
@@ -96,11 +97,11 @@ def default_display(metadata: SlideMetadata, sample: np.ndarray | None) -> Displ
     channels = []
     for index in range(metadata.channels):
         low, high = _auto_range(metadata, sample, index)
-        channels.append(
-            ChannelDisplay(
-                names[index], default_color(index, names[index], metadata.channels), low, high
-            )
-        )
+        if metadata.is_rgb and index < 3:  # e.g. 16-bit RGB: red, green, blue as they are
+            color = _RGB_PRIMARIES[index]
+        else:
+            color = default_color(index, names[index], metadata.channels)
+        channels.append(ChannelDisplay(names[index], color, low, high))
     return DisplaySettings(tuple(channels))
 
 
