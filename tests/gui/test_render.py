@@ -91,3 +91,4 @@ def test_sixteen_bit_rgb_keeps_its_primaries():
     sample[..., 0] = 4000
     display = default_display(_meta(3, "uint16", True, ("R", "G", "B")), sample + 1)
     assert [c.color for c in display.channels] == [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    assert len({(c.minimum, c.maximum) for c in display.channels}) == 1  # white stays white

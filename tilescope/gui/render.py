@@ -102,6 +102,10 @@ def default_display(metadata: SlideMetadata, sample: np.ndarray | None) -> Displ
         else:
             color = default_color(index, names[index], metadata.channels)
         channels.append(ChannelDisplay(names[index], color, low, high))
+    if metadata.is_rgb and len(channels) >= 3:  # one range for R, G, B keeps white white
+        low = min(c.minimum for c in channels[:3])
+        high = max(c.maximum for c in channels[:3])
+        channels[:3] = [replace(c, minimum=low, maximum=high) for c in channels[:3]]
     return DisplaySettings(tuple(channels))
 
 
