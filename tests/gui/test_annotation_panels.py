@@ -112,3 +112,26 @@ def test_click_in_the_list_centres_the_view(annotated, qtbot):
     assert visible.left() <= x0 and visible.top() <= y0
     assert visible.right() >= x1 and visible.bottom() >= y1
     assert t.downsample == pytest.approx(max(1.0, 1.2 * max(500 / t.width, 400 / t.height)))
+
+
+def test_add_rename_recolour_class_and_hide_all(annotated, qtbot):
+    view, session, panel = annotated.view, annotated.session, annotated.ui.class_panel
+    panel.add_class("Lesion")
+    assert panel.current_class() == "Lesion"
+    annotated.ui.set_tool("rectangle")
+    drag(view, [QPointF(200, 150), QPointF(420, 330)])
+    session.clear_selection()
+    panel.set_colour("Lesion", (0, 200, 0))
+    assert grab(view)[150, 300].tolist() == pytest.approx([0, 200, 0], abs=40)
+    panel.rename_class("Lesion", "Tumour bed")
+    assert session.store.count_by_class() == {"Tumour bed": 1}
+    assert session.styles.style("Tumour bed").colour == (0, 200, 0)  # the colour moves along
+    assert panel.item_for("Lesion") is None and panel.item_for("Tumour bed") is not None
+    # "A" hides every annotation (QuPath's key) and shows them again.
+    shown = grab(view)
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_A)
+    assert not annotated.slide.overlay.visible
+    assert not np.array_equal(grab(view), shown)
+    qtbot.keyClick(view, Qt.Key.Key_A)
+    assert np.array_equal(grab(view), shown)
