@@ -143,3 +143,27 @@ def test_export_in_the_background_and_export_errors(annotated, tmp_path, qtbot):
     missing = tmp_path / "no such folder" / "out.geojson"
     assert not annotated.ui.export_file(missing, "geojson")
     assert str(missing.parent) in messages[-1]
+
+
+def test_a_damaged_store_is_reported_and_the_slide_still_opens(qtbot):
+    from tilescope.engine.annotations.identity import slide_identity
+    from tilescope.engine.annotations.store import STORE_SUFFIX
+    from tilescope.engine.user_dirs import annotation_store_dir
+    from tilescope.gui.main_window import MainWindow
+    from tilescope.resources import demo_slide_path
+
+    demo = demo_slide_path()
+    store_path = annotation_store_dir() / f"{slide_identity(demo)}{STORE_SUFFIX}"
+    store_path.parent.mkdir(parents=True, exist_ok=True)
+    store_path.write_bytes(b"this is not an SQLite database" * 100)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    messages: list[str] = []
+    window.error_reported.connect(messages.append)
+    window.show()
+    window.open_paths([demo])
+    qtbot.waitUntil(lambda: bool(messages), timeout=10000)
+    assert str(store_path) in messages[0]
+    assert window.current_tab() is not None  # the slide itself is shown
+    assert window.annotations.current() is None
+    window.close()
