@@ -28,6 +28,7 @@ from tilescope.engine.inference.progress import (
     RunCancelledError,
 )
 from tilescope.engine.inference.results import ResultSink, ResumeLog, object_id
+from tilescope.engine.inference.seams import SeamFilter
 from tilescope.engine.inference.stitching import ProbabilityZarr, filter_instances
 from tilescope.engine.inference.tiling import (
     Box,
@@ -135,12 +136,14 @@ class _Writer:
         self.maps = maps
         self.summary = summary
         self.halo = model.tile_spec().halo
+        self.seams = SeamFilter()
 
     def write(self, tiles: list[TileInfo], results: list[TileResult]) -> None:
         kept: list[Annotation] = []
         for tile, result in zip(tiles, results, strict=True):
-            objects = filter_instances(result.instances, tile) + filter_instances(
-                result.boxes, tile
+            objects = self.seams.keep(
+                tile,
+                filter_instances(result.instances, tile) + filter_instances(result.boxes, tile),
             )
             for number, obj in enumerate(objects):
                 kept.append(
