@@ -54,17 +54,19 @@ def draw_objects(
     styles: StyleTable,
     scale: float,
     visible_items: dict[str, np.ndarray] | None = None,
+    groups: tuple[np.ndarray, list[tuple[str | None, str]]] | None = None,
 ) -> None:
     """Draw every object of `shapes` in its class style (hidden classes are skipped).
 
     `scale` is output pixels per level-0 pixel (for point markers); `visible_items` may hold,
-    per item list, a boolean mask of the items worth drawing (e.g. those in the viewport).
+    per item list, a boolean mask of the items worth drawing (e.g. those in the viewport);
+    `groups` is `group_codes(class_names, kinds)` when the caller keeps it between frames.
     """
-    codes, groups = group_codes(class_names, kinds)
+    codes, group_list = groups if groups is not None else group_codes(class_names, kinds)
     base_opacity = painter.opacity()
     radius = POINT_RADIUS_PX / scale
     masks = visible_items or {}
-    for number, (name, kind) in enumerate(groups):
+    for number, (name, kind) in enumerate(group_list):
         style = styles.style(name)
         if not style.visible or style.opacity <= 0:
             continue

@@ -22,7 +22,7 @@ from PySide6.QtGui import QPainter
 
 from tilescope.engine.annotations.events import ChangeEvent
 from tilescope.engine.annotations.model import ObjectKind
-from tilescope.gui.annotations.drawing import draw_objects, draw_selection
+from tilescope.gui.annotations.drawing import draw_objects, draw_selection, group_codes
 from tilescope.gui.annotations.qt_shapes import ShapeBatch, shapes_of
 from tilescope.gui.annotations.raster_tiles import RasterTiles
 from tilescope.gui.annotations.session import AnnotationSession
@@ -48,6 +48,7 @@ class _VectorCache:
     class_names: list[str | None] | None = None
     kinds: list[str] | None = None
     item_bounds: dict[str, np.ndarray] | None = None
+    groups: tuple[np.ndarray, list[tuple[str | None, str]]] | None = None
 
 
 class AnnotationOverlay(QObject):
@@ -166,8 +167,17 @@ class AnnotationOverlay(QObject):
                 & (bounds[:, 1] <= y1)
                 & (bounds[:, 3] >= y0)
             )
+        if cache.groups is None:
+            cache.groups = group_codes(cache.class_names, cache.kinds)
         draw_objects(
-            painter, cache.shapes, cache.class_names, cache.kinds, self.session.styles, scale, masks
+            painter,
+            cache.shapes,
+            cache.class_names,
+            cache.kinds,
+            self.session.styles,
+            scale,
+            masks,
+            cache.groups,
         )
 
     def _vector_for(self, viewport: QRectF, downsample: float) -> _VectorCache:
