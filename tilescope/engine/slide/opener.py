@@ -7,6 +7,7 @@ refuses the file, the next. A file OpenSlide refuses but tifffile reads still op
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,16 +41,23 @@ def registered_backends() -> list[Backend]:
 
 
 _builtins_loaded = False
+_builtins_lock = threading.Lock()
 
 
 def _load_builtin_backends() -> None:
+    # Two slides opened at once from worker threads must both see every backend: the flag is
+    # set only after registration, under a lock (a half-filled list once made OpenSlide read
+    # an OME-TIFF that the tifffile backend was about to claim).
     global _builtins_loaded
     if _builtins_loaded:
         return
-    _builtins_loaded = True
-    from tilescope.engine.slide.backends import register_builtin_backends
+    with _builtins_lock:
+        if _builtins_loaded:
+            return
+        from tilescope.engine.slide.backends import register_builtin_backends
 
-    register_builtin_backends()
+        register_builtin_backends()
+        _builtins_loaded = True
 
 
 def _check_file(path: Path) -> None:
