@@ -13,6 +13,7 @@ from tilescope.gui.ai.colormap import COLOUR_MAPS, FADE_BELOW, colourise, lookup
 from tilescope.gui.ai.job import JobState
 from tilescope.gui.ai.models_panel import Scope
 from tilescope.gui.ai.probability_pyramid import HeatmapError, ProbabilityPyramid
+from tilescope.gui.ai.runs_panel import COL_MAP
 
 
 @pytest.fixture
@@ -82,6 +83,6 @@ def test_a_runs_probability_map_is_drawn_over_the_slide(qtbot, annotated):
     from PySide6.QtCore import Qt
 
     item = ai.runs_panel.item_for(job.result.summary.run_id)
-    assert item is not None and item.checkState(3) == Qt.CheckState.Checked
-    item.setCheckState(3, Qt.CheckState.Unchecked)
+    assert item is not None and item.checkState(COL_MAP) == Qt.CheckState.Checked
+    item.setCheckState(COL_MAP, Qt.CheckState.Unchecked)
     assert ai.heatmaps() == {} and layer not in view.overlays()

@@ -12,6 +12,7 @@ from tests.conftest import shared_file
 from tests.gui.annotation_helpers import annotated_slide, open_annotated
 from tilescope.gui.ai.job import JobState
 from tilescope.gui.ai.models_panel import ModelsPanel, Scope
+from tilescope.gui.ai.runs_panel import COL_MODEL, COL_OBJECTS
 
 BUNDLED = {"nuclei-maskrcnn", "nuclei-unet-fluo", "nuclei-unet-he", "nuclick", "table-detection"}
 
@@ -66,10 +67,10 @@ def test_runs_panel_hides_shows_and_deletes_a_run(qtbot, annotated):
     panel.refresh()
     item = panel.item_for(run_id)
     assert item is not None
-    assert item.text(0) == "nuclei-unet-he" and item.text(2) == f"{total:,}"
-    item.setCheckState(0, Qt.CheckState.Unchecked)  # hide: the store leaves them out
+    assert item.text(COL_MODEL) == "nuclei-unet-he" and item.text(COL_OBJECTS) == f"{total:,}"
+    item.setCheckState(COL_MODEL, Qt.CheckState.Unchecked)  # hide: the store leaves them out
     assert store.count() == 0 and store.runs()[0].hidden
-    panel.item_for(run_id).setCheckState(0, Qt.CheckState.Checked)
+    panel.item_for(run_id).setCheckState(COL_MODEL, Qt.CheckState.Checked)
     assert store.count() == total
     assert panel.delete_run(run_id) == total
     assert store.runs() == [] and panel.run_ids() == []

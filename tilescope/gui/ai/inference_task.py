@@ -53,6 +53,8 @@ def run_inference(
     # One core stays with the GUI (painting, tile decoding, the event loop).
     model = load_model(request.model_id, threads=default_threads(interactive=True))
     model.parameters.update(request.parameters)
+    with AnnotationStore.for_slide(request.slide_path) as store:
+        adopt_class_colours(store, model.manifest.classes)
     options = RunOptions(
         region=request.region, run_id=request.run_id, batch_size=request.batch_size
     )
@@ -69,6 +71,18 @@ def run_inference(
         with AnnotationStore.for_slide(request.slide_path) as store:
             store.set_metadata(f"{HEATMAP_KEY}{request.run_id}", str(result.zarr))
     return result
+
+
+def adopt_class_colours(store: Any, classes: Any) -> None:
+    """Give the store the model's class colours for classes it does not have yet (a user's
+    own colour for an existing class wins)."""
+    have = {c.name for c in store.classes()}
+    for info in classes:
+        if info.name not in have:
+            value = info.colour.lstrip("#")
+            store.set_class(
+                info.name, (int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16))
+            )
 
 
 def describe_failure(model_id: str, error: BaseException) -> str:

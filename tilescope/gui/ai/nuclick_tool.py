@@ -25,6 +25,7 @@ from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QPen, QPolyg
 
 from tilescope.engine.annotations.model import Annotation, ObjectKind
 from tilescope.engine.inference.types import Prompt
+from tilescope.gui.ai.inference_task import adopt_class_colours
 from tilescope.gui.annotations.overlay_layer import AnnotationOverlay
 from tilescope.gui.annotations.session import AnnotationSession
 from tilescope.gui.tools.base import MIN_DRAG_PX, AnnotationTool
@@ -219,6 +220,8 @@ class NuClickTool(AnnotationTool):
         ]
         failures = [o.message for o in outcomes if o.annotation is None and o.message]
         if made and not self.session.closed:
+            if self._model is not None and name not in self.session.styles.colours:
+                adopt_class_colours(self.session.store, self._model.manifest.classes)
             ids = self.session.history.add(made, label)
             self.results.append(list(ids))
         self.last_latency_ms = (time.perf_counter() - started) * 1000

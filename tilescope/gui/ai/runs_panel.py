@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QMessageBox,
     QPushButton,
@@ -26,6 +27,7 @@ from tilescope.gui.ai.colormap import COLOUR_MAPS
 from tilescope.gui.ai.inference_task import HEATMAP_KEY
 
 _RUN_ROLE = Qt.ItemDataRole.UserRole
+COL_MODEL, COL_OBJECTS, COL_MAP, COL_TIME = range(4)
 REFRESH_DELAY_MS = 300  # a running job commits often; recount at most this often
 
 
@@ -41,8 +43,13 @@ class RunsPanel(QWidget):
         self._shown_maps: set[str] = set()
         self.tree = QTreeWidget()
         self.tree.setColumnCount(4)
-        self.tree.setHeaderLabels(["Model", "Time", "Objects", "Heat map"])
+        self.tree.setHeaderLabels(["Model", "Objects", "Map", "Time"])
         self.tree.setRootIsDecorated(False)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(COL_MODEL, QHeaderView.ResizeMode.Stretch)
+        for column in (COL_OBJECTS, COL_MAP, COL_TIME):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.itemChanged.connect(self._on_item_changed)
         self.tree.currentItemChanged.connect(lambda *_: self._update_buttons())
         self.delete_button = QPushButton("Delete run")
@@ -99,26 +106,27 @@ class RunsPanel(QWidget):
                 return
             for run in reversed(store.runs()):  # newest first
                 count = store.count(run_id=run.run_id, include_hidden_runs=True)
-                when = dt.datetime.fromtimestamp(run.created_at).strftime("%Y-%m-%d %H:%M:%S")
-                item = QTreeWidgetItem([run.model_id, when, f"{count:,}", ""])
+                created = dt.datetime.fromtimestamp(run.created_at)
+                item = QTreeWidgetItem(["", "", "", ""])
+                item.setText(COL_MODEL, run.model_id)
+                item.setText(COL_OBJECTS, f"{count:,}")
+                item.setText(COL_TIME, created.strftime("%H:%M:%S"))
+                item.setToolTip(COL_TIME, created.strftime("%Y-%m-%d %H:%M:%S"))
                 item.setData(0, _RUN_ROLE, run.run_id)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                 item.setCheckState(
-                    0, Qt.CheckState.Unchecked if run.hidden else Qt.CheckState.Checked
+                    COL_MODEL, Qt.CheckState.Unchecked if run.hidden else Qt.CheckState.Checked
                 )
-                item.setToolTip(0, f"run {run.run_id}\nparameters: {run.parameters}")
+                item.setToolTip(COL_MODEL, f"run {run.run_id}\nparameters: {run.parameters}")
                 if store.get_metadata(f"{HEATMAP_KEY}{run.run_id}"):
                     shown = run.run_id in self._shown_maps
-                    item.setCheckState(
-                        3, Qt.CheckState.Checked if shown else Qt.CheckState.Unchecked
-                    )
+                    state = Qt.CheckState.Checked if shown else Qt.CheckState.Unchecked
+                    item.setCheckState(COL_MAP, state)
                 self.tree.addTopLevelItem(item)
                 if run.run_id == current:
                     self.tree.setCurrentItem(item)
         finally:
             self.tree.blockSignals(False)
-            for column in range(3):
-                self.tree.resizeColumnToContents(column)
             self._update_buttons()
 
     def run_ids(self) -> list[str]:
@@ -161,7 +169,8 @@ class RunsPanel(QWidget):
         answer = QMessageBox.question(
             self,
             "Delete run",
-            f"Delete the run of {item.text(0)} ({item.text(1)}) and its {item.text(2)} objects?",
+            f"Delete the run of {item.text(COL_MODEL)} ({item.toolTip(COL_TIME)}) and its "
+            f"{item.text(COL_OBJECTS)} objects?",
         )
         if answer == QMessageBox.StandardButton.Yes:
             self.delete_run(run_id)
@@ -169,9 +178,9 @@ class RunsPanel(QWidget):
     def _on_item_changed(self, item: QTreeWidgetItem, column: int) -> None:
         run_id = str(item.data(0, _RUN_ROLE))
         checked = item.checkState(column) == Qt.CheckState.Checked
-        if column == 0:
+        if column == COL_MODEL:
             self.set_run_visible(run_id, checked)
-        elif column == 3 and self.store is not None:
+        elif column == COL_MAP and self.store is not None:
             path = self.store.get_metadata(f"{HEATMAP_KEY}{run_id}") or ""
             (self._shown_maps.add if checked else self._shown_maps.discard)(run_id)
             self.heatmap_toggled.emit(run_id, path, checked)
