@@ -13,11 +13,6 @@ import shapely
 from tilescope.engine.annotations.model import Annotation, ObjectKind, ShapeType
 
 SQL_VARS = 500  # ids per IN (...) list, well under SQLite's variable limit
-INSERT_COLUMNS = (
-    "id, kind, shape_type, class_name, name, score, run_id, properties, measurements, "
-    "area, block, x0, y0, x1, y1, geometry, created_version, version"
-)
-INSERT_MARKS = ",".join("?" * 16)
 _KIND_VALUES: dict[str, str] = {k.value: k.value for k in ObjectKind}
 _SHAPE_VALUES: dict[str, str] = {k.value: k.value for k in ShapeType}
 

@@ -45,6 +45,9 @@ class PendingChange:
     runs_changed: bool = False
 
     def note_added(self, ids: list[str]) -> None:
+        if not self.removed:
+            self.added.update(ids)
+            return
         for id_ in ids:
             if id_ in self.removed:  # removed then re-added in one transaction
                 self.removed.discard(id_)

@@ -30,8 +30,6 @@ from shapely.geometry.base import BaseGeometry
 
 from tilescope.engine.annotations._queries import BBox, select, where_clauses
 from tilescope.engine.annotations._rows import (
-    INSERT_COLUMNS,
-    INSERT_MARKS,
     ROW_COLUMNS,
     SQL_VARS,
     checked_bounds,
@@ -94,6 +92,31 @@ class _ThreadState:
     depth: int = 0
     version: int | None = None
     pending: PendingChange = field(default_factory=PendingChange)
+
+
+def _insert_plan(columns: dict[str, list[Any]], version: int) -> tuple[str, str, list[list[Any]]]:
+    """Column names, VALUES text and the columns to bind for one bulk insert.
+
+    Binding is most of the insert cost, so columns that are NULL for the whole batch and the
+    (enum-validated) kind and shape shared by the whole batch are written as SQL literals.
+    """
+    names: list[str] = []
+    values: list[str] = []
+    bound: list[list[Any]] = []
+    for name, column in columns.items():
+        first = column[0]
+        if name in ("kind", "shape_type") and column.count(first) == len(column):
+            names.append(name)
+            values.append(f"'{first}'")  # one of our enum values: no quoting issue
+        elif name not in ("id", "score", "class_name") and column.count(None) == len(column):
+            continue  # defaults to NULL
+        else:
+            names.append(name)
+            values.append("?")
+            bound.append(column)
+    names += ["area", "block", "x0", "y0", "x1", "y1", "geometry", "created_version", "version"]
+    values += ["?"] * 7 + [str(version), str(version)]
+    return ", ".join(names), ", ".join(values), bound
 
 
 class AnnotationStore:
@@ -332,21 +355,18 @@ class AnnotationStore:
         for the R*Tree; for big loads the secondary indexes are rebuilt after.
         """
         items = list(annotations)
-        meta = [
-            (
-                a.id,
-                kind_value(a),
-                shape_value(a),
-                a.class_name,
-                a.name,
-                a.score,
-                a.run_id,
-                json_or_none(a.properties, "properties", a.id),
-                json_or_none(a.measurements, "measurements", a.id),
-            )
-            for a in items
-        ]
-        return self._insert([a.geometry for a in items], meta)
+        columns: dict[str, list[Any]] = {
+            "id": [a.id for a in items],
+            "kind": [kind_value(a) for a in items],
+            "shape_type": [shape_value(a) for a in items],
+            "class_name": [a.class_name for a in items],
+            "name": [a.name for a in items],
+            "score": [a.score for a in items],
+            "run_id": [a.run_id for a in items],
+            "properties": [json_or_none(a.properties, "properties", a.id) for a in items],
+            "measurements": [json_or_none(a.measurements, "measurements", a.id) for a in items],
+        }
+        return self._insert([a.geometry for a in items], columns)
 
     def add_detections(
         self,
@@ -363,27 +383,33 @@ class AnnotationStore:
         """
         n = len(geometries)
         if isinstance(class_names, str) or class_names is None:
-            classes: Sequence[str | None] = [class_names] * n
+            classes: list[str | None] = [class_names] * n
         else:
-            classes = class_names
+            classes = list(class_names)
         score_list = [None] * n if scores is None else np.asarray(scores, float).tolist()
         if len(classes) != n or len(score_list) != n:
             raise ValueError("class_names and scores must have one entry per geometry")
-        kind, shape = ObjectKind.DETECTION.value, ShapeType(shape_type).value
-        meta = [
-            (id_, kind, shape, c, None, sc, run_id, None, None)
-            for id_, c, sc in zip(new_ids(n), classes, score_list, strict=True)
-        ]
-        return self._insert(geometries, meta)
+        columns: dict[str, list[Any]] = {
+            "id": new_ids(n),
+            "kind": [ObjectKind.DETECTION.value] * n,
+            "shape_type": [ShapeType(shape_type).value] * n,
+            "class_name": classes,
+            "name": [None] * n,
+            "score": score_list,
+            "run_id": [run_id] * n,
+            "properties": [None] * n,
+            "measurements": [None] * n,
+        }
+        return self._insert(geometries, columns)
 
     def _insert(
-        self, geometries: Sequence[BaseGeometry] | np.ndarray, meta: list[tuple[Any, ...]]
+        self, geometries: Sequence[BaseGeometry] | np.ndarray, columns: dict[str, list[Any]]
     ) -> list[str]:
-        """Insert rows; `meta[i]` holds the non-spatial columns of ``INSERT_COLUMNS``."""
-        if not meta:
+        """Insert rows given column lists (``id, kind, ... measurements``) and geometries."""
+        ids = columns["id"]
+        if not ids:
             return []
-        ids = [m[0] for m in meta]
-        geoms = np.empty(len(meta), dtype=object)
+        geoms = np.empty(len(ids), dtype=object)
         geoms[:] = list(geometries)
         bounds = checked_bounds(ids, geoms)
         order = spatial_order(bounds)
@@ -395,36 +421,30 @@ class AnnotationStore:
             state = self._state()
             conn = state.connection
             version = self._write_version(state)
-            self._ensure_classes(conn, {m[3] for m in meta})
+            self._ensure_classes(conn, set(columns["class_name"]))
             if conn.execute("SELECT 1 FROM removed LIMIT 1").fetchone():
                 conn.executemany("DELETE FROM removed WHERE id = ?", ((i,) for i in ids))
             existing = int(conn.execute("SELECT MAX(rid) FROM annotations").fetchone()[0] or 0)
             first_block = self._take_blocks(conn, len(starts))
-            bulk = len(meta) >= _BULK_REINDEX_MIN and len(meta) >= existing
+            bulk = len(ids) >= _BULK_REINDEX_MIN and len(ids) >= existing
             if bulk:
                 for name in SECONDARY_INDEXES:
                     conn.execute(f"DROP INDEX IF EXISTS {name}")
-            block_flags = np.zeros(len(meta), dtype=np.int64)
+            block_flags = np.zeros(len(ids), dtype=np.int64)
             block_flags[starts] = 1
             block_of = (np.cumsum(block_flags) - 1 + first_block).tolist()
-            rows = (
-                (*meta[i], area, block, x0, y0, x1, y1, blob)
-                for i, area, block, (x0, y0, x1, y1), blob in zip(
-                    order.tolist(),
-                    areas[order].tolist(),
-                    block_of,
-                    sorted_bounds.tolist(),
-                    wkb[order].tolist(),
-                    strict=True,
-                )
+            names, values, bound = _insert_plan(columns, int(version))
+            pick = order.tolist()
+            rows = zip(
+                *([column[i] for i in pick] for column in bound),
+                areas[order].tolist(),
+                block_of,
+                *sorted_bounds.T.tolist(),
+                wkb[order].tolist(),
+                strict=True,
             )
             try:
-                # The version is an integer we made: a literal saves binding it per row.
-                conn.executemany(
-                    f"INSERT INTO annotations({INSERT_COLUMNS}) "
-                    f"VALUES ({INSERT_MARKS}, {int(version)}, {int(version)})",
-                    rows,
-                )
+                conn.executemany(f"INSERT INTO annotations({names}) VALUES ({values})", rows)
             except sqlite3.IntegrityError:
                 raise AnnotationStoreError(self._duplicate_message(ids)) from None
             box_x0 = np.minimum.reduceat(sorted_bounds[:, 0], starts).tolist()
