@@ -142,3 +142,19 @@ def shapely_point(x: float, y: float):
     import shapely
 
     return shapely.Point(x, y)
+
+
+def test_the_outline_does_not_depend_on_the_zoom(qtbot, annotated):
+    tool = nuclick(qtbot, annotated)
+    view, store = annotated.view, annotated.session.store
+    x, y = nucleus_centres(view.source, 850, 800)[0]
+    click(view, widget_point(view, x, y))
+    wait_results(qtbot, tool, 1)
+    near = store.query()[0].geometry
+    annotated.ui.undo()
+    view.set_transform(view.transform.zoomed_to(3.0).centered_on(x, y))  # zoomed far out
+    click(view, widget_point(view, x, y))
+    wait_results(qtbot, tool, 2)
+    far = store.query()[0].geometry
+    # The patch is read at the model's mpp, so the same click gives the same nucleus.
+    assert far.intersection(near).area > 0.7 * max(far.area, near.area)

@@ -77,7 +77,7 @@ def test_runs_panel_hides_shows_and_deletes_a_run(qtbot, annotated):
 
 
 def test_detect_tables_on_a_publaynet_page(qtbot):
-    page = shared_file("documents", "publaynet", "PMC3576793_00004.jpg")
+    page = shared_file("documents", "publaynet", "PMC3976938_00002.jpg")
     annotated = open_annotated(qtbot, page)
     try:
         job = annotated.window.ai.detect_tables()
@@ -98,5 +98,10 @@ def test_detect_tables_on_a_publaynet_page(qtbot):
         assert cells_job.state == JobState.DONE, cells_job.error
         runs = annotated.session.store.runs()
         assert len(runs) == 2 and runs[1].parameters["structure"] is True
+        annotated.session.poll()
+        cells = annotated.session.store.query(classes=["Cell"])
+        assert len(cells) >= 2  # this page's table is ruled
+        table = tables[0].geometry.buffer(5)
+        assert all(table.contains(c.geometry) for c in cells)
     finally:
         annotated.window.close()
