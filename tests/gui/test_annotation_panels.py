@@ -82,16 +82,17 @@ def test_annotation_list_counts_areas_and_filter(annotated, qtbot):
     assert rows["Unclassified"][0] == "1"
     assert rows["Tumor"][1] == f"{3 * 200 * 200 * mpp * mpp:,.0f} µm²"
     assert rows["Stroma"][1] == f"{500 * 400 * mpp * mpp:,.0f} µm²"
+    # The list is read in a worker thread: wait for it to follow the filter.
     panel.filter.setCurrentText("Tumor")
-    assert panel.list.count() == 3
+    qtbot.waitUntil(lambda: panel.list.count() == 3, timeout=3000)
     panel.filter.setCurrentText("Unclassified")
-    assert panel.list.count() == 1
+    qtbot.waitUntil(lambda: panel.list.count() == 1, timeout=3000)
     # Deleting through the session updates the counts (one batched refresh).
     panel.filter.setCurrentText("All classes")
     session.select([a.id for a in session.store.query(classes=["Tumor"])])
     session.delete_selected()
     qtbot.waitUntil(lambda: "Tumor" not in summary_rows(panel), timeout=3000)
-    assert panel.list.count() == 2
+    qtbot.waitUntil(lambda: panel.list.count() == 2, timeout=3000)
 
 
 def test_click_in_the_list_centres_the_view(annotated, qtbot):

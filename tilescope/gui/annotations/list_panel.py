@@ -7,6 +7,9 @@ Detections (model output, possibly millions) are counted, not listed one by one.
 from __future__ import annotations
 
 import contextlib
+import logging
+from dataclasses import dataclass
+from functools import partial
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -25,6 +28,9 @@ from tilescope.engine.annotations.measurements import measure_many
 from tilescope.engine.annotations.model import Annotation, ObjectKind
 from tilescope.gui.annotations.class_panel import UNCLASSIFIED, colour_icon
 from tilescope.gui.annotations.session import AnnotationSession
+from tilescope.gui.background import run_in_background
+
+log = logging.getLogger(__name__)
 
 MAX_LISTED = 5000  # annotations listed one by one (counts always cover everything)
 REFRESH_DELAY_MS = 250  # coalesce bursts of store events into one refresh
@@ -36,8 +42,36 @@ def format_area(area: float, unit: str) -> str:
     return f"{area:,.0f} {unit}" if area >= 100 else f"{area:,.1f} {unit}"
 
 
+@dataclass
+class Listing:
+    """What the panel shows, read from the store in one go (any thread)."""
+
+    session: AnnotationSession
+    counts: dict[str | None, int]
+    areas: dict[str | None, float]
+    objects: list[Annotation]
+    object_areas: list[float]
+    truncated: bool
+
+
+def read_listing(session: AnnotationSession, classes: list[str | None] | None) -> Listing:
+    store = session.store
+    counts = store.count_by_class()
+    areas = store.area_by_class(mpp=session.mpp)
+    objects = store.query(classes=classes, kind=ObjectKind.ANNOTATION, limit=MAX_LISTED + 1)
+    truncated = len(objects) > MAX_LISTED
+    objects = objects[:MAX_LISTED]
+    object_areas: list[float] = []
+    if objects:
+        measured = measure_many([a.geometry for a in objects], session.mpp)
+        values = measured.area_um2 if measured.area_um2 is not None else measured.area_px
+        object_areas = values.tolist()
+    return Listing(session, counts, areas, objects, object_areas, truncated)
+
+
 class AnnotationListPanel(QWidget):
     activated = Signal(object)  # Annotation: centre the view on it
+    refreshed = Signal()  # the counts and the list show the store as it was just read
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -48,7 +82,7 @@ class AnnotationListPanel(QWidget):
         self.summary.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.summary.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.filter = QComboBox()
-        self.filter.currentIndexChanged.connect(lambda _: self.refresh_list())
+        self.filter.currentIndexChanged.connect(lambda _: self.refresh())
         self.list = QListWidget()
         self.list.itemClicked.connect(self._on_clicked)
         self.list.itemActivated.connect(self._on_clicked)
@@ -64,6 +98,8 @@ class AnnotationListPanel(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(REFRESH_DELAY_MS)
         self._timer.timeout.connect(self.refresh)
+        self._busy = False
+        self._again = False
         self.setEnabled(False)
 
     def set_session(self, session: AnnotationSession | None) -> None:
@@ -85,18 +121,44 @@ class AnnotationListPanel(QWidget):
         return "µm²" if self.session is not None and self.session.mpp else "px²"
 
     def refresh(self) -> None:
+        """Re-read counts, areas and the list in a worker thread (with a million detections
+        the statistics take a moment; the window stays responsive), then show them."""
         self._timer.stop()
-        self.refresh_summary()
         self.refresh_filter()
-        self.refresh_list()
-
-    def refresh_summary(self) -> None:
         session = self.session
-        self.summary.setRowCount(0)
         if session is None:
+            self.summary.setRowCount(0)
+            self.list.clear()
+            self.note.clear()
             return
-        counts = session.store.count_by_class()
-        areas = session.store.area_by_class(mpp=session.mpp)
+        if self._busy:
+            self._again = True
+            return
+        self._busy = True
+        run_in_background(
+            partial(read_listing, session, self.class_filter()), self._show, self._failed
+        )
+
+    def _show(self, listing: Listing) -> None:
+        self._busy = False
+        if listing.session is self.session and not listing.session.closed:
+            self._show_summary(listing)
+            self._show_list(listing)
+        if self._again or listing.session is not self.session:
+            self._again = False
+            self.refresh()
+        self.refreshed.emit()
+
+    def _failed(self, error: BaseException) -> None:
+        self._busy = False
+        log.debug("annotation list: %s", error)  # e.g. the store closed meanwhile
+        if self._again:
+            self._again = False
+            self.refresh()
+
+    def _show_summary(self, listing: Listing) -> None:
+        session = listing.session
+        counts, areas = listing.counts, listing.areas
         names = sorted(counts, key=lambda n: (n is None, n or ""))
         self.summary.setRowCount(len(names))
         for row, name in enumerate(names):
@@ -129,23 +191,10 @@ class AnnotationListPanel(QWidget):
             return None
         return [None] if text == UNCLASSIFIED else [text]
 
-    def refresh_list(self) -> None:
-        session = self.session
+    def _show_list(self, listing: Listing) -> None:
         self.list.clear()
-        self.note.clear()
-        if session is None:
-            return
-        objects = session.store.query(
-            classes=self.class_filter(), kind=ObjectKind.ANNOTATION, limit=MAX_LISTED + 1
-        )
-        if len(objects) > MAX_LISTED:
-            objects = objects[:MAX_LISTED]
-            self.note.setText(f"First {MAX_LISTED:,} annotations shown")
-        if not objects:
-            return
-        measured = measure_many([a.geometry for a in objects], session.mpp)
-        areas = measured.area_um2 if measured.area_um2 is not None else measured.area_px
-        for annotation, area in zip(objects, areas.tolist(), strict=True):
+        self.note.setText(f"First {MAX_LISTED:,} annotations shown" if listing.truncated else "")
+        for annotation, area in zip(listing.objects, listing.object_areas, strict=True):
             self.list.addItem(self._item(annotation, area))
 
     def _item(self, annotation: Annotation, area: float) -> QListWidgetItem:
