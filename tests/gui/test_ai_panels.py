@@ -105,3 +105,25 @@ def test_detect_tables_on_a_publaynet_page(qtbot):
         assert all(table.contains(c.geometry) for c in cells)
     finally:
         annotated.window.close()
+
+
+def test_run_on_the_selected_annotation_uses_its_bounding_box(qtbot, annotated):
+    import shapely
+
+    session = annotated.session
+    drawn = session.add_shape(shapely.box(900, 900, 1150, 1100), "rectangle", "Rectangle")
+    panel = annotated.window.ai.models_panel
+    panel.select_model("nuclei-unet-he")
+    assert not panel.run_selection.isEnabled()
+    session.select([drawn.id])
+    assert panel.run_selection.isEnabled()
+    with qtbot.waitSignal(annotated.window.ai.job_started, timeout=5000) as started:
+        panel.run_selection.click()
+    job = started.args[0]
+    qtbot.waitUntil(lambda: not job.active, timeout=60000)
+    assert job.state == JobState.DONE, job.error
+    found = session.store.query(run_id=job.result.summary.run_id)
+    assert found
+    for a in found:  # every object's centre lies in the rectangle
+        c = a.geometry.centroid
+        assert 899 <= c.x <= 1151 and 899 <= c.y <= 1101
