@@ -86,3 +86,7 @@ def test_a_runs_probability_map_is_drawn_over_the_slide(qtbot, annotated):
     assert item is not None and item.checkState(COL_MAP) == Qt.CheckState.Checked
     item.setCheckState(COL_MAP, Qt.CheckState.Unchecked)
     assert ai.heatmaps() == {} and layer not in view.overlays()
+    # Deleting the run removes its output folder from the cache as well.
+    assert job.result.zarr.exists()
+    ai.runs_panel.delete_run(job.result.summary.run_id)
+    assert not job.result.zarr.parent.exists()

@@ -4,7 +4,9 @@ delete, and the run's probability heat map (on/off, colour map, opacity)."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -21,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tilescope.engine import user_dirs
 from tilescope.engine.annotations.events import ChangeEvent
 from tilescope.engine.annotations.store import AnnotationStore
 from tilescope.gui.ai.colormap import COLOUR_MAPS
@@ -29,6 +32,14 @@ from tilescope.gui.ai.inference_task import HEATMAP_KEY
 _RUN_ROLE = Qt.ItemDataRole.UserRole
 COL_MODEL, COL_OBJECTS, COL_MAP, COL_TIME = range(4)
 REFRESH_DELAY_MS = 300  # a running job commits often; recount at most this often
+
+
+def remove_run_output(zarr_path: Path) -> None:
+    """Remove a GUI run's folder (map, GeoJSON), but only inside our own cache folder."""
+    folder = zarr_path.parent
+    cache = (user_dirs.cache_dir() / "inference").resolve()
+    if folder.resolve().is_relative_to(cache) and folder.resolve() != cache:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class RunsPanel(QWidget):
@@ -151,13 +162,16 @@ class RunsPanel(QWidget):
             self.refresh()
 
     def delete_run(self, run_id: str) -> int:
+        """Delete the run's objects and its output folder in the cache; returns the count."""
         if self.store is None:
             return 0
         removed = self.store.delete_run(run_id)
+        path = self.store.get_metadata(f"{HEATMAP_KEY}{run_id}") or ""
         if run_id in self._shown_maps:
-            path = self.store.get_metadata(f"{HEATMAP_KEY}{run_id}") or ""
             self._shown_maps.discard(run_id)
             self.heatmap_toggled.emit(run_id, path, False)
+        if path:
+            remove_run_output(Path(path))
         self.refresh()
         return removed
 
