@@ -167,3 +167,19 @@ def test_a_damaged_store_is_reported_and_the_slide_still_opens(qtbot):
     assert window.current_tab() is not None  # the slide itself is shown
     assert window.annotations.current() is None
     window.close()
+
+
+def test_import_from_the_menu_reads_in_the_background(annotated, tmp_path, qtbot):
+    source = shared_file("annotations", "asap_tumor_013.xml")
+    session = annotated.session
+    messages: list[str] = []
+    annotated.window.error_reported.connect(messages.append)
+    annotated.ui.import_file(source, background=True)
+    qtbot.waitUntil(lambda: session.store.count() == 5, timeout=5000)
+    assert "Imported 5 objects" in annotated.window.statusBar().currentMessage()
+    bad = tmp_path / "empty.xml"
+    bad.write_bytes(b"")
+    annotated.ui.import_file(bad, background=True)
+    qtbot.waitUntil(lambda: bool(messages), timeout=5000)
+    assert str(bad) in messages[0]
+    assert session.store.count() == 5

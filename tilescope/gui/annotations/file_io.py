@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tilescope.engine.annotations.formats import export_store, read_annotations
+from tilescope.engine.annotations.formats import AnnotationFile, export_store, read_annotations
 from tilescope.engine.annotations.model import new_id
 from tilescope.gui.annotations.session import AnnotationSession
 
@@ -28,7 +28,12 @@ def import_annotations(session: AnnotationSession, path: str | Path) -> int:
     Raises AnnotationFormatError (naming the file and the problem) without touching the
     store. Returns how many objects were added.
     """
-    found = read_annotations(path)
+    return add_imported(session, path, read_annotations(path))
+
+
+def add_imported(session: AnnotationSession, path: str | Path, found: AnnotationFile) -> int:
+    """Add what `read_annotations` found (the slow part, which may run in a worker thread)
+    as one transaction and one undo step."""
     store = session.store
     present = store.existing_ids(a.id for a in found.annotations)
     items = [a.evolve(id=new_id()) if a.id in present else a for a in found.annotations]
@@ -46,4 +51,5 @@ def export_annotations(session: AnnotationSession, path: str | Path, format: str
     """Write every object of the session's store; returns notes on what the format drops."""
     if format not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {format!r}")
-    return export_store(session.store, path, format)
+    with session.using() as store:  # may run in a worker thread
+        return export_store(store, path, format)

@@ -55,10 +55,10 @@ class Listing:
 
 
 def read_listing(session: AnnotationSession, classes: list[str | None] | None) -> Listing:
-    store = session.store
-    counts = store.count_by_class()
-    areas = store.area_by_class(mpp=session.mpp)
-    objects = store.query(classes=classes, kind=ObjectKind.ANNOTATION, limit=MAX_LISTED + 1)
+    with session.using() as store:
+        counts = store.count_by_class()
+        areas = store.area_by_class(mpp=session.mpp)
+        objects = store.query(classes=classes, kind=ObjectKind.ANNOTATION, limit=MAX_LISTED + 1)
     truncated = len(objects) > MAX_LISTED
     objects = objects[:MAX_LISTED]
     object_areas: list[float] = []

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import shapely
 from PySide6.QtCore import QObject, QTimer, Signal
 from shapely.geometry.base import BaseGeometry
 
+from tilescope.engine.annotations.errors import AnnotationStoreError
 from tilescope.engine.annotations.events import ChangeEvent
 from tilescope.engine.annotations.history import EditHistory
 from tilescope.engine.annotations.model import Annotation, ObjectKind, ShapeType
@@ -27,6 +29,7 @@ from tilescope.gui.annotations.styles import StyleTable
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_MS = 1000  # how often edits by other processes (a CLI run) are looked for
+CLOSE_WAIT_S = 30.0  # how long closing waits for a worker still reading the store
 HIT_TOLERANCE_PX = 4.0  # a click this close to an outline (screen pixels) hits it
 
 
@@ -54,6 +57,8 @@ class AnnotationSession(QObject):
         self._selection: set[str] = set()
         self._current_class: str | None = None
         self._closed = False
+        self._users = 0  # worker threads inside `using()`
+        self._users_changed = threading.Condition()
         # The store calls back in the committing thread; a signal hops to the GUI thread.
         self._relay_event = _EventRelay(self)
         self._relay_event.changed.connect(self._on_store_event)
@@ -80,10 +85,29 @@ class AnnotationSession(QObject):
     def closed(self) -> bool:
         return self._closed
 
+    @contextlib.contextmanager
+    def using(self) -> Iterator[AnnotationStore]:
+        """Use the store from a worker thread: `close` waits for such users to finish, so
+        no connection is closed under a running query. Raises AnnotationStoreError once
+        the session is closed."""
+        with self._users_changed:
+            if self._closed:
+                raise AnnotationStoreError(f"{self.store.path}: the store is closed")
+            self._users += 1
+        try:
+            yield self.store
+        finally:
+            with self._users_changed:
+                self._users -= 1
+                self._users_changed.notify_all()
+
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+        with self._users_changed:
+            if self._closed:
+                return
+            self._closed = True
+            if not self._users_changed.wait_for(lambda: self._users == 0, CLOSE_WAIT_S):
+                log.warning("%s: closing while a worker still reads it", self.store.path)
         with contextlib.suppress(RuntimeError):  # the timer may already be gone at exit
             self._poll_timer.stop()
         self._unsubscribe()

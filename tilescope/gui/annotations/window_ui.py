@@ -18,11 +18,13 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QMenu, QToolBar
 
 from tilescope.engine.annotations.errors import AnnotationFormatError, AnnotationStoreError
+from tilescope.engine.annotations.formats import read_annotations
 from tilescope.engine.annotations.model import Annotation
 from tilescope.gui.annotations.class_panel import ClassPanel
 from tilescope.gui.annotations.file_io import (
     EXPORT_FORMATS,
     IMPORT_FILTER,
+    add_imported,
     export_annotations,
     import_annotations,
 )
@@ -361,27 +363,57 @@ class AnnotationUi(QObject):
             return
         dialog = QFileDialog(self.window, "Import annotations", "", IMPORT_FILTER)
         dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
-        dialog.filesSelected.connect(lambda paths: [self.import_file(p) for p in paths])
+        dialog.filesSelected.connect(
+            lambda paths: [self.import_file(p, background=True) for p in paths]
+        )
         dialog.open()
 
-    def import_file(self, path: str | Path) -> int:
-        """Import into the current slide; a bad file is reported and changes nothing."""
+    def import_file(self, path: str | Path, *, background: bool = False) -> int:
+        """Import into the current slide; a bad file is reported and changes nothing.
+
+        With `background` the file is parsed in a worker thread and the objects are added
+        when it is done (returns 0 at once; the status bar tells the count)."""
         slide = self.current()
         if slide is None:
             return 0
+        session = slide.session
+        if background:
+            self.window.statusBar().showMessage(f"Reading {Path(path).name}…")
+            run_in_background(
+                partial(read_annotations, path),
+                partial(self._add_imported, session, path),
+                partial(self._import_failed, path),
+            )
+            return 0
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            added = import_annotations(slide.session, path)
+            added = import_annotations(session, path)
         except (AnnotationFormatError, AnnotationStoreError, OSError, ValueError) as error:
-            message = str(error) if str(Path(path)) in str(error) else f"{path}: {error}"
-            self.window.report_error("Cannot import annotations", message)
+            self._import_failed(path, error)
             return 0
         finally:
             QApplication.restoreOverrideCursor()
+        self._imported(path, added)
+        return added
+
+    def _add_imported(self, session: AnnotationSession, path: str | Path, found: object) -> None:
+        if session.closed:
+            return
+        try:
+            added = add_imported(session, path, found)  # type: ignore[arg-type]
+        except (AnnotationStoreError, ValueError) as error:
+            self._import_failed(path, error)
+            return
+        self._imported(path, added)
+
+    def _imported(self, path: str | Path, added: int) -> None:
         self.window.statusBar().showMessage(
             f"Imported {added:,} objects from {Path(path).name}", 5000
         )
-        return added
+
+    def _import_failed(self, path: str | Path, error: BaseException) -> None:
+        message = str(error) if str(Path(path)) in str(error) else f"{path}: {error}"
+        self.window.report_error("Cannot import annotations", message)
 
     def choose_export(self, format: str, *_: object) -> None:
         slide = self.current()
