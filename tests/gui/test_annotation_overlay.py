@@ -96,3 +96,27 @@ def test_a_local_edit_redraws_only_the_tiles_it_touches(annotated, qtbot):
     qtbot.waitUntil(lambda: view.grab() is not None and overlay.last_complete, timeout=10000)
     assert changed_pixels(image_to_array(view.grab().toImage()), before) == 0
     assert 1 <= overlay.tiles.rendered_count - rendered < visible
+
+
+def test_hiding_a_model_run_redraws_the_tiles(annotated, qtbot):
+    view, session, overlay = annotated.view, annotated.session, annotated.slide.overlay
+    meta = view.source.metadata
+
+    def row(y: float, count: int) -> np.ndarray:
+        xs = np.linspace(100, meta.width - 100, count)
+        return shapely.buffer(shapely.points(xs, np.full(count, y)), 30)
+
+    overlay.vector_limit = 5
+    session.store.add_detections(row(300, 10), "Stroma")  # enough to stay tiled throughout
+    wait_complete(qtbot, view)
+    qtbot.waitUntil(lambda: view.grab() is not None and overlay.last_complete, timeout=10000)
+    baseline = image_to_array(view.grab().toImage())
+    run = session.store.add_run("test-model")
+    session.store.add_detections(row(meta.height / 2, 40), "Nucleus", run_id=run.run_id)
+    qtbot.waitUntil(lambda: view.grab() is not None and overlay.last_complete, timeout=10000)
+    assert overlay.last_mode == "raster"
+    assert changed_pixels(image_to_array(view.grab().toImage()), baseline) > 500
+    session.store.set_run_hidden(run.run_id, True)
+    qtbot.waitUntil(lambda: view.grab() is not None and overlay.last_complete, timeout=10000)
+    assert overlay.last_mode == "raster"
+    assert changed_pixels(image_to_array(view.grab().toImage()), baseline) == 0

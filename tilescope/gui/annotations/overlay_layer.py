@@ -108,7 +108,11 @@ class AnnotationOverlay(QObject):
         """Level-0 boxes an edit touched (old and new places), or None when unknown (edits
         by another process, big batches, objects never seen)."""
         touched = event.added | event.updated
-        if event.external or len(touched) + len(event.removed) > LOCAL_EDIT_LIMIT:
+        if (
+            event.external
+            or event.runs_changed  # a model run hidden or shown: anything may change
+            or len(touched) + len(event.removed) > LOCAL_EDIT_LIMIT
+        ):
             return None
         known = self._known_bounds
         if any(i not in known for i in event.removed | event.updated):
