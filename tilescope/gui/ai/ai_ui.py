@@ -9,6 +9,7 @@ while the job runs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from functools import partial
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import QDockWidget, QMenu
 from tilescope.engine.inference.job import JobResult
 from tilescope.gui.ai.heatmap_layer import HeatmapLayer
 from tilescope.gui.ai.inference_task import (
+    HEATMAP_KEY,
     InferenceRequest,
     describe_failure,
     run_inference,
@@ -301,8 +303,10 @@ class AiUi(QObject):
         if row is not None:
             row.set_outcome(text)
         self._say(f"{request.model_id}: {text}")
-        if result.zarr is not None and not summary.cancelled and self._tab_alive(tab):
-            self.show_heatmap(tab, request.run_id, str(result.zarr))
+        with contextlib.suppress(Exception):  # a busy store: no map shown, nothing lost
+            path = session.store.get_metadata(f"{HEATMAP_KEY}{request.run_id}")
+            if path and not summary.cancelled and self._tab_alive(tab):
+                self.show_heatmap(tab, request.run_id, path)
         if self.window.current_tab() is tab:
             self.runs_panel.refresh()
         self.job_ended.emit(job)
@@ -424,6 +428,7 @@ class AiUi(QObject):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         if watched is self.window and event.type() == QEvent.Type.Close:
+            self.runs_panel.set_store(None)  # the stores close with the window
             self.cancel_all()
             for job in self.jobs:  # let workers close their stores before the window goes
                 job.wait(SHUTDOWN_WAIT_S)

@@ -67,10 +67,23 @@ def run_inference(
         progress=progress,
         cancel=cancel,
     )
-    if result.zarr is not None and result.zarr.exists() and not result.summary.cancelled:
+    if result.zarr is not None and not result.summary.cancelled and map_has_data(result.zarr):
         with AnnotationStore.for_slide(request.slide_path) as store:
             store.set_metadata(f"{HEATMAP_KEY}{request.run_id}", str(result.zarr))
     return result
+
+
+def map_has_data(zarr_path: Path) -> bool:
+    """Whether a run's probability map holds anything (instance models may write none)."""
+    from tilescope.gui.ai.probability_pyramid import HeatmapError, ProbabilityPyramid
+
+    if not zarr_path.exists():
+        return False
+    try:
+        coarsest = ProbabilityPyramid(zarr_path).levels[-1]
+    except HeatmapError:
+        return False
+    return bool(coarsest[:].max() > 0)
 
 
 def adopt_class_colours(store: Any, classes: Any) -> None:

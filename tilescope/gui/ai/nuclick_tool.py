@@ -121,13 +121,15 @@ class NuClickTool(AnnotationTool):
 
     def _warm_up(self, slide: SlideSource) -> None:
         """Create the session and run it once so the first real click is fast."""
+        problem: str | None = None
         try:
             model = self._load()
             meta = slide.metadata
             model.segment(slide, [Prompt("point", ((meta.width / 2, meta.height / 2),))])
-            self._relay.warmed.emit(None)
         except Exception as error:
-            self._relay.warmed.emit(f"NuClick model {self.model_id!r} is not usable: {error}")
+            problem = f"NuClick model {self.model_id!r} is not usable: {error}"
+        with contextlib.suppress(RuntimeError):  # the tool's window closed meanwhile
+            self._relay.warmed.emit(problem)
 
     def _segment(
         self,

@@ -4,6 +4,7 @@ delete, and the run's probability heat map (on/off, colour map, opacity)."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,8 @@ from tilescope.engine.annotations.events import ChangeEvent
 from tilescope.engine.annotations.store import AnnotationStore
 from tilescope.gui.ai.colormap import COLOUR_MAPS
 from tilescope.gui.ai.inference_task import HEATMAP_KEY
+
+log = logging.getLogger(__name__)
 
 _RUN_ROLE = Qt.ItemDataRole.UserRole
 COL_MODEL, COL_OBJECTS, COL_MAP, COL_TIME = range(4)
@@ -96,6 +99,7 @@ class RunsPanel(QWidget):
         """Follow another slide's store (None: no slide); `shown_maps`: its visible maps."""
         self.store = store
         self._shown_maps = set(shown_maps or ())
+        self._timer.stop()
         self.refresh()
 
     def on_store_changed(self, event: ChangeEvent) -> None:
@@ -115,7 +119,13 @@ class RunsPanel(QWidget):
             store = self.store
             if store is None:
                 return
-            for run in reversed(store.runs()):  # newest first
+            try:
+                runs = store.runs()
+            except Exception as error:  # closed with its slide, or busy: show nothing
+                log.info("runs of %s: %s", store.path, error)
+                self.store = None
+                return
+            for run in reversed(runs):  # newest first
                 count = store.count(run_id=run.run_id, include_hidden_runs=True)
                 created = dt.datetime.fromtimestamp(run.created_at)
                 item = QTreeWidgetItem(["", "", "", ""])
