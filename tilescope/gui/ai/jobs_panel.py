@@ -86,6 +86,7 @@ class JobRow(QFrame):
                 self.bar.setRange(0, 1)
                 self.bar.setValue(1 if state == JobState.DONE else 0)
         if state == JobState.FAILED:
+            self.bar.hide()
             self.detail.setText(self.job.error or "failed")
             self.detail.setStyleSheet("color: #b00020")
         elif state == JobState.CANCELLED:
