@@ -1,9 +1,9 @@
 """Annotations: immutable objects, a crash-safe SQLite store, interoperable file formats.
 
-    store = AnnotationStore.for_slide(slide_path)   # one SQLite file per slide identity
-    history = EditHistory(store)                     # user edits go through it: undoable
-    store.subscribe(on_change)                       # batched ChangeEvents after each commit
-    store.query_display((x0, y0, x1, y1))            # what a viewport draws
+store = AnnotationStore.for_slide(slide_path)   # one SQLite file per slide identity
+history = EditHistory(store)                     # user edits go through it: undoable
+store.subscribe(on_change)                       # batched ChangeEvents after each commit
+store.query_display((x0, y0, x1, y1))            # what a viewport draws
 """
 
 from tilescope.engine.annotations.classes import AnnotationClass, default_colour
