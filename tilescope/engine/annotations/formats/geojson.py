@@ -72,8 +72,14 @@ def _check_vertex_counts(path: Path, raw: bytes, limits: Limits) -> None:
     compact = raw.translate(None, b" \t\r\n")
     if compact.count(b"],[") <= limit:
         return
-    # A ring (or point list) is the text between "[[" and "]]": count its "],[" separators.
-    longest = max(segment.count(b"],[") for segment in compact.split(b"]]"))
+    # A ring (or point list) ends at "]]": count the "],[" separators since the previous one
+    # (in place: no copy of a file that may be a gigabyte).
+    longest = start = 0
+    while start < len(compact):
+        end = compact.find(b"]]", start)
+        end = len(compact) if end < 0 else end
+        longest = max(longest, compact.count(b"],[", start, end))
+        start = end + 2
     if longest + 1 > limit:
         raise AnnotationFormatError(
             path,
