@@ -241,3 +241,19 @@ def test_viewport_query_is_driven_by_the_rtree_even_with_filters(store: Annotati
     for plan in plans:
         assert plan[0].startswith("SCAN r VIRTUAL TABLE")
         assert "annotations_block" in plan[1]
+
+
+def test_poll_from_a_new_thread_sees_earlier_external_writes(tmp_path: Path) -> None:
+    import threading
+
+    path = tmp_path / "shared.sqlite"
+    viewer, engine = AnnotationStore(path), AnnotationStore(path)
+    written = engine.add_many(nuclei(10))
+    results: list[ChangeEvent | None] = []
+    worker = threading.Thread(target=lambda: results.append(viewer.poll()))
+    worker.start()
+    worker.join()
+    assert results[0] is not None and results[0].added == set(written)
+    assert viewer.poll() is None  # the main thread's poll knows it was reported
+    viewer.close()
+    engine.close()
