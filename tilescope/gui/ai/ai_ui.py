@@ -9,7 +9,6 @@ while the job runs.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from functools import partial
@@ -303,9 +302,9 @@ class AiUi(QObject):
         if row is not None:
             row.set_outcome(text)
         self._say(f"{request.model_id}: {text}")
-        with contextlib.suppress(Exception):  # a busy store: no map shown, nothing lost
+        if not summary.cancelled and self._tab_alive(tab) and not session.closed:
             path = session.store.get_metadata(f"{HEATMAP_KEY}{request.run_id}")
-            if path and not summary.cancelled and self._tab_alive(tab):
+            if path:
                 self.show_heatmap(tab, request.run_id, path)
         if self.window.current_tab() is tab:
             self.runs_panel.refresh()
@@ -424,7 +423,10 @@ class AiUi(QObject):
         return id(tab) in self._slides or tab in self.window.slide_tabs()
 
     def _say(self, message: str) -> None:
-        self.window.statusBar().showMessage(message, 8000)
+        try:
+            self.window.statusBar().showMessage(message, 8000)
+        except RuntimeError:  # a late message after the window was deleted
+            log.info("%s", message)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         if watched is self.window and event.type() == QEvent.Type.Close:

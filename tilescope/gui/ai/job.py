@@ -42,6 +42,11 @@ class AiJob(QObject):
     finished = Signal(object)  # the work's result
     failed = Signal(str)  # a message for the user
     state_changed = Signal(str)  # JobState
+    # The worker emits only these; their slots run on the GUI thread and emit the public
+    # signals there, so the state and every listener change in one event-loop step.
+    _reported = Signal(object)
+    _succeeded = Signal(object)
+    _errored = Signal(str)
 
     def __init__(
         self,
@@ -64,9 +69,9 @@ class AiJob(QObject):
         self._was_cancelled = was_cancelled or (lambda _: self.cancel_token.cancelled)
         self._thread: threading.Thread | None = None
         self._ended = threading.Event()
-        self.progress.connect(self._note_progress)
-        self.finished.connect(self._on_finished)
-        self.failed.connect(self._on_failed)
+        self._reported.connect(self._on_reported)
+        self._succeeded.connect(self._on_finished)
+        self._errored.connect(self._on_failed)
 
     def start(self) -> None:
         self._set_state(JobState.RUNNING)
@@ -92,13 +97,13 @@ class AiJob(QObject):
             log.info("AI job %r failed", self.title, exc_info=error)
             message = self._describe_error(error)
             self._ended.set()
-            self._emit(self.failed, message)
+            self._emit(self._errored, message)
             return
         self._ended.set()
-        self._emit(self.finished, result)
+        self._emit(self._succeeded, result)
 
     def _report(self, report: ProgressReport) -> None:
-        self._emit(self.progress, report)
+        self._emit(self._reported, report)
 
     @staticmethod
     def _emit(signal: Any, value: object) -> None:
@@ -106,16 +111,19 @@ class AiJob(QObject):
             signal.emit(value)
 
     # -- GUI thread ---------------------------------------------------------------------
-    def _note_progress(self, report: ProgressReport) -> None:
+    def _on_reported(self, report: ProgressReport) -> None:
         self.last_report = report
+        self.progress.emit(report)
 
     def _on_finished(self, result: Any) -> None:
         self.result = result
         self._set_state(JobState.CANCELLED if self._was_cancelled(result) else JobState.DONE)
+        self.finished.emit(result)
 
     def _on_failed(self, message: str) -> None:
         self.error = message
         self._set_state(JobState.FAILED)
+        self.failed.emit(message)
 
     def _set_state(self, state: JobState) -> None:
         self.state = state

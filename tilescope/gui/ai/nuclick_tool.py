@@ -88,6 +88,7 @@ class NuClickTool(AnnotationTool):
         self._relay.segmented.connect(self._on_segmented)
         self._relay.warmed.connect(self._on_warmed)
         self.ready = False
+        self._closed = False
 
     # -- lifetime -----------------------------------------------------------------------
     def activate(self, view: SlideView) -> None:
@@ -102,6 +103,8 @@ class NuClickTool(AnnotationTool):
         super().deactivate(view)
 
     def close(self) -> None:
+        """The slide is closing: drop results still on their way."""
+        self._closed = True
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def cancel(self) -> None:
@@ -149,6 +152,8 @@ class NuClickTool(AnnotationTool):
 
     # -- GUI side -----------------------------------------------------------------------
     def _on_warmed(self, error: str | None) -> None:
+        if self._closed or self.session.closed:
+            return
         self.ready = error is None
         if error:
             self._say(error)
@@ -206,6 +211,8 @@ class NuClickTool(AnnotationTool):
     def _on_segmented(
         self, prompts: list[Prompt], outcomes: object, started: float, label: str
     ) -> None:
+        if self._closed or self.session.closed:
+            return
         for prompt in prompts:
             if prompt in self.in_flight:
                 self.in_flight.remove(prompt)
@@ -221,7 +228,7 @@ class NuClickTool(AnnotationTool):
             if o.annotation is not None
         ]
         failures = [o.message for o in outcomes if o.annotation is None and o.message]
-        if made and not self.session.closed:
+        if made:
             if self._model is not None and name not in self.session.styles.colours:
                 adopt_class_colours(self.session.store, self._model.manifest.classes)
             ids = self.session.history.add(made, label)
