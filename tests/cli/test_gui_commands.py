@@ -1,37 +1,52 @@
-"""`tilescope`, `tilescope gui PATH`, `tilescope demo`: the real window opens the slides."""
+"""`tilescope`, `tilescope gui PATH`, `tilescope demo`: the real window opens the slides.
+
+Each command runs in its own process: `app.exec()` returning leaves PySide6's QApplication
+unable to deliver queued signals from worker threads, which would break every later GUI test
+sharing the test process (and a real user runs one event loop per process anyway).
+"""
 
 from __future__ import annotations
 
-import pytest
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication
+import json
+import os
+import subprocess
+import sys
+import textwrap
 
-from tilescope.cli.main import main
-from tilescope.gui.main_window import MainWindow
+import pytest
+
 from tilescope.resources import demo_slide_path
 
+_DRIVER = textwrap.dedent(
+    """
+    import json, sys
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+    from tilescope.cli.main import main
+    from tilescope.gui.app import create_application
+    from tilescope.gui.main_window import MainWindow
 
-def _run_and_capture(argv: list[str]) -> list[str]:
-    """Run the command; once its window shows the expected tabs (or after 8 s), close it."""
-    opened: list[str] = []
-    waited = [0]
+    argv = json.loads(sys.argv[1])
+    expected = int(sys.argv[2])
+    create_application()
+    opened, waited = [], [0]
 
-    def check() -> None:
+    def check():
         windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
         tabs = windows[0].slide_tabs() if windows else []
         waited[0] += 50
-        if windows and (len(tabs) >= expected or waited[0] > 8000):
+        if windows and (len(tabs) >= expected or waited[0] > 15000):
             opened.extend(t.path.name for t in tabs)
             windows[0].close()
-            windows[0].deleteLater()
             QApplication.instance().quit()
             return
         QTimer.singleShot(50, check)
 
-    expected = 0 if argv in ([], ["gui"]) else 1
     QTimer.singleShot(50, check)
-    assert main(argv) == 0
-    return opened
+    status = main(argv)
+    print(json.dumps({"status": status, "opened": opened}))
+    """
+)
 
 
 @pytest.mark.parametrize(
@@ -42,5 +57,15 @@ def _run_and_capture(argv: list[str]) -> list[str]:
         (["gui", str(demo_slide_path())], ["CMU-1-Small-Region.svs"]),
     ],
 )
-def test_gui_commands_open_the_window_with_their_slides(qapp, argv, expected):
-    assert _run_and_capture(argv) == expected
+def test_gui_commands_open_the_window_with_their_slides(argv, expected):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    result = subprocess.run(
+        [sys.executable, "-c", _DRIVER, json.dumps(argv), str(len(expected))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {"status": 0, "opened": expected}
