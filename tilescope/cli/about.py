@@ -23,5 +23,5 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for key, value in info.items():
         shown = ", ".join(value) if isinstance(value, list) else value
-        print(f"{key:24} {shown}")
+        print(f"{key:28} {shown}")
     return 0

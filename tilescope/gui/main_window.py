@@ -11,6 +11,7 @@ from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEve
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget, QWidget
 
 from tilescope import __version__
+from tilescope.engine.about import about
 from tilescope.engine.slide import SlideError, SlideSource, open_slide
 from tilescope.engine.slide.opener import registered_backends
 from tilescope.gui.actions import Actions, create_actions
@@ -202,13 +203,29 @@ class MainWindow(QMainWindow):
         return dialog
 
     def _about(self) -> None:
-        from PySide6 import __version__ as pyside_version
+        # Probing ONNX Runtime's providers can load CUDA libraries: off the GUI thread.
+        run_in_background(about, self._show_about, partial(self._open_failed, "About"))
 
-        QMessageBox.about(
-            self,
-            "About tilescope",
-            f"tilescope {__version__}<br>Qt for Python (PySide6) {pyside_version}",
-        )
+    def _show_about(self, info: dict[str, object]) -> None:
+        from PySide6 import __version__ as pyside_version
+        from PySide6.QtCore import qVersion
+
+        rows = {
+            "tilescope": __version__,
+            "Qt": f"{qVersion()} (PySide6 {pyside_version})",
+            "OpenSlide": info.get("openslide"),
+            "ONNX Runtime": info.get("onnxruntime"),
+            "Execution providers": ", ".join(map(str, info.get("onnxruntime_providers") or [])),  # type: ignore[call-overload]
+            "Python": info.get("python"),
+            "Settings": info.get("settings_folder"),
+            "Data and models": info.get("data_folder"),
+            "Logs": info.get("log_folder"),
+        }
+        text = "".join(f"<b>{k}</b>: {v}<br>" for k, v in rows.items())
+        box = QMessageBox(QMessageBox.Icon.Information, "About tilescope", text, parent=self)
+        box.setObjectName("about-tilescope")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
 
     # -- drag and drop ------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
