@@ -74,6 +74,13 @@ class AnnotationTool(BaseTool):
         return event.button() == Qt.MouseButton.LeftButton
 
     @staticmethod
+    def dragged_from(press: tuple[float, float], event: QMouseEvent) -> bool:
+        """Whether the pointer moved at least `MIN_DRAG_PX` (widget px) since `press`."""
+        px, py = press
+        moved = max(abs(event.position().x() - px), abs(event.position().y() - py))
+        return moved >= MIN_DRAG_PX
+
+    @staticmethod
     def drawing(event: QMouseEvent) -> bool:
         return bool(event.buttons() & Qt.MouseButton.LeftButton)
 

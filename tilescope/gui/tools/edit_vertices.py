@@ -14,7 +14,7 @@ from shapely.geometry.base import BaseGeometry
 from tilescope.engine.annotations.model import Annotation
 from tilescope.gui.annotations.drawing import cosmetic_pen, draw_selection
 from tilescope.gui.annotations.qt_shapes import shapes_of
-from tilescope.gui.tools.base import MIN_DRAG_PX, AnnotationTool
+from tilescope.gui.tools.base import AnnotationTool
 from tilescope.gui.tools.outline import area_shape_type, clean_area
 from tilescope.gui.tools.select import click_select
 
@@ -88,15 +88,14 @@ class EditVerticesTool(AnnotationTool):
     def mouse_release(self, view: SlideView, event: QMouseEvent) -> bool:
         if not self.is_draw_button(event) or self._press is None:
             return False
-        px, py = self._press
-        dragged = max(abs(event.position().x() - px), abs(event.position().y() - py))
+        dragged = self.dragged_from(self._press, event)
         target, edited = self._target, self._edited
         self.cancel()
         if target is None:
-            if dragged < MIN_DRAG_PX:
+            if not dragged:
                 click_select(self, view, event)
             return False
-        if dragged >= MIN_DRAG_PX and edited is not None:
+        if dragged and edited is not None:
             geometry = edited
             if target.geometry.geom_type in ("Polygon", "MultiPolygon"):
                 geometry = clean_area(edited)

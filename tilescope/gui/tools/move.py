@@ -13,7 +13,7 @@ from PySide6.QtGui import QMouseEvent, QPainter
 from tilescope.engine.annotations.model import Annotation
 from tilescope.gui.annotations.drawing import draw_selection
 from tilescope.gui.annotations.qt_shapes import shapes_of
-from tilescope.gui.tools.base import MIN_DRAG_PX, AnnotationTool
+from tilescope.gui.tools.base import AnnotationTool
 from tilescope.gui.tools.select import click_select
 
 if TYPE_CHECKING:
@@ -56,13 +56,12 @@ class MoveTool(AnnotationTool):
     def mouse_release(self, view: SlideView, event: QMouseEvent) -> bool:
         if not self.is_draw_button(event) or self._press is None:
             return False
-        px, py = self._press
-        dragged = max(abs(event.position().x() - px), abs(event.position().y() - py))
+        dragged = self.dragged_from(self._press, event)
         moving, grabbed = self._moving, self._grab is not None
         dx, dy = self._offset
         self.cancel()
         view.setCursor(self.cursor)
-        if dragged < MIN_DRAG_PX:
+        if not dragged:
             click_select(self, view, event)
             return grabbed
         if grabbed and moving and (dx or dy):
