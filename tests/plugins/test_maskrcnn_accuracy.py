@@ -44,9 +44,7 @@ def score(annotations: list[Annotation], truth: np.ndarray) -> tuple[float, floa
 def run(model_id: str, image: np.ndarray) -> list[Annotation]:
     model = load_model(model_id, device="cpu")
     with ArraySlide(image, mpp=0.5) as slide:
-        found = run_on_slide(slide, model).annotations
-    merge = getattr(model, "merge_seams", None)
-    return merge(found) if merge is not None else found
+        return run_on_slide(slide, model).annotations
 
 
 def test_shipped_maskrcnn_on_the_held_out_tile(holdout: tuple[np.ndarray, np.ndarray]) -> None:

@@ -3,8 +3,9 @@
 A real H&E tile (400 x 400 px of MICCAI 2015 image01, 0.5 um/px) is served as an in-memory
 slide and run with the shipped `nuclei-maskrcnn` twice: as one tile, and cut into 160-pixel
 tiles so that dozens of nuclei lie across tile borders. The runner's centroid-in-core rule
-keeps each object in one tile; `suppress_duplicates` removes the copies left when two
-tiles' slightly different outlines put the centroid on either side of the seam.
+keeps each object in one tile; its seam filter (tilescope.engine.inference.seams) drops the
+copies left when two tiles' slightly different outlines put the centroid on either side of
+the seam.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from shapely import STRtree
-from shapely.geometry import box
 
 from tests.conftest import shared_file
 from tilescope.engine.annotations.model import Annotation
@@ -24,11 +24,10 @@ from tilescope.engine.inference.metrics import instance_f1, rasterize
 from tilescope.engine.inference.runner import run_on_slide
 from tilescope.engine.inference.types import TileSpec
 from tilescope.plugins.catalog import load_model
-from tilescope.plugins.maskrcnn.seams import polygon_iou, suppress_duplicates
 
 SMALL_PATCH = 160
 MIN_WHOLE_FRACTION = 0.9  # seam-crossing nuclei of the one-tile run found whole when tiled
-MAX_F1_LOSS = 0.05  # instance F1@0.5 of the tiled run (after seam NMS) vs the one-tile run
+MAX_F1_LOSS = 0.05  # instance F1@0.5 of the tiled run vs the one-tile run
 
 
 def duplicate_pairs(annotations: list[Annotation], iou: float = 0.5) -> int:
@@ -41,32 +40,9 @@ def duplicate_pairs(annotations: list[Annotation], iou: float = 0.5) -> int:
     )
 
 
-def square(x: float, y: float, size: float, score: float) -> Annotation:
-    return Annotation(box(x, y, x + size, y + size), score=score)
-
-
-def test_suppress_duplicates_keeps_the_higher_score() -> None:
-    a = square(0, 0, 10, 0.6)
-    b = square(1, 0, 10, 0.9)  # IoU 0.82 with a
-    c = square(10, 0, 10, 0.5)  # touches b's edge region, IoU with b 1/19: kept
-    d = square(40, 40, 10, 0.7)
-    kept = suppress_duplicates([a, b, c, d])
-    assert [k.id for k in kept] == [b.id, c.id, d.id]
-
-
-def test_suppressed_objects_do_not_suppress_others() -> None:
-    # b is suppressed by a; c overlaps b (IoU > 0.5) but not a: c must stay.
-    a = square(0, 0, 10, 0.9)
-    b = square(3, 0, 10, 0.8)
-    c = square(6, 0, 10, 0.7)
-    kept = suppress_duplicates([a, b, c], iou_threshold=0.5)
-    assert [k.id for k in kept] == [a.id, c.id]
-
-
-def test_ties_keep_the_earlier_object() -> None:
-    a, b = square(0, 0, 10, 0.8), square(0.5, 0, 10, 0.8)
-    assert [k.id for k in suppress_duplicates([a, b])] == [a.id]
-    assert [k.id for k in suppress_duplicates([b, a])] == [b.id]
+def polygon_iou(a: Annotation, b: Annotation) -> float:
+    inter = a.geometry.intersection(b.geometry).area
+    return float(inter / (a.geometry.area + b.geometry.area - inter)) if inter > 0 else 0.0
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,6 @@ from tilescope.plugins.maskrcnn.outputs import (
 )
 from tilescope.plugins.maskrcnn.paste import crop_pasted, paste_mask
 from tilescope.plugins.maskrcnn.polygons import instance_polygon
-from tilescope.plugins.maskrcnn.seams import suppress_duplicates
 
 
 class MaskRCNNType(ModelType):
@@ -45,7 +44,6 @@ class MaskRCNNType(ModelType):
         "mask_threshold": Param(float, 0.5, minimum=0.0, maximum=1.0),
         "min_area": Param(int, 6, minimum=1, help="smallest instance in model pixels"),
         "simplify": Param(float, 0.5, minimum=0.0, help="polygon tolerance in model pixels"),
-        "seam_iou": Param(float, 0.5, minimum=0.0, maximum=1.0, help="duplicates at tile seams"),
     }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -144,9 +142,3 @@ class MaskRCNNType(ModelType):
                 )
             )
         return out
-
-    def merge_seams(self, annotations: list[Annotation]) -> list[Annotation]:
-        """The run's kept instances without the duplicates left at tile seams (one-in-~200
-        nuclei: two tiles' centroids on either side of the core boundary); for the runner
-        to call once a run's objects are known."""
-        return suppress_duplicates(annotations, self.parameters["seam_iou"])

@@ -142,7 +142,7 @@ Licence: Apache-2.0 (weights and code by the tilescope developers).
 detections in the slide's annotation store), or from Python
 `tilescope.plugins.catalog.load_model("nuclei-maskrcnn")` with the engine's runner. Tiles of
 384 px at 0.5 um/px with 48 px overlap; objects across tile seams are kept once
-(centroid-in-core, then `merge_seams`).
+(centroid-in-core, then the runner's seam filter).
 
 ## Intended use and limits
 Research use on H&E at about 20x. Not a medical device. Trained on two small tiles: it has
