@@ -28,7 +28,7 @@ def test_user_folder_settings_and_env(tmp_path: Path, monkeypatch: pytest.Monkey
     )
     model_folder(tmp_path / "env-a", model_id="in-env")
     monkeypatch.setenv(
-        catalog.ENV_MODEL_PATH, f"{tmp_path / 'env-a'}{__import__('os').pathsep}/nowhere"
+        "TILESCOPE_MODEL_PATH", f"{tmp_path / 'env-a'}{__import__('os').pathsep}/nowhere"
     )
     assert {"in-user-dir", "in-settings", "in-env", "nuclei-unet-fluo"} <= _ids()
 
@@ -38,7 +38,7 @@ def test_broken_folder_is_reported_not_fatal(
 ) -> None:
     folder = model_folder(tmp_path, model_id="broken")
     (folder / "tilescope-model.yaml").write_text("format: 1\nid: broken\n")
-    monkeypatch.setenv(catalog.ENV_MODEL_PATH, str(tmp_path))
+    monkeypatch.setenv("TILESCOPE_MODEL_PATH", str(tmp_path))
     entries = catalog.scan()
     broken = [e for e in entries if e.folder == folder]
     assert broken and broken[0].manifest is None and "required" in (broken[0].error or "")
@@ -52,5 +52,5 @@ def test_unknown_id_names_the_known_ones() -> None:
 
 def test_env_path_shadows_bundled_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mine = model_folder(tmp_path, model_id="nuclei-unet-fluo")
-    monkeypatch.setenv(catalog.ENV_MODEL_PATH, str(tmp_path))
+    monkeypatch.setenv("TILESCOPE_MODEL_PATH", str(tmp_path))
     assert catalog.find_model("nuclei-unet-fluo").folder == mine

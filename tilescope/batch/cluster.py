@@ -22,12 +22,13 @@ from tilescope.batch.tasks import (
     run_slide_task,
     single_threaded_worker_environment,
 )
+from tilescope.engine.errors import TilescopeError
 
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
 PROGRESS_INTERVAL_S = 0.5
 
 
-class ClusterError(Exception):
+class ClusterError(TilescopeError):
     """The cluster address is wrong, Dask is missing, or the scheduler cannot be reached."""
 
 

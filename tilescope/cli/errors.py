@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from tilescope.engine.errors import TilescopeError
 
-class CliError(Exception):
+
+class CliError(TilescopeError):
     """A user-facing error; the message is printed as is."""
 
 

@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 
 from tilescope import __version__
-from tilescope.cli.errors import EXIT_USAGE_OR_INPUT, CliError
+from tilescope.cli.errors import EXIT_USAGE_OR_INPUT
 
 COMMANDS = [
     "tilescope.cli.info",
@@ -53,6 +53,11 @@ def _only_tilescope(record: logging.LogRecord) -> bool:
     return record.name == "tilescope" or record.name.startswith("tilescope.")
 
 
+def _no_traceback(record: logging.LogRecord) -> bool:
+    """Tracebacks go to the log file only; stderr gets the one line printed by `main`."""
+    return record.exc_info is None
+
+
 def _quiet_libraries(debug: bool) -> None:
     """Without --debug only tilescope's own warnings reach stderr: no library chatter."""
     root = logging.getLogger()
@@ -63,7 +68,9 @@ def _quiet_libraries(debug: bool) -> None:
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
     if not debug:
+        handler.setLevel(logging.WARNING)
         handler.addFilter(_only_tilescope)
+        handler.addFilter(_no_traceback)
         for name in _NOISY_LOGGERS:
             logging.getLogger(name).setLevel(logging.CRITICAL)
         import warnings
@@ -85,18 +92,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             parser.print_help()
             return 0
-    from tilescope.engine.slide.errors import SlideError
+    from tilescope.engine.errors import TilescopeError, one_line
+    from tilescope.engine.inference.progress import RunCancelledError
 
+    log = logging.getLogger("tilescope.cli")
     try:
         return int(args.func(args) or 0)
-    except (CliError, SlideError) as error:
-        if args.debug:
-            traceback.print_exc()
-        print(f"tilescope: error: {error}", file=sys.stderr)
-        return EXIT_USAGE_OR_INPUT
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, RunCancelledError):
         print("tilescope: cancelled", file=sys.stderr)
         return 130
+    except TilescopeError as error:
+        log.info("%s failed: %s", args.command, error, exc_info=True)
+        if args.debug:
+            traceback.print_exc()
+        print(f"tilescope: error: {one_line(error)}", file=sys.stderr)
+        return EXIT_USAGE_OR_INPUT
+    except Exception as error:  # last resort: a bug, still one line and the log's path
+        log.error("%s crashed", args.command, exc_info=True)
+        if args.debug:
+            traceback.print_exc()
+        from tilescope.engine.log_setup import log_file_path
+
+        print(
+            f"tilescope: error: unexpected {type(error).__name__}: {one_line(error)} "
+            f"(details in {log_file_path()})",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE_OR_INPUT
 
 
 if __name__ == "__main__":

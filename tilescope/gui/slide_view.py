@@ -26,9 +26,10 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGestureEvent, QPinchGesture, QWidget
 
+from tilescope.engine.settings import settings
 from tilescope.engine.slide import SlideSource
 from tilescope.gui.frame_painter import BACKDROP, FramePainter
-from tilescope.gui.image_cache import DEFAULT_IMAGE_CACHE_BYTES, ImageCache
+from tilescope.gui.image_cache import ImageCache
 from tilescope.gui.magnification import device_downsample_for, format_zoom, magnification
 from tilescope.gui.overlay import OverlayLayer
 from tilescope.gui.render import DisplaySettings
@@ -59,7 +60,7 @@ class SlideView(QWidget):
         source: SlideSource,
         parent: QWidget | None = None,
         *,
-        image_cache_bytes: int = DEFAULT_IMAGE_CACHE_BYTES,
+        image_cache_bytes: int | None = None,
         threads: int | None = None,
     ) -> None:
         super().__init__(parent)
@@ -71,6 +72,8 @@ class SlideView(QWidget):
         self.setMinimumSize(64, 64)
         self._source = source
         meta = source.metadata
+        if image_cache_bytes is None:
+            image_cache_bytes = int(settings().view_image_cache_mb) * 1024 * 1024
         self._images = ImageCache(image_cache_bytes)
         self._frame = FramePainter(source, self._images)
         self._overview_generation = -1

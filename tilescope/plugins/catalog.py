@@ -1,21 +1,19 @@
 """Where models are found, and loading one by id or folder.
 
-Search order (first id wins): folders named in TILESCOPE_MODEL_PATH (os.pathsep-separated),
-`model_paths` in `<config_dir>/settings.yaml`, the user's model folder
-(`user_dirs.user_models_dir()`), then the bundled `tilescope/resources/models/`. Each of
-those holds model folders (or is itself one).
+Search order (first id wins): the `model_paths` setting (folders named in
+TILESCOPE_MODEL_PATH, os.pathsep-separated, then `model_paths` in `<config_dir>/settings.yaml`;
+see engine.settings), the user's model folder (`user_dirs.user_models_dir()`), then the
+bundled `tilescope/resources/models/`. Each of those holds model folders (or is itself one).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from tilescope.engine import user_dirs
+from tilescope.engine.settings import settings
 from tilescope.plugins.base import LoadedModel, ModelType
 from tilescope.plugins.manifest import MANIFEST_NAME, ManifestError, ModelManifest, load_manifest
 from tilescope.plugins.registry import UnknownModelTypeError, get_type
@@ -23,35 +21,13 @@ from tilescope.resources import resource_path
 
 log = logging.getLogger(__name__)
 
-SETTINGS_NAME = "settings.yaml"
-ENV_MODEL_PATH = "TILESCOPE_MODEL_PATH"
-
 
 def bundled_models_dir() -> Path:
     return resource_path("models")
 
 
-def settings_model_paths() -> list[Path]:
-    """`model_paths:` from the settings file in the config folder (absent or bad: none)."""
-    path = user_dirs.config_dir() / SETTINGS_NAME
-    if not path.is_file():
-        return []
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, OSError, UnicodeDecodeError) as error:
-        log.warning("%s: cannot read settings (%s)", path, error)
-        return []
-    paths = data.get("model_paths", []) if isinstance(data, dict) else []
-    if not isinstance(paths, list):
-        log.warning("%s: model_paths must be a list of folders", path)
-        return []
-    return [Path(str(p)).expanduser() for p in paths]
-
-
 def search_dirs() -> list[Path]:
-    env = os.environ.get(ENV_MODEL_PATH, "")
-    dirs = [Path(p).expanduser() for p in env.split(os.pathsep) if p]
-    dirs += settings_model_paths()
+    dirs = list(settings().model_paths)  # TILESCOPE_MODEL_PATH first, then settings.yaml
     dirs.append(user_dirs.user_models_dir())
     dirs.append(bundled_models_dir())
     return dirs

@@ -52,6 +52,8 @@ from typing import Any
 
 import yaml
 
+from tilescope.engine.errors import TilescopeError
+
 MANIFEST_NAME = "tilescope-model.yaml"
 FORMAT_VERSION = 1
 CHANNEL_ORDERS = ("RGB", "BGR", "gray", "haematoxylin")
@@ -62,7 +64,7 @@ _HEX_RE = re.compile(r"^[0-9a-f]{64}$")
 _COLOUR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
-class ManifestError(Exception):
+class ManifestError(TilescopeError):
     """A manifest is missing, unreadable or wrong; the message names the file and the key."""
 
     def __init__(self, path: str | Path, problem: str, key: str | None = None) -> None:

@@ -11,6 +11,7 @@ import logging
 import threading
 from importlib.metadata import entry_points
 
+from tilescope.engine.errors import TilescopeError
 from tilescope.plugins.base import ModelType
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ _loaded = False
 _lock = threading.Lock()
 
 
-class UnknownModelTypeError(KeyError):
+class UnknownModelTypeError(TilescopeError, KeyError):
     def __init__(self, name: str, known: list[str]) -> None:
         self.name = name
         super().__init__(f"unknown model type {name!r} (installed: {', '.join(known) or 'none'})")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tilescope.engine.errors import TilescopeError
 
-class AnnotationFormatError(ValueError):
+
+class AnnotationFormatError(TilescopeError, ValueError):
     """A file that cannot be read or written as annotations; the message says where and why."""
 
     def __init__(self, path: str | Path, problem: str) -> None:
@@ -14,5 +16,5 @@ class AnnotationFormatError(ValueError):
         super().__init__(f"{self.path}: {problem}")
 
 
-class AnnotationStoreError(RuntimeError):
+class AnnotationStoreError(TilescopeError, RuntimeError):
     """The store cannot be opened or an edit was refused (e.g. a duplicate id)."""

@@ -53,11 +53,11 @@ from tilescope.engine.annotations.events import ChangeEvent, Listener, Listeners
 from tilescope.engine.annotations.model import Annotation, ObjectKind, ShapeType
 from tilescope.engine.annotations.schema import SCHEMA_VERSION, SECONDARY_INDEXES, TABLES
 from tilescope.engine.annotations.spatial_order import block_starts, spatial_order
+from tilescope.engine.settings import settings
 
 log = logging.getLogger(__name__)
 
 STORE_SUFFIX = ".tilescope-annotations.sqlite"
-_BUSY_TIMEOUT_S = 30.0
 # A bulk load at least this big (and at least as big as the store) rebuilds the indexes after.
 _BULK_REINDEX_MIN = 20_000
 
@@ -92,6 +92,16 @@ class _ThreadState:
     depth: int = 0
     version: int | None = None
     pending: PendingChange = field(default_factory=PendingChange)
+
+
+def existing_store_path(slide_path: str | Path, folder: str | Path | None = None) -> Path | None:
+    """The store file of a slide if one exists already (reading it must not create one)."""
+    from tilescope.engine.annotations.identity import slide_identity
+    from tilescope.engine.user_dirs import annotation_store_dir
+
+    base = Path(folder) if folder is not None else annotation_store_dir()
+    path = base / f"{slide_identity(slide_path)}{STORE_SUFFIX}"
+    return path if path.is_file() else None
 
 
 def _insert_plan(columns: dict[str, list[Any]], version: int) -> tuple[str, str, list[list[Any]]]:
@@ -161,13 +171,14 @@ class AnnotationStore:
         return store
 
     def _connect(self) -> sqlite3.Connection:
+        busy_timeout_s = float(settings().store_busy_timeout_s)
         conn = sqlite3.connect(
             self.path,
-            timeout=_BUSY_TIMEOUT_S,
+            timeout=busy_timeout_s,
             isolation_level=None,  # explicit BEGIN/COMMIT only
             check_same_thread=False,  # used by its own thread only; closed by `close`
         )
-        conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA cache_size = -65536")

@@ -7,8 +7,10 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from tilescope.engine.errors import TilescopeError
 
-class RunCancelledError(Exception):
+
+class RunCancelledError(TilescopeError):
     """Raised inside a run when its `CancelToken` was set; the run stops between batches."""
 
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import shapely.geometry
 
 from tilescope.engine.annotations.model import Annotation, ObjectKind, ShapeType
+from tilescope.engine.errors import TilescopeError
 from tilescope.engine.inference.types import TileInfo
 
 _ID_NAMESPACE = uuid.UUID("6f1c2a1e-58a4-4b0c-9a8e-7a2f0c3d9b11")
@@ -36,7 +37,7 @@ class ResultSink(Protocol):
     def close(self) -> None: ...
 
 
-class ResumeError(Exception):
+class ResumeError(TilescopeError):
     """A resume log exists but belongs to another run (other model, region or settings)."""
 
 

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tilescope.engine.errors import TilescopeError
+from tilescope.engine.settings import settings
+
 log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -29,7 +32,7 @@ _sessions_lock = threading.Lock()
 _warned: set[str] = set()
 
 
-class SessionError(Exception):
+class SessionError(TilescopeError):
     """A model file could not be loaded by ONNX Runtime; the message names the file."""
 
 
@@ -138,7 +141,7 @@ def create_session(model_path: str | Path, device: str = "auto", threads: int | 
     if notice:
         log.warning(notice)
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or default_threads()
+    options.intra_op_num_threads = threads or int(settings().inference_threads) or default_threads()
     options.inter_op_num_threads = 1
     # Spinning threads burn a core each while idle between batches; the pipeline has gaps.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tilescope.engine.errors import TilescopeError
 
-class SlideError(Exception):
+
+class SlideError(TilescopeError):
     """A slide could not be opened or read.
 
     The message always names the file, so that a GUI dialog or a CLI line can show it as is.

@@ -17,7 +17,12 @@ DEFAULT_FALLBACK_BYTES = 512 * 1024 * 1024
 
 
 def default_cache_bytes() -> int:
-    """A share of physical memory, as QuPath does; a fixed size where it cannot be read."""
+    """`tile_cache_mb` when set, else a share of physical memory, as QuPath does."""
+    from tilescope.engine.settings import settings
+
+    configured = int(settings().tile_cache_mb)
+    if configured > 0:
+        return configured * 1024 * 1024
     try:
         import os
 

@@ -14,8 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from tilescope.engine.errors import TilescopeError
 
-class HeatmapError(Exception):
+
+class HeatmapError(TilescopeError):
     """The folder is not a readable probability map; the message names it."""
 
 

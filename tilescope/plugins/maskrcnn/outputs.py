@@ -15,8 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from tilescope.engine.errors import TilescopeError
 
-class OutputMappingError(ValueError):
+
+class OutputMappingError(TilescopeError, ValueError):
     """The model's outputs do not match what the manifest declares; names the problem."""
 
 

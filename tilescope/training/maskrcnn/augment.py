@@ -8,42 +8,9 @@ from __future__ import annotations
 
 import torch
 
-# Ruifrok & Johnston haematoxylin, eosin, DAB optical-density vectors (rows), as in skimage.
-_RGB_FROM_HED = torch.tensor(
-    [[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]], dtype=torch.float32
-)
-_RGB_FROM_HED = _RGB_FROM_HED / _RGB_FROM_HED.norm(dim=1, keepdim=True)
-_HED_FROM_RGB = torch.linalg.inv(_RGB_FROM_HED)
+from tilescope.training.corpus.augment import flip_rotate, hed_jitter
 
-
-def hed_jitter(
-    images: torch.Tensor, generator: torch.Generator, scale: float = 0.08, shift: float = 0.03
-) -> torch.Tensor:
-    """Scale and shift each stain's optical density per image (images B x 3 x H x W in 0..1)."""
-    b = images.shape[0]
-    device = images.device
-    od = -torch.log(images.clamp(min=1e-3))
-    hed = torch.einsum("bchw,cd->bdhw", od, _HED_FROM_RGB.to(device))
-    alpha = 1 + (torch.rand(b, 3, 1, 1, generator=generator, device=device) * 2 - 1) * scale
-    beta = (torch.rand(b, 3, 1, 1, generator=generator, device=device) * 2 - 1) * shift
-    od = torch.einsum("bdhw,dc->bchw", hed * alpha + beta, _RGB_FROM_HED.to(device))
-    return torch.exp(-od).clamp(0, 1)
-
-
-def flip_rotate(
-    images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One of the 8 dihedral transforms per sample, the same for image and labels."""
-    out_images, out_labels = [], []
-    choices = torch.randint(0, 8, (images.shape[0],), generator=generator, device=images.device)
-    for image, label, choice in zip(images, labels, choices.tolist(), strict=True):
-        if choice >= 4:
-            image, label = image.flip(-1), label.flip(-1)
-        k = choice % 4
-        out_images.append(torch.rot90(image, k, (-2, -1)))
-        out_labels.append(torch.rot90(label, k, (-2, -1)))
-    return torch.stack(out_images), torch.stack(out_labels)
-
+__all__ = ["flip_rotate", "hed_jitter", "make_batch", "targets_from_labels"]
 
 def targets_from_labels(labels: torch.Tensor) -> list[dict[str, torch.Tensor]]:
     """torchvision detection targets (boxes, labels, masks) from B x H x W instance labels."""

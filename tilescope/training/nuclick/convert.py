@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from tilescope.engine.errors import TilescopeError
 from tilescope.training.nuclick import export
 from tilescope.training.nuclick.official import NuClickOriginal
 
@@ -19,7 +20,7 @@ PATCH = 128
 _WRAPPERS = ("state_dict", "model_state_dict", "model", "net", "weights")
 
 
-class ConversionError(Exception):
+class ConversionError(TilescopeError):
     """The weights cannot be converted; the message names the file and the problem."""
 
 

@@ -1,0 +1,50 @@
+"""The one base of every error tilescope reports to a person.
+
+A `TilescopeError`'s message is a single line that names the file, argument or store and says
+what is wrong (and, where it helps, what to do next). The CLI prints it and exits 2, the GUI
+shows it in a dialog and keeps running, scripts catch this one type. Anything else that
+escapes is a bug: the last-resort handlers log its traceback and still show one line.
+
+Subclasses live next to the code that raises them (`SlideError` in engine.slide,
+`AnnotationFormatError` in engine.annotations, `ManifestError` in plugins, ...); the few that
+several layers share are here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class TilescopeError(Exception):
+    """A user-facing failure whose message is one line, shown as is."""
+
+
+class InputError(TilescopeError, ValueError):
+    """A value handed in by the user (an argument, a setting, a field of a file) is not usable."""
+
+    def __init__(self, what: str, problem: str) -> None:
+        self.what = what
+        self.problem = problem
+        super().__init__(f"{what}: {problem}")
+
+
+class FileProblemError(TilescopeError, OSError):
+    """A file or folder cannot be read or written; the message names it and the true cause."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+    def __str__(self) -> str:  # OSError's own __str__ would show errno fields
+        return f"{self.path}: {self.problem}"
+
+
+class BudgetError(TilescopeError, MemoryError):
+    """An operation would need more memory than its budget allows; refused before allocating."""
+
+
+def one_line(error: BaseException) -> str:
+    """The message of any exception, folded to one line (never a traceback)."""
+    text = str(error).strip() or type(error).__name__
+    return " ".join(text.split())
