@@ -8,7 +8,7 @@ import pytest
 
 from tilescope.engine.errors import InputError, TilescopeError
 from tilescope.engine.slide.opener import open_slide
-from tilescope.engine.slide.pixel_size import (
+from tilescope.engine.pixel_size import (
     apply_pixel_size,
     resolve_pixel_size,
     set_stored_mpp,
