@@ -22,6 +22,12 @@ from tilescope.engine.annotations.formats._common import (
 )
 from tilescope.engine.annotations.model import Annotation
 from tilescope.engine.annotations.store import AnnotationStore
+from tilescope.engine.annotations.validation import (
+    Outside,
+    SlideBounds,
+    check_annotations,
+    check_text,
+)
 
 READERS: dict[str, ModuleType] = {
     geojson.FORMAT: geojson,
@@ -36,6 +42,8 @@ __all__ = [
     "WRITERS",
     "AnnotationFile",
     "Limits",
+    "Outside",
+    "SlideBounds",
     "export_store",
     "format_for_path",
     "import_file",
@@ -73,13 +81,34 @@ def format_for_path(path: str | Path) -> str:
 
 
 def read_annotations(
-    path: str | Path, format: str | None = None, limits: Limits = DEFAULT_LIMITS
+    path: str | Path,
+    format: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    bounds: SlideBounds | tuple[float, float] | None = None,
+    outside: Outside | str = Outside.CLIP,
 ) -> AnnotationFile:
+    """Read and validate a file (see `validation`): invalid polygons are repaired and
+    counted in one note; with the slide's `bounds` (width, height) objects outside it are
+    clipped, refused or kept as `outside` says."""
     file = Path(path)
     name = format or sniff_format(file)
     if name not in READERS:
         raise AnnotationFormatError(file, f"cannot read format {name!r}")
-    return READERS[name].read(file, limits)
+    try:
+        found: AnnotationFile = READERS[name].read(file, limits)
+    except RecursionError:
+        raise AnnotationFormatError(file, "nested too deeply") from None
+    if isinstance(bounds, tuple):
+        bounds = SlideBounds(*bounds)
+    checked = check_annotations(file, found.annotations, bounds, outside, found.repaired)
+    found.annotations = checked.annotations
+    found.repaired = checked.repaired
+    found.notes.extend(checked.notes(bounds))
+    found.class_colours = {
+        n: c for n, c in found.class_colours.items() if check_text(file, "class name", n)
+    }
+    return found
 
 
 def write_annotations(
@@ -118,14 +147,19 @@ def _reporting(items: Iterable[Annotation], progress: Progress, path: Path) -> I
 
 
 def import_file(
-    store: AnnotationStore, path: str | Path, format: str | None = None
+    store: AnnotationStore,
+    path: str | Path,
+    format: str | None = None,
+    *,
+    bounds: SlideBounds | tuple[float, float] | None = None,
+    outside: Outside | str = Outside.CLIP,
 ) -> AnnotationFile:
     """Read a file and add everything to `store` in one transaction (all or nothing).
 
     Objects whose id is already in the store get a new id, so importing twice duplicates
     rather than fails. Class colours from the file are kept for classes new to the store.
     """
-    found = read_annotations(path, format)
+    found = read_annotations(path, format, bounds=bounds, outside=outside)
     known = {c.name for c in store.classes()}
     present = store.existing_ids(a.id for a in found.annotations)
     items = [a.evolve(id=_fresh_id()) if a.id in present else a for a in found.annotations]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import shapely
+import shapely.errors
 from shapely.geometry.base import BaseGeometry
 
 from tilescope.engine.annotations.classes import Colour
@@ -35,6 +36,7 @@ class AnnotationFile:
     class_colours: dict[str, Colour] = field(default_factory=dict)
     mpp: float | None = None
     notes: list[str] = field(default_factory=list)  # losses a user should know about
+    repaired: int = 0  # invalid polygons a reader already repaired (counted in one note)
 
 
 def check_file_size(path: Path, limits: Limits) -> int:
@@ -61,6 +63,10 @@ def coords_array(path: Path, where: str, coords: object, limits: Limits) -> np.n
         array = np.asarray(coords, dtype=np.float64)
     except (TypeError, ValueError):
         raise AnnotationFormatError(path, f"{where}: coordinates are not numbers") from None
+    except OverflowError:
+        raise AnnotationFormatError(
+            path, f"{where}: a coordinate is too large to be a slide position"
+        ) from None
     if array.ndim != 2 or array.shape[1] < 2 or len(array) == 0:
         raise AnnotationFormatError(path, f"{where}: expected a list of [x, y] positions")
     array = array[:, :2]
@@ -84,7 +90,10 @@ def polygon(path: Path, where: str, rings: object, limits: Limits) -> BaseGeomet
     if not isinstance(rings, list) or not rings:
         raise AnnotationFormatError(path, f"{where}: a polygon needs at least one ring")
     arrays = [ring(path, f"{where} ring {i}", r, limits) for i, r in enumerate(rings)]
-    return shapely.Polygon(arrays[0], arrays[1:])
+    try:
+        return shapely.Polygon(arrays[0], arrays[1:])
+    except (shapely.errors.GEOSException, ValueError) as error:
+        raise AnnotationFormatError(path, f"{where}: not a polygon ({error})") from None
 
 
 def ellipse(x0: float, y0: float, x1: float, y1: float, segments: int = 72) -> BaseGeometry:

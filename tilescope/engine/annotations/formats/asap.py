@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from xml.etree.ElementTree import Element
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
@@ -60,6 +61,16 @@ def _build(
     raise AnnotationFormatError(path, f"{where}: unsupported annotation Type {kind!r}")
 
 
+def _order(path: Path, where: str, element: Element, default: int) -> float:
+    text = element.get("Order")
+    if text is None:
+        return float(default)
+    value = _xml.number(path, where, element, "Order")
+    if not np.isfinite(value):
+        raise AnnotationFormatError(path, f"{where}: Order={text!r} is not a finite number")
+    return value
+
+
 def read(path: Path, limits: Limits = DEFAULT_LIMITS) -> AnnotationFile:
     check_file_size(path, limits)
     annotations: list[Annotation] = []
@@ -87,7 +98,7 @@ def read(path: Path, limits: Limits = DEFAULT_LIMITS) -> AnnotationFile:
             coords.append(
                 (_xml.number(path, where, element, "X"), _xml.number(path, where, element, "Y"))
             )
-            orders.append(float(element.get("Order", len(orders))))
+            orders.append(_order(path, where, element, len(orders)))
             if len(coords) > limits.max_vertices_per_geometry:
                 raise AnnotationFormatError(
                     path,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from tilescope.engine.annotations.classes import Colour
 from tilescope.engine.annotations.formats._output import atomic_text_writer
 from tilescope.engine.annotations.measurements import measure_many
 from tilescope.engine.annotations.model import Annotation
+from tilescope.engine.annotations.validation import json_safe
 
 FORMAT = "csv"
 EXTENSIONS = (".csv",)
@@ -31,8 +33,21 @@ BASE_COLUMNS = [
 ]
 
 
+#: A text cell starting with one of these is a formula to Excel/LibreOffice (OWASP CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _blank(value: float | None) -> str | float:
-    return "" if value is None else value
+    """Missing and non-finite values are empty cells."""
+    return "" if value is None or not math.isfinite(value) else value
+
+
+def safe_cell(value: object) -> object:
+    """Text that a spreadsheet would run as a formula gets a leading single quote; numbers
+    (negative ones too) are written as numbers and stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def write(
@@ -48,12 +63,12 @@ def write(
     measurement_names = sorted({name for a in items for name in a.measurements})
     with atomic_text_writer(path, newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(BASE_COLUMNS + measurement_names + ["properties"])
+        writer.writerow([safe_cell(v) for v in BASE_COLUMNS + measurement_names + ["properties"]])
         for i, a in enumerate(items):
             assert measured is not None
             area_um2 = None if measured.area_um2 is None else float(measured.area_um2[i])
             perim_um = None if measured.perimeter_um is None else float(measured.perimeter_um[i])
-            writer.writerow(
+            row = (
                 [
                     a.id,
                     a.name or "",
@@ -70,6 +85,7 @@ def write(
                     a.run_id or "",
                 ]
                 + [_blank(a.measurements.get(name)) for name in measurement_names]
-                + [json.dumps(a.properties) if a.properties else ""]
+                + [json.dumps(json_safe(a.properties)) if a.properties else ""]
             )
+            writer.writerow([safe_cell(v) for v in row])
     return []

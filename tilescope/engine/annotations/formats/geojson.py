@@ -32,6 +32,7 @@ from tilescope.engine.annotations.formats._common import (
 )
 from tilescope.engine.annotations.formats._output import atomic_text_writer
 from tilescope.engine.annotations.model import Annotation, ObjectKind, ShapeType
+from tilescope.engine.annotations.validation import json_safe
 
 FORMAT = "geojson"
 EXTENSIONS = (".geojson", ".json")
@@ -104,6 +105,8 @@ def _load_json(path: Path, limits: Limits) -> Any:
         ) from None
     except RecursionError:
         raise AnnotationFormatError(path, "JSON nested too deeply") from None
+    except ValueError:  # Python refuses integers of more than 4300 digits
+        raise AnnotationFormatError(path, "a number in the JSON has too many digits") from None
 
 
 def _features(path: Path, data: Any) -> list[Any]:
@@ -151,6 +154,8 @@ def _geometry(path: Path, where: str, geometry: Any, limits: Limits) -> BaseGeom
         return shapely.MultiLineString(lines)
     if kind == "Polygon":
         return polygon(path, where, coords, limits)
+    if not coords:
+        raise AnnotationFormatError(path, f"{where}: MultiPolygon without any polygon")
     parts = [polygon(path, f"{where} part {i}", p, limits) for i, p in enumerate(coords)]
     total = sum(shapely.get_num_coordinates(p) for p in parts)
     if total > limits.max_vertices_per_geometry:
@@ -232,7 +237,10 @@ def _feature(
     if ours.get("shape_type") in {s.value for s in ShapeType}:
         shape_type = ShapeType(ours["shape_type"])
     extra = {k: v for k, v in props.items() if k not in _KNOWN_PROPERTIES}
-    extra.update(ours.get("properties") or {})
+    user = ours.get("properties") or {}
+    if not isinstance(user, dict):
+        raise AnnotationFormatError(path, f"{where}: 'tilescope.properties' must be an object")
+    extra.update(user)
     if object_type == "cell":
         extra.setdefault("objectType", "cell")
     score = ours.get("score")
@@ -271,40 +279,19 @@ def write(
 ) -> list[str]:
     """Write a QuPath >= 0.3 FeatureCollection, streaming (a million objects fit)."""
     del mpp  # GeoJSON coordinates are pixels; QuPath knows the pixel size from the slide
+    skipped = 0
     with atomic_text_writer(path) as out:
         out.write('{"type":"FeatureCollection","features":[\n')
         first = True
         for batch in _batches(annotations, 5000):
-            geometries = shapely.to_geojson(np.array([a.geometry for a in batch], dtype=object))
-            for a, geometry in zip(batch, geometries, strict=True):
-                props: dict[str, Any] = {
-                    "objectType": "detection" if a.kind == ObjectKind.DETECTION else "annotation"
-                }
-                if a.properties.get("objectType") == "cell":
-                    props["objectType"] = "cell"
-                if a.name:
-                    props["name"] = a.name
-                if a.class_name:
-                    colour = class_colours.get(a.class_name)
-                    props["classification"] = {"name": a.class_name}
-                    if colour:
-                        props["classification"]["color"] = list(colour)
-                if a.measurements:
-                    props["measurements"] = {
-                        k: _finite_or_none(v) for k, v in a.measurements.items()
-                    }
-                ours: dict[str, Any] = {}
-                if a.shape_type != _DEFAULT_SHAPES.get(a.geometry.geom_type):
-                    ours["shape_type"] = str(a.shape_type)
-                if a.score is not None:
-                    ours["score"] = a.score
-                if a.run_id:
-                    ours["run_id"] = a.run_id
-                user = {k: v for k, v in a.properties.items() if k != "objectType"}
-                if user:
-                    ours["properties"] = user
-                if ours:
-                    props["tilescope"] = ours
+            shapes = np.array([a.geometry for a in batch], dtype=object)
+            finite = np.isfinite(shapely.bounds(shapes)).all(axis=1)
+            geometries = shapely.to_geojson(shapes)
+            for a, geometry, ok in zip(batch, geometries, finite, strict=True):
+                if not ok:  # JSON has no NaN/Infinity; such an object has no position
+                    skipped += 1
+                    continue
+                props = encode_properties(a, class_colours)
                 out.write(
                     ("" if first else ",\n")
                     + f'{{"type":"Feature","id":{json.dumps(a.id)},"geometry":{geometry},'
@@ -312,7 +299,64 @@ def write(
                 )
                 first = False
         out.write("\n]}\n")
+    if skipped:
+        return [f"{skipped} object(s) with non-finite coordinates left out"]
     return []
+
+
+#: User properties written at the top level of `properties` (where other tools look for them)
+#: rather than under "tilescope"; the reader takes unknown top-level keys back as properties.
+TOP_LEVEL_PROPERTIES = ("scene",)
+
+
+def encode_properties(a: Annotation, class_colours: Mapping[str, Colour]) -> dict[str, Any]:
+    """The `properties` of one Feature: QuPath's keys, and ours under "tilescope"."""
+    props: dict[str, Any] = {
+        "objectType": "detection" if a.kind == ObjectKind.DETECTION else "annotation"
+    }
+    if a.properties.get("objectType") == "cell":
+        props["objectType"] = "cell"
+    if a.name:
+        props["name"] = a.name
+    if a.class_name:
+        colour = class_colours.get(a.class_name)
+        props["classification"] = {"name": a.class_name}
+        if colour:
+            props["classification"]["color"] = list(colour)
+    if a.measurements:
+        props["measurements"] = {k: _finite_or_none(v) for k, v in a.measurements.items()}
+    ours: dict[str, Any] = {}
+    if a.shape_type != _DEFAULT_SHAPES.get(a.geometry.geom_type):
+        ours["shape_type"] = str(a.shape_type)
+    if a.score is not None and math.isfinite(a.score):
+        ours["score"] = a.score
+    if a.run_id:
+        ours["run_id"] = a.run_id
+    user = {k: v for k, v in a.properties.items() if k != "objectType"}
+    for key in TOP_LEVEL_PROPERTIES:
+        if key in user:
+            props[key] = user.pop(key)
+    if user:
+        ours["properties"] = json_safe(user)
+    if ours:
+        props["tilescope"] = ours
+    return props
+
+
+def encode_feature(a: Annotation, class_colours: Mapping[str, Colour]) -> dict[str, Any]:
+    """One object as a GeoJSON Feature (a dict), exactly as `write` writes it."""
+    geometry = json.loads(shapely.to_geojson(a.geometry))
+    return {
+        "type": "Feature",
+        "id": a.id,
+        "geometry": geometry,
+        "properties": encode_properties(a, class_colours),
+    }
+
+
+def decode_feature(feature: Any, path: Path = Path("<feature>")) -> Annotation:
+    """One Feature (a dict) back as an object, exactly as `read` reads it."""
+    return _feature(path, 0, feature, DEFAULT_LIMITS, {})
 
 
 def _batches(items: Iterable[Annotation], size: int) -> Iterable[list[Annotation]]:

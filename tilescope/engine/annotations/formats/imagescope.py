@@ -32,6 +32,7 @@ from tilescope.engine.annotations.formats._common import (
 )
 from tilescope.engine.annotations.formats._output import atomic_text_writer
 from tilescope.engine.annotations.model import Annotation, ShapeType
+from tilescope.engine.annotations.validation import repair, shape_for
 
 FORMAT = "imagescope"
 EXTENSIONS = (".xml",)
@@ -90,7 +91,11 @@ def _finish_layer(
     positives: list[list[Any]] = [r for r in layer["regions"] if not r[3]]
     for _, geometry, _, _, where in (r for r in layer["regions"] if r[3]):
         host = next(
-            (p for p in positives if p[1].geom_type == "Polygon" and p[1].contains(geometry)),
+            (
+                p
+                for p in positives
+                if p[1].geom_type in ("Polygon", "MultiPolygon") and p[1].contains(geometry)
+            ),
             None,
         )
         if host is None:
@@ -117,6 +122,7 @@ def read(path: Path, limits: Limits = DEFAULT_LIMITS) -> AnnotationFile:
     annotations: list[Annotation] = []
     colours: dict[str, Colour] = {}
     notes: list[str] = []
+    repaired = 0
     mpp: float | None = None
     layer: dict[str, Any] | None = None
     coords: list[tuple[float, float]] = []
@@ -168,6 +174,14 @@ def read(path: Path, limits: Limits = DEFAULT_LIMITS) -> AnnotationFile:
             layer["attributes"].append((element.get("Name", ""), element.get("Value", "")))
         elif tag == "Region" and layer is not None:
             geometry, shape = _region(path, where, element.get("Type", "0"), coords, limits)
+            if not geometry.is_valid:  # a bow-tie region: repair before holes are cut
+                geometry = repair(geometry)
+                repaired += 1
+                if geometry.is_empty:
+                    notes.append(f"{where}: a region without any area was left out")
+                    element.clear()
+                    continue
+                shape = shape_for(geometry, ShapeType.POLYGON)
             negative = element.get("NegativeROA", "0") == "1"
             layer["regions"].append([element.get("Text", ""), geometry, shape, negative, where])
             element.clear()
@@ -184,7 +198,7 @@ def read(path: Path, limits: Limits = DEFAULT_LIMITS) -> AnnotationFile:
             element.clear()
     if not root_seen:
         raise AnnotationFormatError(path, "empty XML document")
-    return AnnotationFile(annotations, FORMAT, colours, mpp=mpp, notes=notes)
+    return AnnotationFile(annotations, FORMAT, colours, mpp=mpp, notes=notes, repaired=repaired)
 
 
 def _vertices(coords: Iterable[Any]) -> str:
