@@ -28,17 +28,33 @@ def bundled_models_dir() -> Path:
 
 def search_dirs() -> list[Path]:
     dirs = list(settings().model_paths)  # TILESCOPE_MODEL_PATH first, then settings.yaml
-    dirs.append(user_dirs.user_models_dir())
+    user = _user_models_dir()
+    if user is not None:
+        dirs.append(user)
     dirs.append(bundled_models_dir())
     return dirs
 
 
+def _user_models_dir() -> Path | None:
+    """The user's model folder, or None where it cannot be made (a read-only data folder):
+    listing and running the other models must still work then."""
+    try:
+        return user_dirs.user_models_dir()
+    except OSError as error:
+        log.warning("no user model folder: %s", error)
+        return None
+
+
 def _model_folders(root: Path) -> list[Path]:
-    if (root / MANIFEST_NAME).is_file():
-        return [root]
-    if not root.is_dir():
+    try:
+        if (root / MANIFEST_NAME).is_file():
+            return [root]
+        if not root.is_dir():
+            return []
+        return sorted(p for p in root.iterdir() if (p / MANIFEST_NAME).is_file())
+    except OSError as error:  # an unreadable folder in the search path: skip it, say so
+        log.warning("cannot list model folder %s: %s", root, error)
         return []
-    return sorted(p for p in root.iterdir() if (p / MANIFEST_NAME).is_file())
 
 
 @dataclass(frozen=True, slots=True)

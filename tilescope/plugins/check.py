@@ -2,58 +2,117 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from tilescope.engine.inference.sessions import SessionError
 from tilescope.plugins.base import LoadedModel, ModelType
-from tilescope.plugins.manifest import ManifestError, ModelManifest, file_sha256, load_manifest
+from tilescope.plugins.manifest import (
+    MANIFEST_NAME,
+    ManifestError,
+    ManifestProblemsError,
+    ModelManifest,
+    file_sha256,
+    load_manifest,
+)
 from tilescope.plugins.registry import UnknownModelTypeError, get_type
 
 _ORT_FLOAT = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8}
 
 
+@dataclass
+class CheckReport:
+    """What `models check` found: the manifest (if valid), every problem, the ONNX sha256."""
+
+    manifest: ModelManifest | None
+    problems: list[str] = field(default_factory=list)
+    onnx: Path | None = None
+    sha256: str | None = None  # computed from the file, whatever the manifest says
+
+
 def check_model_folder(folder: str | Path) -> tuple[ModelManifest | None, list[str]]:
     """The manifest (if readable) and a list of problems; an empty list means usable."""
+    report = check_model(folder)
+    return report.manifest, report.problems
+
+
+def check_model(folder: str | Path) -> CheckReport:
+    """Every problem of a model folder found in one pass, and the sha256 of its ONNX file."""
     folder = Path(folder)
     if not folder.exists():
-        return None, [f"{folder}: folder not found"]
+        return CheckReport(None, [f"{folder}: folder not found"])
     try:
         manifest = load_manifest(folder)
+    except ManifestProblemsError as error:
+        report = CheckReport(None, [str(p) for p in error.problems])
+        _hash_named_onnx(folder, report)
+        return report
     except ManifestError as error:
-        return None, [str(error)]
+        report = CheckReport(None, [str(error)])
+        _hash_named_onnx(folder, report)
+        return report
+    report = CheckReport(manifest, onnx=manifest.onnx_path)
+    problems = report.problems
+    cls: type[ModelType] | None = None
+    parameters: dict[str, object] = {}
     try:
-        cls = get_type(manifest.type)
-        parameters = cls.validate_manifest(manifest)
+        found = get_type(manifest.type)
+        parameters = found.validate_manifest(manifest)
+        cls = found
     except (ManifestError, UnknownModelTypeError) as error:
-        return manifest, [
-            f"{manifest.path}: {error}" if isinstance(error, KeyError) else str(error)
-        ]
+        problems.append(f"{manifest.path}: {error}" if isinstance(error, KeyError) else str(error))
     onnx = manifest.onnx_path
     if not onnx.is_file():
-        return manifest, [f"{onnx}: ONNX file named in the manifest is missing"]
-    actual = file_sha256(onnx)
-    problems: list[str] = []
-    if actual != manifest.sha256:
+        problems.append(f"{onnx}: ONNX file named in the manifest is missing")
+        return report
+    try:
+        report.sha256 = file_sha256(onnx)
+    except OSError as error:
+        problems.append(f"{onnx}: cannot read it: {error.strerror or error}")
+        return report
+    if report.sha256 != manifest.sha256:
         problems.append(
-            f"{onnx}: sha256 is {actual}, the manifest says {manifest.sha256} "
+            f"{onnx}: sha256 is {report.sha256}, the manifest says {manifest.sha256} "
             "(file changed or corrupt)"
         )
+    if cls is None:
+        return report  # without a valid type and parameters the model cannot be built
     model = cls(LoadedModel(manifest, parameters, device="cpu", threads=1))
     try:
         session = model.session
     except SessionError as error:
-        return manifest, [*problems, str(error)]
+        problems.append(str(error))
+        return report
     problems += _check_signature(model, session)
     if problems:
-        return manifest, problems
+        return report
     try:
         model.smoke_test()
     except Exception as error:  # the model's own failure, reported in words
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         problems.append(f"{onnx}: running the model on a dummy input failed: {first}")
-    return manifest, problems
+    return report
+
+
+def _hash_named_onnx(folder: Path, report: CheckReport) -> None:
+    """For a manifest that failed validation: hash the ONNX file it names, if there is one, so
+    that a person fixing `sha256:` has the value at hand."""
+    import yaml
+
+    path = folder / MANIFEST_NAME if folder.is_dir() else folder
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        name = data.get("onnx") if isinstance(data, dict) else None
+        if not isinstance(name, str) or Path(name).is_absolute() or ".." in Path(name).parts:
+            return
+        onnx = path.parent / name
+        if onnx.is_file() and onnx.resolve().is_relative_to(path.parent.resolve()):
+            report.onnx = onnx
+            report.sha256 = file_sha256(onnx)
+    except Exception:  # best effort: the manifest's problems are already listed
+        return
 
 
 def _check_signature(model: ModelType, session: object) -> list[str]:

@@ -44,6 +44,7 @@ Every error names the file and the key (`ManifestError`).
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -184,23 +185,62 @@ class ModelManifest:
 
 
 # -- validation helpers ----------------------------------------------------------------------
-class _Reader:
-    """Reads one mapping, remembering the keys used so unknown ones can be reported."""
+#: Limits that keep a hostile or mistaken manifest from asking for unbounded memory.
+MAX_PATCH_SIDE = 8192
+MAX_BATCH_SIZE = 256
+#: Pixel sizes (um/px) a model can plausibly be trained at.
+MPP_RANGE = (0.01, 100.0)
+_MAX_PARAMETER_NODES = 10_000
+#: A manifest is a page of YAML; anything far larger is not one.
+MAX_MANIFEST_BYTES = 1 << 20
 
-    def __init__(self, path: Path, data: Any, prefix: str = "") -> None:
+
+class ManifestProblemsError(ManifestError):
+    """Several problems in one manifest, all found in one pass (`problems` lists each)."""
+
+    def __init__(self, path: str | Path, problems: list[ManifestError]) -> None:
+        self.problems = problems
+        first = problems[0]
+        more = "; ".join(_without_path(p) for p in problems[1:])
+        super().__init__(path, f"{first.problem} (and {len(problems) - 1} more: {more})", first.key)
+
+
+def _without_path(error: ManifestError) -> str:
+    return f"key '{error.key}': {error.problem}" if error.key else error.problem
+
+
+class _Reader:
+    """Reads one mapping, remembering the keys used so unknown ones can be reported.
+
+    Problems are collected in `problems` (shared with sub-readers), not raised, so that one
+    pass over a manifest reports everything wrong with it; a bad value reads as the default.
+    """
+
+    def __init__(
+        self, path: Path, data: Any, prefix: str = "", problems: list[ManifestError] | None = None
+    ) -> None:
         self.path = path
         self.prefix = prefix
+        self.problems: list[ManifestError] = [] if problems is None else problems
         if not isinstance(data, dict):
             what = prefix.rstrip(".") or "top level"
-            raise ManifestError(path, f"{what} must be a mapping, got {type(data).__name__}")
+            self.problems.append(
+                ManifestError(path, f"must be a mapping, got {type(data).__name__}", what)
+                if prefix
+                else ManifestError(path, f"{what} must be a mapping, got {type(data).__name__}")
+            )
+            data = {}
+            self.valid = False
+        else:
+            self.valid = True
         self.data: dict[str, Any] = data
         self.used: set[str] = set()
 
     def key(self, name: str) -> str:
         return self.prefix + name
 
-    def fail(self, name: str, problem: str) -> ManifestError:
-        return ManifestError(self.path, problem, self.key(name))
+    def fail(self, name: str, problem: str) -> None:
+        self.problems.append(ManifestError(self.path, problem, self.key(name)))
 
     def get(
         self,
@@ -212,8 +252,8 @@ class _Reader:
     ) -> Any:
         self.used.add(name)
         if name not in self.data:
-            if required:
-                raise self.fail(name, "is required but missing")
+            if required and self.valid:
+                self.fail(name, "is required but missing")
             return default
         value = self.data[name]
         kinds = kind if isinstance(kind, tuple) else (kind,)
@@ -221,27 +261,38 @@ class _Reader:
         ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
         if not ok:
             names = " or ".join(k.__name__ for k in kinds)
-            raise self.fail(name, f"must be {names}, got {value!r}")
+            self.fail(name, f"must be {names}, got {_short(value)}")
+            return default
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail(name, f"must be a finite number, got {value}")
+            return default
         if check is not None:
             problem = check(value)
             if problem:
-                raise self.fail(name, problem)
+                self.fail(name, problem)
+                return default
         return value
 
     def sub(self, name: str, required: bool = True) -> _Reader | None:
         self.used.add(name)
         if name not in self.data:
-            if required:
-                raise self.fail(name, "is required but missing")
-            return None
-        return _Reader(self.path, self.data[name], self.key(name) + ".")
+            if not required:
+                return None
+            if self.valid:
+                self.fail(name, "is required but missing")
+            missing = _Reader(self.path, {}, self.key(name) + ".", self.problems)
+            missing.valid = False  # its own keys are not reported missing again
+            return missing
+        return _Reader(self.path, self.data[name], self.key(name) + ".", self.problems)
 
     def reject_unknown(self) -> None:
-        unknown = sorted(set(self.data) - self.used, key=str)
-        if unknown:
-            raise self.fail(
-                str(unknown[0]), f"is not a known key (allowed: {', '.join(sorted(self.used))})"
-            )
+        for name in sorted(set(self.data) - self.used, key=str):
+            self.fail(str(name), f"is not a known key (allowed: {', '.join(sorted(self.used))})")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _positive(value: Any) -> str | None:
@@ -250,6 +301,15 @@ def _positive(value: Any) -> str | None:
 
 def _non_negative(value: Any) -> str | None:
     return None if value >= 0 else f"must not be negative, got {value}"
+
+
+def _at_most(limit: int) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if value <= 0:
+            return f"must be positive, got {value}"
+        return None if value <= limit else f"must be at most {limit}, got {value}"
+
+    return check
 
 
 def _one_of(options: tuple[str, ...]) -> Callable[[Any], str | None]:
@@ -262,30 +322,52 @@ def _one_of(options: tuple[str, ...]) -> Callable[[Any], str | None]:
 def _numbers(value: Any) -> str | None:
     if not value or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
         return "must be a non-empty list of numbers"
+    if not all(math.isfinite(v) for v in value):
+        return "must hold finite numbers only"
+    return None
+
+
+def _inside_folder(value: str) -> str | None:
+    """Relative paths that stay in the model folder (no absolute path, no '..')."""
+    if not value.strip():
+        return "must not be empty"
+    if Path(value).is_absolute() or ".." in Path(value).parts or "\\" in value:
+        return f"must be a file inside the model folder, got {value!r}"
     return None
 
 
 def _parse_mpp(reader: _Reader) -> float | None:
     value = reader.get("mpp", (int, float, str))
+    if value is None:
+        return None
     if isinstance(value, str):
         if value != "native":
-            raise reader.fail("mpp", f"must be a number or 'native', got {value!r}")
+            reader.fail("mpp", f"must be a number or 'native', got {value!r}")
         return None
     if value <= 0:
-        raise reader.fail("mpp", f"must be positive, got {value}")
+        reader.fail("mpp", f"must be positive, got {value}")
+        return None
+    low, high = MPP_RANGE
+    if not low <= value <= high:
+        reader.fail("mpp", f"must be between {low} and {high} um/px, got {value}")
+        return None
     return float(value)
 
 
-def _parse_patch(reader: _Reader) -> tuple[int, int]:
+def _parse_patch(reader: _Reader) -> tuple[int, int] | None:
     value = reader.get("patch_size", (int, list))
+    if value is None:
+        return None
     if isinstance(value, int):
         value = [value, value]
     if len(value) != 2 or not all(
         isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
     ):
-        raise reader.fail(
-            "patch_size", f"must be a positive integer or [width, height], got {value!r}"
-        )
+        reader.fail("patch_size", f"must be a positive integer or [width, height], got {value!r}")
+        return None
+    if max(value) > MAX_PATCH_SIDE:
+        reader.fail("patch_size", f"sides must be at most {MAX_PATCH_SIDE}, got {value!r}")
+        return None
     return (int(value[0]), int(value[1]))
 
 
@@ -293,18 +375,26 @@ def _parse_normalisation(reader: _Reader | None) -> Normalisation:
     if reader is None:
         return Normalisation()
     kind = reader.get("kind", str, check=_one_of(NORMALISATIONS))
-    scale = float(reader.get("scale", (int, float), required=False, default=1.0 / 255.0))
+    scale = float(
+        reader.get(
+            "scale",
+            (int, float),
+            required=False,
+            default=1.0 / 255.0,
+            check=lambda v: None if v != 0 else "must not be 0",
+        )
+    )
     mean = reader.get("mean", list, required=kind == "mean_std", check=_numbers)
     std = reader.get("std", list, required=kind == "mean_std", check=_numbers)
     eps = float(reader.get("eps", (int, float), required=False, default=1e-6, check=_positive))
     reader.reject_unknown()
-    if kind == "mean_std":
+    if kind == "mean_std" and mean and std:
         if len(mean) != len(std):
-            raise reader.fail("std", f"has {len(std)} values but mean has {len(mean)}")
-        if any(s <= 0 for s in std):
-            raise reader.fail("std", "values must be positive")
+            reader.fail("std", f"has {len(std)} values but mean has {len(mean)}")
+        elif any(s <= 0 for s in std):
+            reader.fail("std", "values must be positive")
     return Normalisation(
-        kind=kind,
+        kind=kind or "scale",
         scale=scale,
         mean=tuple(float(v) for v in mean) if mean else None,
         std=tuple(float(v) for v in std) if std else None,
@@ -316,7 +406,7 @@ def _parse_classes(reader: _Reader) -> tuple[ClassInfo, ...]:
     items = reader.get("classes", list, required=False, default=[])
     classes = []
     for index, item in enumerate(items):
-        sub = _Reader(reader.path, item, reader.key(f"classes[{index}]") + ".")
+        sub = _Reader(reader.path, item, reader.key(f"classes[{index}]") + ".", reader.problems)
         name = sub.get("name", str, check=lambda v: None if v.strip() else "must not be empty")
         colour = sub.get(
             "colour",
@@ -326,19 +416,62 @@ def _parse_classes(reader: _Reader) -> tuple[ClassInfo, ...]:
             check=lambda v: None if _COLOUR_RE.match(v) else f"must look like #rrggbb, got {v!r}",
         )
         sub.reject_unknown()
-        classes.append(ClassInfo(name, colour))
+        if name is not None:
+            classes.append(ClassInfo(name, colour))
     names = [c.name for c in classes]
     if len(set(names)) != len(names):
-        raise reader.fail("classes", f"class names must be unique, got {names}")
+        reader.fail("classes", f"class names must be unique, got {names}")
     return tuple(classes)
 
 
+def _non_finite_parameter(value: Any, key: str) -> str | None:
+    """The key of the first NaN/infinite number in a parameters tree, else None.
+
+    YAML aliases can make a small file a huge (or self-referencing) tree: the walk visits at
+    most `_MAX_PARAMETER_NODES` nodes and reports a tree larger than that as the problem.
+    """
+    stack: list[tuple[Any, str, int]] = [(value, key, 0)]
+    visited = 0
+    while stack:
+        item, where, depth = stack.pop()
+        visited += 1
+        if visited > _MAX_PARAMETER_NODES or depth > 32:
+            return f"{key}: is too large or too deeply nested"
+        if isinstance(item, float) and not math.isfinite(item):
+            return f"{where}: must be a finite number"
+        if isinstance(item, dict):
+            stack.extend((v, f"{where}.{k}", depth + 1) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, f"{where}[{i}]", depth + 1) for i, v in enumerate(item))
+    return None
+
+
+def _check_confined(top: _Reader, folder: Path, key: str, name: str | None) -> None:
+    """A named file that exists must really lie in the model folder (no symlink out of it)."""
+    if not name or _inside_folder(name):
+        return
+    target = folder / name
+    try:
+        if not target.exists() and not target.is_symlink():
+            return
+        real, root = target.resolve(), folder.resolve()
+    except (OSError, RuntimeError) as error:  # a symlink loop, a permission problem
+        top.fail(key, f"cannot be resolved: {error}")
+        return
+    if not real.is_relative_to(root):
+        top.fail(key, f"{name!r} links outside the model folder (to {real})")
+
+
 def parse_manifest(data: Any, path: Path) -> ModelManifest:
-    """Validate a loaded YAML mapping; `path` is the manifest file (for messages, folder)."""
+    """Validate a loaded YAML mapping; `path` is the manifest file (for messages, folder).
+
+    Raises `ManifestError` naming the key when one thing is wrong, `ManifestProblemsError` (a
+    `ManifestError` whose `problems` lists each) when several are.
+    """
     top = _Reader(path, data)
     version = top.get("format", int)
-    if version != FORMAT_VERSION:
-        raise top.fail(
+    if version is not None and version != FORMAT_VERSION:
+        top.fail(
             "format", f"version {version} is not supported (this tilescope reads {FORMAT_VERSION})"
         )
     model_id = top.get(
@@ -358,10 +491,11 @@ def parse_manifest(data: Any, path: Path) -> ModelManifest:
     onnx = top.get(
         "onnx",
         str,
-        check=lambda v: None if v.lower().endswith(".onnx") else "must name an .onnx file",
+        check=lambda v: (
+            _inside_folder(v)
+            or (None if v.lower().endswith(".onnx") else "must name an .onnx file")
+        ),
     )
-    if Path(onnx).is_absolute() or ".." in Path(onnx).parts:
-        raise top.fail("onnx", f"must be a file inside the model folder, got {onnx!r}")
     sha = top.get(
         "sha256",
         str,
@@ -373,14 +507,14 @@ def parse_manifest(data: Any, path: Path) -> ModelManifest:
     patch = _parse_patch(inp)
     overlap = inp.get("overlap", int, required=False, default=0, check=_non_negative)
     halo = inp.get("halo", int, required=False, default=0, check=_non_negative)
-    batch = inp.get("batch_size", int, required=False, default=1, check=_positive)
+    batch = inp.get("batch_size", int, required=False, default=1, check=_at_most(MAX_BATCH_SIZE))
     order = inp.get(
         "channel_order", str, required=False, default="RGB", check=_one_of(CHANNEL_ORDERS)
     )
     norm = _parse_normalisation(inp.sub("normalisation", required=False))
     inp.reject_unknown()
-    if 2 * max((overlap + 1) // 2, halo) >= min(patch):
-        raise inp.fail(
+    if patch is not None and 2 * max((overlap + 1) // 2, halo) >= min(patch):
+        inp.fail(
             "overlap",
             f"overlap/halo ({overlap}/{halo}) leave no core in a {patch[0]} x {patch[1]} patch",
         )
@@ -390,16 +524,29 @@ def parse_manifest(data: Any, path: Path) -> ModelManifest:
     classes = _parse_classes(out)
     out.reject_unknown()
     parameters = top.get("parameters", dict, required=False, default={})
+    bad_parameter = _non_finite_parameter(parameters, "parameters")
+    if bad_parameter:
+        where, _, problem = bad_parameter.partition(": ")
+        top.fail(where, problem)
     prompted = top.get("prompted", bool, required=False, default=False)
     tissue = top.get("tissue_detection", bool, required=False, default=True)
     authors = top.get("authors", list, required=False, default=[])
     if not all(isinstance(a, str) for a in authors):
-        raise top.fail("authors", "must be a list of strings")
+        top.fail("authors", "must be a list of strings")
     citation = top.get("citation", str, required=False)
     source = top.get("source", str, required=False)
-    licence_file = top.get("licence_file", str, required=False)
-    bioimageio = top.get("bioimageio", str, required=False)
+    licence_file = top.get("licence_file", str, required=False, check=_inside_folder)
+    bioimageio = top.get("bioimageio", str, required=False, check=_inside_folder)
     top.reject_unknown()
+    folder = path.parent
+    for key, value in (("onnx", onnx), ("licence_file", licence_file), ("bioimageio", bioimageio)):
+        _check_confined(top, folder, key, value)
+    problems = top.problems
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ManifestProblemsError(path, problems)
+    assert patch is not None
     return ModelManifest(
         id=model_id,
         name=name,
@@ -415,7 +562,7 @@ def parse_manifest(data: Any, path: Path) -> ModelManifest:
         parameters=dict(parameters),
         prompted=prompted,
         tissue_detection=tissue,
-        folder=path.parent,
+        folder=folder,
         authors=tuple(authors),
         citation=citation,
         source=source,
@@ -432,7 +579,18 @@ def load_manifest(folder: str | Path) -> ModelManifest:
     if not path.is_file():
         raise ManifestError(path, "model manifest not found")
     try:
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            raise ManifestError(
+                path, f"is {size} bytes; a manifest is at most {MAX_MANIFEST_BYTES}"
+            )
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except PermissionError:
+        raise ManifestError(path, "permission denied: cannot read the manifest") from None
+    except OSError as error:
+        raise ManifestError(path, f"cannot read the manifest: {error.strerror or error}") from None
+    except RecursionError:
+        raise ManifestError(path, "not valid YAML (nested too deeply)") from None
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ManifestError(path, f"not valid YAML ({first})") from error
