@@ -297,11 +297,117 @@ def test_region_errors_are_one_line(cmu_small_svs: Path, tmp_path: Path) -> None
         run_cli(*base, "--width", 10, "--height", 10, "--level", 9), cmu_small_svs
     )
     assert "level 9" in line
-    _assert_one_line_error(run_cli(*base, "--width", 0, "--height", 10), cmu_small_svs)
+    # Argument errors name the argument (argparse, before the slide is opened).
+    _assert_one_line_error(run_cli(*base, "--width", 0, "--height", 10), "--width")
     _assert_one_line_error(
-        run_cli(*base, "--width", 10, "--height", 10, "--downsample", -2), cmu_small_svs
+        run_cli(*base, "--width", 10, "--height", 10, "--downsample", -2), "--downsample"
     )
+    for option, value in (
+        ("--width", "nan"),
+        ("--height", "inf"),
+        ("--downsample", "nan"),
+        ("--downsample", "1e-6"),
+        ("--x", "1e400"),
+        ("--scene", "-1"),
+        ("--mpp", "nan"),
+    ):
+        args = {"--width": 10, "--height": 10, option: value}
+        extra = [str(v) for kv in args.items() for v in kv]
+        line = _assert_one_line_error(run_cli(*base, *extra), option)
+        assert "usage" not in line
     assert not out.exists()
+
+
+def test_region_larger_than_the_memory_budget_is_refused(
+    cmu_small_svs: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "huge.png"
+    base = ["region", cmu_small_svs, "--x", 0, "--y", 0, "-o", out]
+    line = _assert_one_line_error(run_cli(*base, "--width", 200000, "--height", 200000), "200000")
+    assert "memory budget" in line
+    # 10 x 10 pixels enlarged 64 times is small: allowed.
+    pixels = _region(cmu_small_svs, out, 0, 0, 10, 10, "--downsample", "0.015625")
+    assert pixels.shape == (640, 640, 3)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("folder", "is a folder"), ("out.xyz", "unknown output extension"), ("out", "unknown")],
+)
+def test_region_output_path_problems(
+    cmu_small_svs: Path, tmp_path: Path, name: str, expected: str
+) -> None:
+    (tmp_path / "folder").mkdir()
+    out = tmp_path / name
+    result = run_cli(
+        "region", cmu_small_svs, "--x", 0, "--y", 0, "--width", 9, "--height", 9, "-o", out
+    )
+    assert expected in _assert_one_line_error(result, out)
+
+
+def _fluorescence_zarr(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    """Three 12-bit-range channels in uint16: DAPI in the left third, FITC in the middle..."""
+    fluo = np.zeros((90, 120, 3), dtype=np.uint16)
+    rng = np.random.default_rng(3)
+    for channel, (x0, x1) in enumerate(((0, 40), (40, 80), (80, 120))):
+        fluo[:, x0:x1, channel] = rng.integers(2000, 4000, size=(90, 40))
+    zarr = synthetic.write_ome_zarr(
+        tmp_path / "fluo.zarr",
+        [fluo],
+        version="0.4",
+        axes="cyx",
+        pixel_size_um=0.5,
+        channel_labels=["DAPI", "FITC", "TRITC"],
+    )
+    return zarr, fluo
+
+
+def test_region_of_fluorescence_to_png_is_rendered_not_black(tmp_path: Path) -> None:
+    zarr, _fluo = _fluorescence_zarr(tmp_path)
+    pixels = _region(zarr, tmp_path / "fluo.png", 0, 0, 120, 90)
+    assert pixels.shape == (90, 120, 3)
+    dapi, fitc, tritc = pixels[:, :40], pixels[:, 40:80], pixels[:, 80:]
+    # Each third shows its stain's colour (DAPI blue, FITC green, TRITC red), stretched.
+    assert dapi[..., 2].mean() > 100 and dapi[..., 1].mean() < dapi[..., 2].mean()
+    assert fitc[..., 1].mean() > 100 and fitc[..., 0].max() == 0 and fitc[..., 2].max() == 0
+    assert tritc[..., 0].mean() > 100 and tritc[..., 1].max() == 0 and tritc[..., 2].max() == 0
+
+
+def test_region_of_fluorescence_to_ome_tiff_keeps_raw_channels(tmp_path: Path) -> None:
+    import tifffile
+
+    zarr, fluo = _fluorescence_zarr(tmp_path)
+    out = tmp_path / "crop.ome.tif"
+    result = run_cli(
+        "region", zarr, "--x", 10, "--y", 20, "--width", 100, "--height", 50, "-o", out
+    )
+    assert result.returncode == 0, result.stderr
+    with tifffile.TiffFile(out) as tif:
+        assert tif.is_ome
+        stored = tif.asarray()
+        xml = tif.ome_metadata
+    np.testing.assert_array_equal(np.moveaxis(stored, 0, 2), fluo[20:70, 10:110])
+    assert 'Name="DAPI"' in xml and 'PhysicalSizeX="0.5"' in xml
+    info = _info(out)  # our own reader agrees: three channels, the pixel size
+    assert info["channels"] == 3 and info["mpp"] == pytest.approx([0.5, 0.5])
+
+
+def test_region_mpp_is_recorded_in_the_output(cmu_small_svs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "crop.png"
+    result = run_cli(
+        "region", cmu_small_svs, "--x", 0, "--y", 0, "--width", 200, "--height", 100,
+        "--downsample", 2, "--mpp", 0.25, "-o", out,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with Image.open(out) as image:
+        dpi = image.info["dpi"]
+    assert 25400 / dpi[0] == pytest.approx(0.5, rel=1e-3)  # 0.25 um x downsample 2
+    tif = tmp_path / "crop.tif"
+    result = run_cli(
+        "region", cmu_small_svs, "--x", 0, "--y", 0, "--width", 200, "--height", 100, "-o", tif
+    )
+    assert result.returncode == 0, result.stderr
+    assert _info(tif)["mpp"] == pytest.approx([0.499, 0.499], rel=1e-3)  # the slide's own
 
 
 def test_corrupt_tile_is_a_one_line_error(tmp_path: Path) -> None:

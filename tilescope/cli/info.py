@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
+from tilescope.cli import arguments
+from tilescope.engine.json_output import dumps
 from tilescope.engine.slide import open_slide
 
 
@@ -12,7 +13,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("info", help="print a slide's geometry and metadata")
     parser.add_argument("path", help="slide or image file (or .zarr folder)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--scene", type=int, default=0, help="scene/series index (default 0)")
+    parser.add_argument(
+        "--scene", type=arguments.index, default=0, help="scene/series index (default 0)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -22,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
         info = meta.to_json(str(args.path))
         info["backend"] = slide.backend_name
     if args.json:
-        print(json.dumps(info))
+        print(dumps(info))
         return 0
     print(f"{info['path']}")
     print(f"  format      {info['format']} (read by {info['backend']})")

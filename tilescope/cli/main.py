@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Sequence
 
 from tilescope import __version__
+from tilescope.cli.arguments import OneLineParser
 from tilescope.cli.errors import EXIT_USAGE_OR_INPUT
 
 COMMANDS = [
@@ -33,7 +34,7 @@ _NOISY_LOGGERS = ("tifffile", "PIL", "zarr", "numcodecs", "onnxruntime", "asynci
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="tilescope",
         description="View, annotate and run AI on whole-slide images and very large images.",
     )
@@ -99,26 +100,65 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (KeyboardInterrupt, RunCancelledError):
+        log.warning("%s cancelled", args.command)
         print("tilescope: cancelled", file=sys.stderr)
         return 130
-    except TilescopeError as error:
-        log.info("%s failed: %s", args.command, error, exc_info=True)
+    except BrokenPipeError:  # `tilescope info --json S | head -1`: the reader is gone
+        _silence_stdout()
+        return 1
+    except Exception as error:
+        known = as_user_error(error)
+        if isinstance(known, TilescopeError) and known is not error:
+            known.__cause__ = error
+        if known is None:  # last resort: a bug, still one line and the log's path
+            log.error("%s crashed", args.command, exc_info=True)
+        else:
+            log.info("%s failed: %s", args.command, one_line(known), exc_info=True)
         if args.debug:
             traceback.print_exc()
-        print(f"tilescope: error: {one_line(error)}", file=sys.stderr)
+        print(f"tilescope: error: {_message(error, known)}", file=sys.stderr)
         return EXIT_USAGE_OR_INPUT
-    except Exception as error:  # last resort: a bug, still one line and the log's path
-        log.error("%s crashed", args.command, exc_info=True)
-        if args.debug:
-            traceback.print_exc()
-        from tilescope.engine.log_setup import log_file_path
 
-        print(
-            f"tilescope: error: unexpected {type(error).__name__}: {one_line(error)} "
-            f"(details in {log_file_path()})",
-            file=sys.stderr,
+
+def as_user_error(error: BaseException) -> Exception | None:
+    """The TilescopeError that tells the user the true cause of `error`; None for a bug.
+
+    Our own errors pass as they are; the failures of the world (disk full, permission
+    denied, out of memory) are named by their cause rather than by Python's exception type.
+    """
+    from tilescope.engine.errors import BudgetError, TilescopeError, file_problem, one_line
+
+    if isinstance(error, TilescopeError):
+        return error
+    if isinstance(error, OSError) and error.errno is not None:
+        where = error.filename if error.filename is not None else "output"
+        return file_problem(str(where), error)
+    if isinstance(error, MemoryError):
+        return BudgetError(
+            "not enough memory for this command (make the region or image smaller, or "
+            f"lower memory_budget_fraction){': ' + one_line(error) if str(error) else ''}"
         )
-        return EXIT_USAGE_OR_INPUT
+    return None
+
+
+def _message(error: BaseException, known: Exception | None) -> str:
+    from tilescope.engine.errors import one_line
+    from tilescope.engine.log_setup import log_file_path
+
+    if known is not None:
+        return one_line(known)
+    return f"unexpected {type(error).__name__}: {one_line(error)} (details in {log_file_path()})"
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, Python's exit flush must not print a second error."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -1,15 +1,19 @@
-"""`tilescope region PATH --x --y --width --height [--downsample|--level] -o OUT.png`."""
+"""`tilescope region PATH --x --y --width --height [--downsample|--level] -o OUT.png`.
+
+PNG/JPEG get what the viewer shows (fluorescence and 16-bit images rendered with their channel
+colours and ranges); .tif the raw values; .ome.tif the raw channels with names and pixel size.
+"""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-import numpy as np
-
+from tilescope.cli import arguments
 from tilescope.cli.errors import CliError
+from tilescope.engine.outputs import check_output_path
+from tilescope.engine.pixel_size import apply_pixel_size
+from tilescope.engine.region_export import OUTPUT_EXTENSIONS, write_region
 from tilescope.engine.slide import RegionRequest, open_slide
-from tilescope.engine.slide.image_io import write_image
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,20 +21,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "region", help="write a region of a slide to an image (coordinates in level-0 pixels)"
     )
     parser.add_argument("path")
-    parser.add_argument("--x", type=float, required=True)
-    parser.add_argument("--y", type=float, required=True)
-    parser.add_argument("--width", type=float, required=True)
-    parser.add_argument("--height", type=float, required=True)
+    parser.add_argument("--x", type=arguments.coordinate, required=True)
+    parser.add_argument("--y", type=arguments.coordinate, required=True)
+    parser.add_argument("--width", type=arguments.length, required=True)
+    parser.add_argument("--height", type=arguments.length, required=True)
     scale = parser.add_mutually_exclusive_group()
-    scale.add_argument("--downsample", type=float, help="level-0 pixels per output pixel")
-    scale.add_argument("--level", type=int, help="read at this pyramid level's downsample")
-    parser.add_argument("--scene", type=int, default=0)
-    parser.add_argument("-o", "--output", required=True, help="output image (.png, .tif, .jpg)")
+    scale.add_argument(
+        "--downsample", type=arguments.downsample, help="level-0 pixels per output pixel"
+    )
+    scale.add_argument("--level", type=arguments.index, help="read at this pyramid level")
+    parser.add_argument("--scene", type=arguments.index, default=0)
+    parser.add_argument(
+        "--mpp",
+        type=arguments.pixel_size,
+        metavar="UM",
+        help="level-0 pixel size in um, recorded in the output (overrides the slide's)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output image: .png/.jpg as displayed, .tif raw, .ome.tif raw with channel names",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    output = check_output_path(args.output, OUTPUT_EXTENSIONS)
     with open_slide(args.path, scene=args.scene) as slide:
+        size = apply_pixel_size(slide, args.mpp)
         levels = slide.metadata.levels
         if args.level is not None:
             if not 0 <= args.level < len(levels):
@@ -44,6 +63,5 @@ def run(args: argparse.Namespace) -> int:
             request = RegionRequest(args.x, args.y, args.width, args.height, downsample)
         except ValueError as error:
             raise CliError(f"{args.path}: {error}") from error
-        pixels = slide.read_region(request)
-    write_image(Path(args.output), np.asarray(pixels))
+        write_region(slide, request, output, size.mpp)
     return 0

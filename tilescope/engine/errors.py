@@ -48,3 +48,38 @@ def one_line(error: BaseException) -> str:
     """The message of any exception, folded to one line (never a traceback)."""
     text = str(error).strip() or type(error).__name__
     return " ".join(text.split())
+
+
+_ERRNO_CAUSES = {
+    "ENOSPC": "disk full",
+    "EDQUOT": "disk quota exceeded",
+    "EACCES": "permission denied",
+    "EPERM": "permission denied",
+    "EROFS": "read-only file system",
+    "EISDIR": "is a folder, not a file",
+    "ENOTDIR": "a part of the path is not a folder",
+    "ENOENT": "no such file or folder",
+    "EEXIST": "already exists",
+    "ENAMETOOLONG": "file name too long",
+    "EFBIG": "file too large for this file system",
+    "EMFILE": "too many open files",
+    "EIO": "input/output error (failing disk or network drive?)",
+    "ELOOP": "too many symbolic links",
+    "ETXTBSY": "file is busy",
+    "EBUSY": "file is busy",
+}
+
+
+def file_problem(path: str | Path, error: OSError, doing: str = "") -> FileProblemError:
+    """A FileProblemError naming `path` and the true cause of `error` (disk full, read-only...).
+
+    `doing` says what failed ("cannot write", "cannot read"); an already converted error is
+    returned as it is.
+    """
+    if isinstance(error, FileProblemError):
+        return error
+    import errno as errno_names
+
+    name = errno_names.errorcode.get(error.errno or 0, "")
+    cause = _ERRNO_CAUSES.get(name) or " ".join((error.strerror or str(error) or name).split())
+    return FileProblemError(path, f"{doing}: {cause}" if doing else cause)
