@@ -3,6 +3,7 @@
 - `instance_f1`: detection F1 with a match when IoU >= 0.5 (above 0.5 a match is unique, so
   no assignment problem is needed).
 - `aji`: Aggregated Jaccard Index (Kumar et al., IEEE TMI 2017).
+- `panoptic_quality`: PQ = DQ x SQ (Kirillov et al. 2019; matches at IoU > 0.5).
 - `dice`: Dice of the foreground masks.
 `rasterize` turns level-0 polygons (pixel-corner convention) back into a label image.
 """
@@ -83,6 +84,19 @@ def aji(truth: np.ndarray, pred: np.ndarray) -> float:
         if int(p) not in used:
             union += float(p_area[p])
     return intersection / union if union else 1.0
+
+
+def panoptic_quality(truth: np.ndarray, pred: np.ndarray) -> float:
+    """Sum of matched IoUs over TP + FP/2 + FN/2 (IoU > 0.5 matches are unique)."""
+    t_ids, p_ids, shared = _overlaps(truth, pred)
+    t_area, p_area = _areas(truth), _areas(pred)
+    ious = shared / (t_area[t_ids] + p_area[p_ids] - shared) if len(shared) else shared
+    matched = ious > 0.5
+    tp = int(matched.sum())
+    n_truth = int((t_area[1:] > 0).sum())
+    n_pred = int((p_area[1:] > 0).sum())
+    denominator = tp + 0.5 * (n_pred - tp) + 0.5 * (n_truth - tp)
+    return float(ious[matched].sum() / denominator) if denominator else 1.0
 
 
 def dice(truth: np.ndarray, pred: np.ndarray) -> float:

@@ -12,6 +12,7 @@ from tilescope.training.corpus.augment import flip_rotate, hed_jitter
 
 __all__ = ["flip_rotate", "hed_jitter", "make_batch", "targets_from_labels"]
 
+
 def targets_from_labels(labels: torch.Tensor) -> list[dict[str, torch.Tensor]]:
     """torchvision detection targets (boxes, labels, masks) from B x H x W instance labels."""
     targets = []

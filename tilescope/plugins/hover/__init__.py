@@ -1,0 +1,1 @@
+"""`pixel-instances`: per-pixel maps (nucleus probability + HV) turned into instances."""
