@@ -31,6 +31,14 @@ from tilescope.plugins.manifest import (
 RDF_NAMES = ("bioimageio.yaml", "rdf.yaml")
 SPACE = ("x", "y")
 DEFAULT_PATCH = 512
+#: Limits on what a package may unpack to (ONNX weights of large models are a few hundred MB).
+MAX_PACKAGE_BYTES = 1 << 30
+MAX_PACKAGE_FILES = 1000
+#: Members above this size must not be compressed more than `MAX_COMPRESSION_RATIO` : 1
+#: (weights compress about 1.1 : 1; a zip bomb 1000 : 1).
+MAX_RATIO_FREE_BYTES = 1 << 20
+MAX_COMPRESSION_RATIO = 100
+MAX_RDF_BYTES = 1 << 20
 _PALETTE = ("#30a0ff", "#ff3030", "#30d030", "#ffb000", "#b040ff", "#00c0c0")
 
 
@@ -134,13 +142,53 @@ def _slug(text: str) -> str:
     return slug or "bioimageio-model"
 
 
-def manifest_from_rdf(rdf: Path, onnx_name: str, sha256: str) -> dict[str, Any]:
-    """The tilescope manifest mapping for a bioimage.io description (no file copying)."""
+def read_rdf(rdf: Path) -> dict[str, Any]:
+    """The description as a mapping; any reading or YAML problem is one `BioimageioError`."""
     try:
+        size = rdf.stat().st_size
+        if size > MAX_RDF_BYTES:
+            raise BioimageioError(rdf, f"is {size} bytes; a description is at most {MAX_RDF_BYTES}")
         data = yaml.safe_load(rdf.read_text(encoding="utf-8"))
+    except PermissionError:
+        raise BioimageioError(rdf, "permission denied: cannot read the description") from None
+    except OSError as error:
+        raise BioimageioError(rdf, f"cannot read it: {error.strerror or error}") from None
+    except RecursionError:
+        raise BioimageioError(rdf, "not valid YAML (nested too deeply)") from None
     except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise BioimageioError(rdf, f"not valid YAML ({error})") from None
-    if not isinstance(data, dict) or data.get("type", "model") != "model":
+        first = " ".join(str(error).split()) or type(error).__name__
+        raise BioimageioError(rdf, f"not valid YAML ({first})") from None
+    if not isinstance(data, dict):
+        raise BioimageioError(rdf, "not a bioimage.io model description (not a mapping)")
+    return data
+
+
+def manifest_from_rdf(rdf: Path, onnx_name: str, sha256: str) -> dict[str, Any]:
+    """The tilescope manifest mapping for a bioimage.io description (no file copying).
+
+    A description malformed in a way the checks below do not name (a list where a mapping
+    belongs, a missing field...) is still one `BioimageioError` naming the file.
+    """
+    data = read_rdf(rdf)
+    try:
+        return _manifest_from_data(data, rdf, onnx_name, sha256)
+    except BioimageioError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, StopIteration) as error:
+        raise BioimageioError(rdf, f"malformed model description ({_describe(error)})") from None
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, KeyError):
+        return f"missing field {error.args[0]!r}" if error.args else "missing field"
+    text = " ".join(str(error).split())
+    return text[:200] or type(error).__name__
+
+
+def _manifest_from_data(
+    data: dict[str, Any], rdf: Path, onnx_name: str, sha256: str
+) -> dict[str, Any]:
+    if data.get("type", "model") != "model":
         raise BioimageioError(rdf, "not a bioimage.io model description", "type")
     inputs, outputs = data.get("inputs") or [], data.get("outputs") or []
     if len(inputs) != 1:
@@ -220,6 +268,8 @@ def manifest_from_rdf(rdf: Path, onnx_name: str, sha256: str) -> dict[str, Any]:
 
 def _onnx_entry(data: dict[str, Any], rdf: Path) -> tuple[str, str | None]:
     weights = data.get("weights") or {}
+    if not isinstance(weights, dict):
+        raise BioimageioError(rdf, "must be a mapping of weight formats", "weights")
     entry = weights.get("onnx")
     if not isinstance(entry, dict) or not entry.get("source"):
         kinds = ", ".join(weights) or "none"
@@ -231,7 +281,81 @@ def _onnx_entry(data: dict[str, Any], rdf: Path) -> tuple[str, str | None]:
             f"ONNX weights are a URL ({source}); tilescope never downloads",
             "weights.onnx.source",
         )
-    return source, entry.get("sha256")
+    if Path(source).is_absolute() or ".." in Path(source).parts or "\\" in source:
+        raise BioimageioError(
+            rdf,
+            f"must name a file inside the package, got {source!r}",
+            "weights.onnx.source",
+        )
+    declared = entry.get("sha256")
+    return source, str(declared) if declared is not None else None
+
+
+def _extract(archive_path: Path, scratch: Path) -> None:
+    """Unpack a package zip into `scratch`, refusing it before writing anything when a
+    member's path leaves the folder or the sizes are beyond limits, and stopping while
+    writing if a member turns out larger than it declared."""
+    try:
+        with zipfile.ZipFile(archive_path) as archive:
+            members = archive.infolist()
+            if len(members) > MAX_PACKAGE_FILES:
+                raise BioimageioError(
+                    archive_path, f"holds {len(members)} files; a package has at most "
+                    f"{MAX_PACKAGE_FILES}"
+                )  # fmt: skip
+            total = 0
+            for info in members:
+                name = info.filename
+                if Path(name).is_absolute() or ".." in Path(name).parts or "\\" in name:
+                    raise BioimageioError(archive_path, f"unsafe path in archive: {name}")
+                total += info.file_size
+                ratio = info.file_size / max(info.compress_size, 1)
+                if info.file_size > MAX_RATIO_FREE_BYTES and ratio > MAX_COMPRESSION_RATIO:
+                    raise BioimageioError(
+                        archive_path,
+                        f"{name} would unpack to {info.file_size} bytes from "
+                        f"{info.compress_size} ({ratio:.0f}:1): refused as a zip bomb",
+                    )
+            if total > MAX_PACKAGE_BYTES:
+                raise BioimageioError(
+                    archive_path,
+                    f"would unpack to {total} bytes; a package may hold at most "
+                    f"{MAX_PACKAGE_BYTES} bytes",
+                )
+            for info in members:
+                _extract_member(archive, info, scratch, archive_path)
+    except zipfile.BadZipFile:
+        raise BioimageioError(archive_path, "not a valid zip file") from None
+    except (zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError) as error:
+        raise BioimageioError(archive_path, f"cannot unpack it: {_describe(error)}") from None
+
+
+def _extract_member(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, scratch: Path, archive_path: Path
+) -> None:
+    target = scratch / info.filename
+    if info.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with archive.open(info) as source, target.open("wb") as sink:
+        while block := source.read(1 << 20):
+            written += len(block)
+            if written > info.file_size:  # the header lied about the size
+                raise BioimageioError(archive_path, f"{info.filename} is larger than it declares")
+            sink.write(block)
+
+
+def _inside(path: Path, root: Path, rdf: Path, key: str) -> Path:
+    """`path` resolved, refused if it (or a symlink on its way) leaves `root`."""
+    try:
+        real, top = path.resolve(), root.resolve()
+    except (OSError, RuntimeError) as error:
+        raise BioimageioError(rdf, f"cannot resolve {path.name}: {error}", key) from None
+    if not real.is_relative_to(top):
+        raise BioimageioError(rdf, f"{path.name} links outside the package (to {real})", key)
+    return real
 
 
 def import_package(
@@ -243,14 +367,7 @@ def import_package(
         raise BioimageioError(path, "not found")
     with tempfile.TemporaryDirectory() as scratch:
         if path.is_file() and path.suffix.lower() == ".zip":
-            try:
-                with zipfile.ZipFile(path) as archive:
-                    for member in archive.namelist():
-                        if Path(member).is_absolute() or ".." in Path(member).parts:
-                            raise BioimageioError(path, f"unsafe path in archive: {member}")
-                    archive.extractall(scratch)
-            except zipfile.BadZipFile:
-                raise BioimageioError(path, "not a valid zip file") from None
+            _extract(path, Path(scratch))
             folder = Path(scratch)
             rdf = _find_rdf(folder)
         elif path.is_file():
@@ -258,15 +375,14 @@ def import_package(
         else:
             folder = path
             rdf = _find_rdf(folder)
-        data = yaml.safe_load(rdf.read_text(encoding="utf-8")) or {}
-        if not isinstance(data, dict):
-            raise BioimageioError(rdf, "not a bioimage.io model description")
+        data = read_rdf(rdf)
         source, declared = _onnx_entry(data, rdf)
         onnx = rdf.parent / source
         if not onnx.is_file():
             raise BioimageioError(
                 rdf, f"ONNX weights file {source} is missing", "weights.onnx.source"
             )
+        onnx = _inside(onnx, rdf.parent, rdf, "weights.onnx.source")
         sha = file_sha256(onnx)
         if declared and declared.lower() != sha:
             raise BioimageioError(onnx, f"sha256 is {sha}, the package says {declared}")
@@ -278,14 +394,21 @@ def import_package(
                 raise BioimageioError(target, "a model with this id is already installed")
             shutil.rmtree(target)
         target.mkdir(parents=True)
-        shutil.copy2(onnx, target / Path(source).name)
-        shutil.copy2(rdf, target / rdf.name)
-        for extra in ("README.md", "LICENSE", "LICENSE.txt", "documentation.md"):
-            if (rdf.parent / extra).is_file():
-                shutil.copy2(rdf.parent / extra, target / extra)
-        (target / "tilescope-model.yaml").write_text(
-            yaml.safe_dump(mapping, sort_keys=False, allow_unicode=True), encoding="utf-8"
-        )
+        try:
+            shutil.copyfile(onnx, target / Path(source).name)
+            shutil.copyfile(rdf, target / rdf.name)
+            for extra in ("README.md", "LICENSE", "LICENSE.txt", "documentation.md"):
+                candidate = rdf.parent / extra
+                if candidate.is_file() and not candidate.is_symlink():
+                    shutil.copyfile(candidate, target / extra)
+            (target / "tilescope-model.yaml").write_text(
+                yaml.safe_dump(mapping, sort_keys=False, allow_unicode=True), encoding="utf-8"
+            )
+        except OSError as error:
+            shutil.rmtree(target, ignore_errors=True)
+            raise BioimageioError(
+                target, f"cannot write the model: {error.strerror or error}"
+            ) from None
     try:
         return load_manifest(target)
     except ManifestError:
