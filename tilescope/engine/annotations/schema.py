@@ -6,11 +6,13 @@ blocks of nearby objects: one block per object for drawn objects, up to 32 neigh
 block for bulk-loaded detections (see `spatial_order`). Every write
 transaction takes the next store `version`; rows remember the version that created and last
 changed them and `removed` keeps tombstones, so a process can ask what changed since a version.
+Measurements live in `object_measurements` (one REAL column per name, see `measurement_table`);
+the old per-row JSON column `annotations.measurements` stays NULL from schema 2 on.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: measurements as columns (`measurement_table`), not JSON per row
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;

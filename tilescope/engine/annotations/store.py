@@ -28,6 +28,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from tilescope.engine.annotations import measurement_table as mtable
 from tilescope.engine.annotations._queries import BBox, select, where_clauses
 from tilescope.engine.annotations._rows import (
     ROW_COLUMNS,
@@ -82,6 +83,20 @@ class DisplayBatch:
     class_names: list[str | None]
     kinds: list[str]
     geometries: np.ndarray  # shapely geometries, object dtype
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectTable:
+    """Objects as columns, for analysis over many objects (see `AnnotationStore.object_table`)."""
+
+    rids: np.ndarray  # internal row ids (stable for an object's lifetime in this store)
+    ids: list[str]
+    class_names: list[str | None]
+    kinds: list[str]
+    geometries: np.ndarray  # shapely geometries, object dtype
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 @dataclass
@@ -222,6 +237,14 @@ class AnnotationStore:
             if found > SCHEMA_VERSION:
                 raise AnnotationStoreError(
                     f"{self.path}: written by a newer tilescope (schema {found}); update tilescope"
+                )
+            mtable.create(conn)
+            if found < 2:
+                moved = mtable.migrate_json_column(conn)
+                log.info("%s: schema %d -> 2, %d measurement rows moved", self.path, found, moved)
+            if found < SCHEMA_VERSION:
+                conn.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
                 )
             conn.execute("COMMIT")
         except BaseException:
@@ -375,9 +398,9 @@ class AnnotationStore:
             "score": [a.score for a in items],
             "run_id": [a.run_id for a in items],
             "properties": [json_or_none(a.properties, "properties", a.id) for a in items],
-            "measurements": [json_or_none(a.measurements, "measurements", a.id) for a in items],
+            "measurements": [None] * len(items),  # the JSON column is unused since schema 2
         }
-        return self._insert([a.geometry for a in items], columns)
+        return self._insert([a.geometry for a in items], columns, [a.measurements for a in items])
 
     def add_detections(
         self,
@@ -414,7 +437,10 @@ class AnnotationStore:
         return self._insert(geometries, columns)
 
     def _insert(
-        self, geometries: Sequence[BaseGeometry] | np.ndarray, columns: dict[str, list[Any]]
+        self,
+        geometries: Sequence[BaseGeometry] | np.ndarray,
+        columns: dict[str, list[Any]],
+        measurements: Sequence[dict[str, float]] | None = None,
     ) -> list[str]:
         """Insert rows given column lists (``id, kind, ... measurements``) and geometries."""
         ids = columns["id"]
@@ -458,6 +484,11 @@ class AnnotationStore:
                 conn.executemany(f"INSERT INTO annotations({names}) VALUES ({values})", rows)
             except sqlite3.IntegrityError:
                 raise AnnotationStoreError(self._duplicate_message(ids)) from None
+            if measurements is not None and any(measurements):
+                # Rows got rids existing+1, existing+2, ... in insertion (`pick`) order.
+                rid_of = np.empty(len(ids), dtype=np.int64)
+                rid_of[order] = np.arange(existing + 1, existing + 1 + len(ids))
+                mtable.write_dicts(conn, rid_of.tolist(), list(measurements))
             box_x0 = np.minimum.reduceat(sorted_bounds[:, 0], starts).tolist()
             box_y0 = np.minimum.reduceat(sorted_bounds[:, 1], starts).tolist()
             box_x1 = np.maximum.reduceat(sorted_bounds[:, 2], starts).tolist()
@@ -547,7 +578,7 @@ class AnnotationStore:
                         y1,
                         wkb[i],
                         json_or_none(a.properties, "properties", a.id),
-                        json_or_none(a.measurements, "measurements", a.id),
+                        None,  # measurements: columns in object_measurements (schema 2)
                         version,
                         a.id,
                     ),
@@ -555,6 +586,8 @@ class AnnotationStore:
                 if row is None:
                     raise KeyError(f"no annotation with id {a.id} in {self.path}")
                 rid, block = row
+                conn.execute(f"DELETE FROM {mtable.TABLE} WHERE rid=?", (rid,))
+                mtable.write_dicts(conn, [rid], [a.measurements])
                 box = conn.execute(
                     "SELECT x0, y0, x1, y1 FROM annotation_index WHERE rid=?", (block,)
                 ).fetchone()
@@ -629,11 +662,20 @@ class AnnotationStore:
 
     # ----------------------------------------------------------------- reading objects
 
+    def _decode(self, rows: Sequence[tuple[Any, ...]]) -> list[Annotation]:
+        """Annotations from ROW_COLUMNS rows, with their measurement columns filled in."""
+        found = decode_rows(rows)
+        if found and mtable.names(self._conn):
+            values = mtable.read_dicts(self._conn, [r[0] for r in rows])
+            for annotation, measured in zip(found, values, strict=True):
+                annotation.measurements.update(measured)
+        return found
+
     def get(self, annotation_id: str) -> Annotation | None:
         rows = self._conn.execute(
             f"SELECT {ROW_COLUMNS} FROM annotations WHERE id = ?", (annotation_id,)
         ).fetchall()
-        found = decode_rows(rows)
+        found = self._decode(rows)
         return found[0] if found else None
 
     def get_many(self, ids: Iterable[str]) -> list[Annotation]:
@@ -645,7 +687,7 @@ class AnnotationStore:
             rows = self._conn.execute(
                 f"SELECT {ROW_COLUMNS} FROM annotations WHERE id IN ({marks})", chunk
             ).fetchall()
-            by_id.update((a.id, a) for a in decode_rows(rows))
+            by_id.update((a.id, a) for a in self._decode(rows))
         return [by_id[i] for i in wanted if i in by_id]
 
     def existing_ids(self, ids: Iterable[str]) -> set[str]:
@@ -677,7 +719,7 @@ class AnnotationStore:
         rows = select(
             self._conn, cols, bbox, classes, kind, run_id, include_hidden_runs, limit=limit
         )
-        found = decode_rows(rows)
+        found = self._decode(rows)
         if exact and bbox is not None and found:
             box = shapely.box(*bbox)
             hits = shapely.intersects(np.array([a.geometry for a in found], dtype=object), box)
@@ -740,7 +782,7 @@ class AnnotationStore:
             if not rows:
                 return
             last = rows[-1][0]
-            yield from decode_rows(rows)
+            yield from self._decode(rows)
 
     def count(
         self,
@@ -782,6 +824,172 @@ class AnnotationStore:
         scale = 1.0 if pair is None else pair[0] * pair[1]
         rows = self._by_class("TOTAL(area)", kind, include_hidden_runs)
         return {n: float(a) * scale for n, a in rows}
+
+    # ----------------------------------------------------------------- measurements
+
+    def object_table(
+        self,
+        ids: Sequence[str] | None = None,
+        run_id: str | None = None,
+        classes: Iterable[str | None] | None = None,
+        kind: ObjectKind | str | None = None,
+        bbox: BBox | None = None,
+        *,
+        include_hidden_runs: bool = False,
+    ) -> ObjectTable:
+        """Ids, classes, kinds and geometries as arrays (no Annotation objects): the input of
+        measurements, classifiers and summaries. `ids` (in that order) overrides the filters."""
+        columns = "a.rid, a.id, a.class_name, a.kind, a.geometry"
+        if ids is not None:
+            wanted = list(dict.fromkeys(ids))
+            by_id: dict[str, tuple[Any, ...]] = {}
+            for chunk in chunks(wanted, SQL_VARS):
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT {columns} FROM annotations a WHERE a.id IN ({marks})"
+                by_id.update((r[1], r) for r in self._conn.execute(sql, chunk))
+            rows = [by_id[i] for i in wanted if i in by_id]
+        else:
+            rows = select(
+                self._conn,
+                columns,
+                bbox,
+                classes,
+                kind,
+                run_id,
+                include_hidden_runs or bool(run_id),
+            )
+        geoms = shapely.from_wkb([r[4] for r in rows]) if rows else np.empty(0, dtype=object)
+        return ObjectTable(
+            rids=np.array([r[0] for r in rows], dtype=np.int64),
+            ids=[r[1] for r in rows],
+            class_names=[r[2] for r in rows],
+            kinds=[r[3] for r in rows],
+            geometries=geoms,
+        )
+
+    def measurement_names(self) -> list[str]:
+        """Every measurement column of the store, in the order they were first written."""
+        return mtable.names(self._conn)
+
+    def set_measurements(self, ids: Sequence[str], columns: dict[str, Any]) -> int:
+        """Store measurement columns (name -> one value per id; NaN = not measured) in one
+        transaction; other measurements of the objects are kept. Returns objects updated."""
+        ids = list(ids)
+        if not ids or not columns:
+            return 0
+        for name, values in columns.items():
+            mtable.quote(name)
+            if len(values) != len(ids):
+                raise ValueError(
+                    f"measurement {name!r} has {len(values)} values for {len(ids)} ids"
+                )
+        with self.transaction():
+            state = self._state()
+            conn = state.connection
+            version = self._write_version(state)
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS wanted_ids (pos INTEGER PRIMARY KEY, id TEXT)"
+            )
+            conn.execute("DELETE FROM wanted_ids")
+            conn.executemany("INSERT INTO wanted_ids VALUES (?, ?)", enumerate(ids))
+            found = conn.execute(
+                "SELECT w.pos, a.rid, a.id FROM wanted_ids w JOIN annotations a ON a.id = w.id "
+                "ORDER BY w.pos"
+            ).fetchall()
+            conn.execute(
+                "UPDATE annotations SET version = ? WHERE id IN (SELECT id FROM wanted_ids)",
+                (version,),
+            )
+            conn.execute("DELETE FROM wanted_ids")
+            if found:
+                pos = np.array([r[0] for r in found], dtype=np.int64)
+                picked = {n: np.asarray(v, dtype=np.float64)[pos] for n, v in columns.items()}
+                mtable.write(conn, [r[1] for r in found], picked)
+            state.pending.note_updated([r[2] for r in found])
+        return len(found)
+
+    def measurement_matrix(
+        self, ids: Sequence[str], names: Sequence[str] | None = None
+    ) -> tuple[list[str], np.ndarray]:
+        """(names, float64 array len(ids) x len(names)) with NaN where not measured; the fast
+        path for classifiers and exports (no Annotation objects)."""
+        ids = list(ids)
+        rid_of: dict[str, int] = {}
+        for chunk in chunks(ids, SQL_VARS):
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT id, rid FROM annotations WHERE id IN ({marks})"
+            rid_of.update(self._conn.execute(sql, chunk).fetchall())
+        rids = [rid_of.get(i, -1) for i in ids]
+        return mtable.read(self._conn, rids, names)
+
+    def measurement_matrix_for_rids(
+        self, rids: Sequence[int] | np.ndarray, names: Sequence[str] | None = None
+    ) -> tuple[list[str], np.ndarray]:
+        """As `measurement_matrix`, by the rids of an `object_table` (no id lookups)."""
+        return mtable.read(self._conn, [int(r) for r in rids], names)
+
+    def ids_where(
+        self,
+        name: str,
+        op: str,
+        value: float,
+        run_id: str | None = None,
+        classes: Iterable[str | None] | None = None,
+        kind: ObjectKind | str | None = None,
+    ) -> list[str]:
+        """Ids of objects whose measurement `name` compares to `value`, e.g.
+        ``ids_where("dab_od_mean", ">", 0.2)``; unmeasured objects never match."""
+        if op not in mtable.OPERATORS:
+            raise ValueError(f"operator must be one of {' '.join(mtable.OPERATORS)}, got {op!r}")
+        stored = {n.lower(): n for n in self.measurement_names()}.get(name.lower())
+        if stored is None:
+            return []
+        where, params = where_clauses(self._conn, classes, kind, run_id, bool(run_id), "a.")
+        sql = (
+            f"SELECT a.id FROM {mtable.TABLE} m JOIN annotations a ON a.rid = m.rid "
+            f"WHERE m.{mtable.quote(stored)} {op} ?"
+        )
+        sql += "".join(f" AND {w}" for w in where)
+        return [r[0] for r in self._conn.execute(sql, [float(value), *params])]
+
+    def set_classes(
+        self, ids: Sequence[str], class_names: Sequence[str | None] | str | None
+    ) -> int:
+        """Classify many objects at once (a classifier's result); one transaction, one event.
+
+        Not an undoable edit: run the classifier again, or undo by applying the old classes.
+        """
+        ids = list(ids)
+        names = (
+            [class_names] * len(ids)
+            if class_names is None or isinstance(class_names, str)
+            else list(class_names)
+        )
+        if len(names) != len(ids):
+            raise ValueError("set_classes needs one class name per id")
+        if not ids:
+            return 0
+        with self.transaction():
+            state = self._state()
+            conn = state.connection
+            version = self._write_version(state)
+            self._ensure_classes(conn, set(names))
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS new_classes (id TEXT PRIMARY KEY, name TEXT)"
+            )
+            conn.execute("DELETE FROM new_classes")
+            conn.executemany(
+                "INSERT OR REPLACE INTO new_classes VALUES (?, ?)", zip(ids, names, strict=True)
+            )
+            changed = conn.execute(
+                "UPDATE annotations SET class_name = n.name, version = ? FROM new_classes n "
+                "WHERE annotations.id = n.id AND annotations.class_name IS NOT n.name "
+                "RETURNING annotations.id",
+                (version,),
+            ).fetchall()
+            conn.execute("DELETE FROM new_classes")
+            state.pending.note_updated([r[0] for r in changed])
+        return len(changed)
 
     # ----------------------------------------------------------------- classes
 
