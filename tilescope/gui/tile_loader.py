@@ -15,20 +15,24 @@ import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal, SignalInstance
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from tilescope.engine.slide import SlideError, SlideMetadata, SlideSource
 from tilescope.gui.render import DisplaySettings, default_display, shows_as_rgb, to_qimage
 from tilescope.gui.tile_layout import TileKey
+from tilescope.gui.workers import KeyedExecutor, Worker, function_worker
 
 log = logging.getLogger(__name__)
 
 OVERVIEW_MAX_SIDE = 3072  # a level up to this size is the overview as is
 THUMBNAIL_SIDE = 2048  # otherwise (single-level images) a resampled thumbnail
 _OVERVIEW = "overview"
+# An image rendered by a worker, its display generation, and the display it chose (if any).
+_Loaded = tuple[QImage, int, DisplaySettings | None]
 _prefetch_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tilescope-overview")
 
 
@@ -75,7 +79,12 @@ def _prefetch_level(source: SlideSource, level: int) -> None:
 
 
 class TileLoader(QObject):
-    """One per view. Signals arrive on the GUI thread (queued from the workers)."""
+    """One per view. Signals are emitted on the GUI thread.
+
+    The loader's `KeyedExecutor` holds the queue: a request replaces it (the overview stays
+    first), a tile already on its way at the current display generation is not asked for
+    again, and a newer display generation supersedes older reads of the same tile.
+    """
 
     tile_ready = Signal(object, object, int)  # TileKey, QImage, generation
     tile_failed = Signal(object, str)  # TileKey, message
@@ -88,24 +97,19 @@ class TileLoader(QObject):
     ) -> None:
         super().__init__(parent)
         self._source = source
-        self._lock = threading.Condition()
-        self._queue: list[object] = []  # TileKeys, or _OVERVIEW; index 0 is served first
-        self._in_flight: set[tuple[object, int]] = set()
+        self._lock = threading.Lock()  # display and generation, read by the workers
         self._generation = 0
         self._display: DisplaySettings | None = (
             DisplaySettings() if shows_as_rgb(source.metadata) else None
         )
         self._overview_raw: np.ndarray | None = None
         self._overview_lock = threading.Lock()
-        self._stopped = False
         self._last_pending = -1
         self.tiles_decoded = 0  # tiles rendered by workers (for benchmarks and tests)
-        self._threads = [
-            threading.Thread(target=self._work, name=f"tile-loader-{i}", daemon=True)
-            for i in range(threads or default_thread_count())
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._executor: KeyedExecutor[TileKey | str] = KeyedExecutor(
+            threads or default_thread_count(), "tile-loader", on_settled=self._report_pending
+        )
+        self._threads = self._executor.threads
 
     # -- called from the GUI thread -----------------------------------------------------
     @property
@@ -121,77 +125,75 @@ class TileLoader(QObject):
         with self._lock:
             self._display = display
             self._generation += 1
-            self._lock.notify_all()
 
     def request_overview(self) -> None:
-        with self._lock:
-            if not self._stopped and _OVERVIEW not in self._queue:
-                self._queue.insert(0, _OVERVIEW)
-            self._lock.notify_all()
+        worker = function_worker(self._load_overview).on_returned(self._overview_loaded)
+        worker.on_errored(partial(self._failed, _OVERVIEW))
+        self._executor.submit(worker, key=_OVERVIEW, tag=self._generation, first=True)
         self._report_pending()
 
     def request(self, keys: Sequence[TileKey]) -> None:
         """Want exactly `keys`, most important first; earlier wishes not in it are dropped."""
-        with self._lock:
-            if self._stopped:
-                return
-            generation = self._generation
-            head = [_OVERVIEW] if _OVERVIEW in self._queue else []
-            self._queue = head + [k for k in keys if (k, generation) not in self._in_flight]
-            self._lock.notify_all()
+        if self._executor.closed:
+            return
+        self._executor.replace(
+            ((key, self._tile_worker(key)) for key in keys),
+            tag=self._generation,
+            keep=(_OVERVIEW,),
+        )
         self._report_pending()
 
     def pending(self) -> int:
-        with self._lock:
-            return len(self._queue) + len(self._in_flight)
+        return self._executor.pending()
 
     def stop(self) -> None:
         """Drop every request and emit nothing more; reads in progress finish on their own."""
-        with self._lock:
-            self._stopped = True
-            self._queue.clear()
-            self._lock.notify_all()
+        self._executor.shutdown()
 
     def join(self, timeout_s: float = 30.0) -> None:
         """Wait until the workers have exited (after `stop`): then the source may be closed."""
-        for thread in self._threads:
-            thread.join(timeout=timeout_s)
+        self._executor.join(timeout_s)
 
     def shutdown(self) -> None:
         self.stop()
         self.join()
 
-    # -- worker threads -----------------------------------------------------------------
-    def _work(self) -> None:
-        while True:
-            with self._lock:
-                while not self._queue and not self._stopped:
-                    self._lock.wait()
-                if self._stopped:
-                    return
-                job = self._queue.pop(0)
-                generation = self._generation
-                self._in_flight.add((job, generation))
-            try:
-                if job == _OVERVIEW:
-                    self._load_overview(generation)
-                else:
-                    assert isinstance(job, tuple)
-                    self._load_tile(job, generation)
-            except Exception as error:  # a worker must never die silently
-                message = error.problem if isinstance(error, SlideError) else str(error)
-                log.warning("tile %s of %s failed: %s", job, self._source.path, message)
-                self._emit(self.tile_failed, job, message)
-            finally:
-                with self._lock:
-                    self._in_flight.discard((job, generation))
-                self._report_pending()
+    def _tile_worker(self, key: TileKey) -> Worker[None, _Loaded]:
+        worker = function_worker(self._load_tile, key)
+        return worker.on_returned(partial(self._tile_loaded, key)).on_errored(
+            partial(self._failed, key)
+        )
 
+    def _tile_loaded(self, key: TileKey, loaded: _Loaded) -> None:
+        image, generation, chosen = loaded
+        if chosen is not None:
+            self.display_ready.emit(chosen)
+        self.tile_ready.emit(key, image, generation)
+
+    def _overview_loaded(self, loaded: _Loaded) -> None:
+        image, generation, chosen = loaded
+        if chosen is not None:
+            self.display_ready.emit(chosen)
+        self.overview_ready.emit(image, generation)
+
+    def _failed(self, job: object, error: Exception) -> None:
+        message = error.problem if isinstance(error, SlideError) else str(error)
+        log.warning("tile %s of %s failed: %s", job, self._source.path, message)
+        self.tile_failed.emit(job, message)
+
+    def _report_pending(self) -> None:
+        count = self._executor.pending()
+        if count != self._last_pending and not self._executor.closed:
+            self._last_pending = count
+            self.pending_changed.emit(count)
+
+    # -- worker threads -----------------------------------------------------------------
     def _snapshot(self) -> tuple[DisplaySettings | None, int]:
         with self._lock:
             return self._display, self._generation
 
-    def _load_overview(self, generation: int) -> None:
+    def _overview_pixels(self) -> tuple[np.ndarray, DisplaySettings | None]:
+        """The overview's pixels, and the display chosen from them if none was set yet."""
         with self._overview_lock:  # one read, however many workers need it
             raw = self._overview_raw
             if raw is None:
@@ -200,39 +202,25 @@ class TileLoader(QObject):
                 if not shows_as_rgb(self._source.metadata):
                     self._overview_raw = raw
             with self._lock:
-                chose = self._display is None
-                if chose:
-                    self._display = default_display(self._source.metadata, raw)
+                chosen = None
+                if self._display is None:
+                    chosen = self._display = default_display(self._source.metadata, raw)
+        return raw, chosen
+
+    def _load_overview(self) -> _Loaded:
+        raw, chosen = self._overview_pixels()
         display, generation = self._snapshot()
         assert display is not None
-        if chose:
-            self._emit(self.display_ready, display)
-        self._emit(self.overview_ready, to_qimage(raw, display), generation)
+        return to_qimage(raw, display), generation, chosen
 
-    def _load_tile(self, key: TileKey, generation: int) -> None:
+    def _load_tile(self, key: TileKey) -> _Loaded:
         display, generation = self._snapshot()
+        chosen = None
         if display is None:  # multichannel: the overview chooses the display ranges first
-            self._load_overview(generation)
+            _, chosen = self._overview_pixels()
             display, generation = self._snapshot()
         assert display is not None
         pixels = self._source.read_tile(*key)
         image: QImage = to_qimage(pixels, display)
         self.tiles_decoded += 1
-        self._emit(self.tile_ready, key, image, generation)
-
-    def _emit(self, signal: SignalInstance, *args: object) -> None:
-        with self._lock:  # no emission after shutdown: the receiver may be gone
-            if self._stopped:
-                return
-            try:
-                signal.emit(*args)
-            except RuntimeError:  # the Qt object was deleted without a shutdown
-                self._stopped = True
-
-    def _report_pending(self) -> None:
-        with self._lock:
-            count = len(self._queue) + len(self._in_flight)
-            changed = count != self._last_pending
-            self._last_pending = count
-        if changed:
-            self._emit(self.pending_changed, count)
+        return image, generation, chosen

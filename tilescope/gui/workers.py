@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 Y = TypeVar("Y")
 R = TypeVar("R")
+K = TypeVar("K", bound=Hashable)
 
 DEFAULT_THREADS = 2  # the shared executor for one-off calls (file reads, exports, ...)
 
@@ -115,7 +116,7 @@ class Worker(Generic[Y, R]):
         self._finished: list[Callable[[], object]] = []
         self.key: Hashable = self
         self.tag: Hashable = None
-        self._executor: KeyedExecutor | None = None
+        self._executor: KeyedExecutor[Any] | None = None
         self._cancelled = False  # read by the worker thread between yields
         self._done = False
 
@@ -138,7 +139,7 @@ class Worker(Generic[Y, R]):
 
     def start(
         self,
-        executor: KeyedExecutor | None = None,
+        executor: KeyedExecutor[Any] | None = None,
         *,
         key: Hashable = None,
         tag: Hashable = None,
@@ -207,7 +208,7 @@ def generator_worker(
 
 
 # -- many calls, by key --------------------------------------------------------------------
-class KeyedExecutor:
+class KeyedExecutor(Generic[K]):
     """Worker threads serving a queue of workers; the newest worker for a key wins.
 
     A key names what a worker is for (a tile, "the viewport"); a tag names the exact request
@@ -243,7 +244,7 @@ class KeyedExecutor:
         self,
         worker: Worker[Y, R],
         *,
-        key: Hashable = None,
+        key: K | None = None,
         tag: Hashable = None,
         first: bool = False,
     ) -> Worker[Y, R]:
@@ -274,10 +275,10 @@ class KeyedExecutor:
 
     def replace(
         self,
-        items: Iterable[tuple[Hashable, Worker[Any, Any]]],
+        items: Iterable[tuple[K, Worker[Any, Any]]],
         *,
         tag: Hashable = None,
-        keep: Container[Hashable] = (),
+        keep: Container[K] = (),
     ) -> None:
         """Make the queue exactly `items` (key, worker), in order, after the queued keys in
         `keep`: queued work for other keys is dropped; work in hand with an equal tag stays."""
@@ -302,15 +303,15 @@ class KeyedExecutor:
                     inline.append(worker)
                 else:
                     self._queue[key] = worker
-            for key, worker in old.items():
-                if key not in self._queue and self._current.get(key) is worker:
-                    worker._cancelled = True
-                    del self._current[key]
+            for dropped_key, dropped in old.items():
+                if dropped_key not in self._queue and self._current.get(dropped_key) is dropped:
+                    dropped._cancelled = True
+                    del self._current[dropped_key]
             self._cond.notify_all()
         for worker in inline:
             worker._execute(self._deliver_now)
 
-    def cancel(self, key: Hashable) -> None:
+    def cancel(self, key: K) -> None:
         """Supersede the worker in hand for `key` by nothing."""
         with self._cond:
             self._supersede(key)
@@ -329,10 +330,15 @@ class KeyedExecutor:
         with self._cond:
             return len(self._queue) + self._running
 
-    def keys(self) -> set[Hashable]:
+    def in_hand(self, key: K, tag: Hashable) -> bool:
+        """True when a worker for `key` with this (non-None) tag is queued or on its way."""
+        with self._cond:
+            return self._in_hand(key, tag) is not None
+
+    def keys(self) -> set[K]:
         """Keys with a worker queued or on its way."""
         with self._cond:
-            return set(self._current)
+            return set(self._current)  # type: ignore[arg-type]  # unkeyed workers are keys
 
     @property
     def closed(self) -> bool:
@@ -418,11 +424,11 @@ class KeyedExecutor:
             _call(self._on_settled)
 
 
-_shared: KeyedExecutor | None = None
+_shared: KeyedExecutor[Hashable] | None = None
 _shared_lock = threading.Lock()
 
 
-def shared_executor() -> KeyedExecutor:
+def shared_executor() -> KeyedExecutor[Hashable]:
     """The process-wide executor for one-off calls (never shut down)."""
     global _shared
     with _shared_lock:

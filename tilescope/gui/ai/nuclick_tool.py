@@ -11,24 +11,24 @@ slide near a click go into the exclusion map, so touching nuclei stay apart.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import shapely
-from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPointF, Qt
 from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QPen, QPolygonF
 
 from tilescope.engine.annotations.model import Annotation, ObjectKind
+from tilescope.engine.inference.results import adopt_class_colours
 from tilescope.engine.inference.types import Prompt
-from tilescope.gui.ai.inference_task import adopt_class_colours
 from tilescope.gui.annotations.overlay_layer import AnnotationOverlay
 from tilescope.gui.annotations.session import AnnotationSession
 from tilescope.gui.tools.base import MIN_DRAG_PX, AnnotationTool
+from tilescope.gui.workers import KeyedExecutor, function_worker
 
 if TYPE_CHECKING:
     from tilescope.engine.slide.source import SlideSource
@@ -42,11 +42,8 @@ EXCLUDE_RADIUS_UM = 20.0  # outlines whose centre is this close to a prompt are 
 QUEUED_COLOUR = QColor(255, 200, 0)
 
 
-class _Relay(QObject):
-    """Carries worker results to the GUI thread and watches the Shift key's release."""
-
-    segmented = Signal(object, object, float, str)  # prompts, outcomes or error, start, label
-    warmed = Signal(object)  # error message or None
+class _ShiftWatcher(QObject):
+    """Watches the view for the Shift key's release (which sends the queued clicks)."""
 
     def __init__(self, on_shift_released: Callable[[], object]) -> None:
         super().__init__()
@@ -83,29 +80,30 @@ class NuClickTool(AnnotationTool):
         self._squiggle: list[tuple[float, float]] | None = None
         self._press: QPointF | None = None
         self._model: Any = None
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="nuclick")
-        self._relay = _Relay(self.flush_queue)
-        self._relay.segmented.connect(self._on_segmented)
-        self._relay.warmed.connect(self._on_warmed)
+        # One thread: the warm-up loads the model before the first click is served.
+        self._executor: KeyedExecutor[Any] = KeyedExecutor(1, "nuclick")
+        self._shift = _ShiftWatcher(self.flush_queue)
         self.ready = False
         self._closed = False
 
     # -- lifetime -----------------------------------------------------------------------
     def activate(self, view: SlideView) -> None:
         super().activate(view)
-        view.installEventFilter(self._relay)
+        view.installEventFilter(self._shift)
         if not self.ready:
-            self._executor.submit(self._warm_up, view.source)
+            function_worker(self._warm_up, view.source).on_returned(self._on_warmed).start(
+                self._executor
+            )
         self.status("NuClick: click inside a nucleus; Shift+click to queue; drag a squiggle")
 
     def deactivate(self, view: SlideView) -> None:
-        view.removeEventFilter(self._relay)
+        view.removeEventFilter(self._shift)
         super().deactivate(view)
 
     def close(self) -> None:
         """The slide is closing: drop results still on their way."""
         self._closed = True
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor.shutdown()
 
     def cancel(self) -> None:
         self.queued.clear()
@@ -122,33 +120,27 @@ class NuClickTool(AnnotationTool):
             self._model = load_nuclick(self.model_id, threads=default_threads(interactive=True))
         return self._model
 
-    def _warm_up(self, slide: SlideSource) -> None:
-        """Create the session and run it once so the first real click is fast."""
-        problem: str | None = None
+    def _warm_up(self, slide: SlideSource) -> str | None:
+        """Create the session and run it once so the first real click is fast; returns the
+        problem, if any."""
         try:
             model = self._load()
             meta = slide.metadata
             model.segment(slide, [Prompt("point", ((meta.width / 2, meta.height / 2),))])
         except Exception as error:
-            problem = f"NuClick model {self.model_id!r} is not usable: {error}"
-        with contextlib.suppress(RuntimeError):  # the tool's window closed meanwhile
-            self._relay.warmed.emit(problem)
+            return f"NuClick model {self.model_id!r} is not usable: {error}"
+        return None
 
     def _segment(
-        self,
-        slide: SlideSource,
-        prompts: list[Prompt],
-        exclude: list[tuple[float, float]],
-        started: float,
-        label: str,
-    ) -> None:
+        self, slide: SlideSource, prompts: list[Prompt], exclude: list[tuple[float, float]]
+    ) -> object:
+        """The model's outcomes, or the user's message when it failed."""
         try:
             outcomes: object = self._load().segment(slide, prompts, exclude)
         except Exception as error:
             log.info("NuClick failed", exc_info=error)
-            outcomes = f"NuClick model {self.model_id!r} failed: {error}"
-        with contextlib.suppress(RuntimeError):  # the tool's window closed meanwhile
-            self._relay.segmented.emit(prompts, outcomes, started, label)
+            return f"NuClick model {self.model_id!r} failed: {error}"
+        return outcomes
 
     # -- GUI side -----------------------------------------------------------------------
     def _on_warmed(self, error: str | None) -> None:
@@ -167,7 +159,9 @@ class NuClickTool(AnnotationTool):
         self.in_flight.extend(prompts)
         exclude = self._nearby_centres(prompts, view.source)
         started = time.perf_counter()
-        self._executor.submit(self._segment, view.source, prompts, exclude, started, label)
+        worker = function_worker(self._segment, view.source, prompts, exclude)
+        worker.on_returned(partial(self._on_segmented, prompts, started=started, label=label))
+        worker.start(self._executor)
         self.refresh()
         return True
 
@@ -209,7 +203,7 @@ class NuClickTool(AnnotationTool):
         return centres
 
     def _on_segmented(
-        self, prompts: list[Prompt], outcomes: object, started: float, label: str
+        self, prompts: list[Prompt], outcomes: object, *, started: float, label: str
     ) -> None:
         if self._closed or self.session.closed:
             return
@@ -230,7 +224,8 @@ class NuClickTool(AnnotationTool):
         failures = [o.message for o in outcomes if o.annotation is None and o.message]
         if made:
             if self._model is not None and name not in self.session.styles.colours:
-                adopt_class_colours(self.session.store, self._model.manifest.classes)
+                classes = self._model.manifest.classes
+                adopt_class_colours(self.session.store, {c.name: c.colour for c in classes})
             ids = self.session.history.add(made, label)
             self.results.append(list(ids))
         self.last_latency_ms = (time.perf_counter() - started) * 1000

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 import shapely
@@ -24,6 +24,7 @@ from tilescope.engine.annotations.store import AnnotationStore, DisplayBatch
 from tilescope.gui.annotations.drawing import cosmetic_pen, draw_objects
 from tilescope.gui.annotations.qt_shapes import polygons_from_rings, shapes_of
 from tilescope.gui.annotations.styles import StyleTable
+from tilescope.gui.workers import KeyedExecutor, function_worker
 
 log = logging.getLogger(__name__)
 
@@ -142,23 +143,20 @@ class RasterTiles(QObject):
     """A cache of overlay tiles with background rendering; `tile_ready` asks for a repaint."""
 
     tile_ready = Signal()
-    _rendered = Signal(object, object, object, int)  # key, image, Stamp, style generation
 
     def __init__(self, store: AnnotationStore, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._store = store
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tilescope-overlay")
+        # Keyed by tile, tagged by (Stamp, style generation): a tile asked for again with
+        # newer data or styles supersedes the older drawing.
+        self._executor: KeyedExecutor[TileKey] = KeyedExecutor(2, "tilescope-overlay")
         self._tiles: OrderedDict[TileKey, tuple[Stamp, int, QImage]] = OrderedDict()
-        self._pending: set[tuple[TileKey, Stamp, int]] = set()
         self._dirty: dict[TileKey, int] = {}
         self.rendered_count = 0  # tiles drawn by the workers so far (tests, statistics)
         self._wanted: set[TileKey] = set()
-        self._closed = False
-        self._rendered.connect(self._on_rendered)
 
     def close(self) -> None:
-        self._closed = True
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._executor.shutdown(wait=True)
         self._tiles.clear()
 
     def paint(
@@ -195,7 +193,7 @@ class RasterTiles(QObject):
         """Redraw the tiles (any level) meeting a level-0 box: a local edit re-renders a
         tile or two instead of the whole view; the old tiles stay shown meanwhile."""
         x0, y0, x1, y1 = bbox
-        keys = set(self._tiles) | {job[0] for job in self._pending}
+        keys = set(self._tiles) | self._executor.keys()
         for key in keys:
             rect = tile_rect(key)
             if (
@@ -220,29 +218,26 @@ class RasterTiles(QObject):
             return
 
     def _request(self, key: TileKey, stamp: Stamp, styles: StyleTable) -> None:
-        job = (key, stamp, styles.generation)
-        if job in self._pending or self._closed:
+        tag = (stamp, styles.generation)
+        if self._executor.in_hand(key, tag):
             return
-        self._pending.add(job)
-        snapshot = styles.snapshot()
-        self._pool.submit(self._work, key, stamp, snapshot)
+        worker = function_worker(self._work, key, styles.snapshot())
+        worker.on_returned(partial(self._on_rendered, key, stamp, styles.generation))
+        self._executor.submit(worker, key=key, tag=tag)
 
-    def _work(self, key: TileKey, stamp: Stamp, styles: StyleTable) -> None:
-        if key not in self._wanted or self._closed:
-            self._rendered.emit(key, None, stamp, styles.generation)
-            return
+    def _work(self, key: TileKey, styles: StyleTable) -> QImage | None:
+        if key not in self._wanted:
+            return None
         try:
-            image = render_tile(self._store, key, styles)
+            return render_tile(self._store, key, styles)
         except Exception as error:  # a closed store, a busy file: skip this tile
             log.debug("overlay tile %s: %s", key, error)
-            image = None
-        self._rendered.emit(key, image, stamp, styles.generation)
+            return None
 
     def _on_rendered(
-        self, key: TileKey, image: QImage | None, stamp: Stamp, style_generation: int
+        self, key: TileKey, stamp: Stamp, style_generation: int, image: QImage | None
     ) -> None:
-        self._pending.discard((key, stamp, style_generation))
-        if image is None or self._closed:
+        if image is None:
             return
         self.rendered_count += 1
         old = self._tiles.get(key)
