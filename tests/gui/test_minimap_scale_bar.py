@@ -45,3 +45,33 @@ def test_scale_bar_units(qtbot, make_view, demo_path):
     assert bar.y() > view.height() / 2  # bottom-left corner
     source = ArraySource(rgb_pyramid(512, 512, 1), mpp=None)
     assert ScaleBar(make_view(source)).label().endswith("px")
+
+
+@pytest.mark.parametrize("mpp", [float("inf"), float("nan"), -1.0, 1e-300])
+def test_a_nonsense_pixel_size_paints_a_px_scale_bar(qtbot, make_view, mpp):
+    """A file claiming `MPP = inf` used to raise inside paintEvent (native crash off screen)."""
+    source = ArraySource(rgb_pyramid(512, 512, 1), mpp=mpp)
+    view = make_view(source)
+    bar = ScaleBar(view)
+    Minimap(view)
+    qtbot.waitUntil(view.is_complete, timeout=10000)
+    image = view.grab().toImage()  # paints the view, the bar and the minimap
+    assert not image.isNull()
+    expected = "px" if mpp != 1e-300 else "µm"  # a tiny positive size still gives a length
+    assert bar.label().endswith(expected) or bar.label() == ""
+    bar_image = bar.grab().toImage()
+    assert not bar_image.isNull()
+
+
+def test_nan_and_infinite_view_changes_are_ignored(qtbot, make_view, array_source):
+    view = make_view(array_source)
+    before = view.transform
+    view.center_on(float("nan"), 10.0)
+    view.zoom_to_device_downsample(float("inf"))
+    view.zoom_to_device_downsample(float("nan"))
+    view.pan_by(float("inf"), 0.0)
+    view.set_device_pixel_ratio(float("nan"))
+    assert view.transform == before
+    view.grab()  # still paints
+    view.center_on(100.0, 200.0)
+    assert (view.transform.center_x, view.transform.center_y) == (100.0, 200.0)

@@ -100,3 +100,76 @@ def test_hidpi_draws_slide_pixels_at_device_pixels(tmp_path, demo_path):
     )
     assert hidpi.shape == plain.shape == (200, 300, 3)
     assert np.abs(hidpi - plain).max() == 0
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--center", "nan,nan"],
+        ["--center", "1e400,0"],
+        ["--dpr", "nan"],
+        ["--dpr", "inf"],
+        ["--downsample", "nan"],
+        ["--downsample", "1e-6"],
+        ["--size", "200000x200000"],
+        ["--timeout", "nan"],
+        ["--mpp", "inf"],
+        ["--mpp", "0"],
+    ],
+)
+def test_screenshot_refuses_nonsense_numbers_in_one_line(tmp_path, demo_path, capsys, bad):
+    out = tmp_path / "x.png"
+    with pytest.raises(SystemExit) as exit_:
+        main(["screenshot", str(demo_path), "-o", str(out), *bad])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and bad[0] in err and "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("name", "expected"), [("dir", "is a folder"), ("x.gif2", "extension")])
+def test_screenshot_output_problems_before_rendering(tmp_path, demo_path, capsys, name, expected):
+    (tmp_path / "dir").mkdir()
+    assert main(["screenshot", str(demo_path), "-o", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and expected in err
+
+
+def test_screenshot_mpp_sets_the_scale_bar(tmp_path, demo_path):
+    from tests.gui.helpers import image_to_array
+    from tilescope.gui.scale_bar import scale_bar_for
+    from tilescope.gui.screenshot import render_screenshot
+
+    # The same view with the file's 0.499 um/px and with --mpp 0.25: only the bar differs.
+    own = image_to_array(render_screenshot(demo_path, size=(400, 300), downsample=4.0))
+    given = image_to_array(render_screenshot(demo_path, size=(400, 300), downsample=4.0, mpp=0.25))
+    assert scale_bar_for(0.25, 4.0)[1] == "100 µm" and scale_bar_for(0.499, 4.0)[1] == "200 µm"
+    rows, cols = np.nonzero(np.any(own != given, axis=2))
+    assert rows.size > 0
+    assert rows.min() > 300 - 60 and cols.max() < 170  # the bottom-left corner: the scale bar
+    out = tmp_path / "mpp.png"
+    assert main(["screenshot", str(demo_path), "-o", str(out), "--mpp", "0.25"]) == 0
+    assert Image.open(out).size == (1280, 800)
+
+
+def test_screenshot_of_a_corrupt_tile_fails_at_once_in_one_line(tmp_path, capsys):
+    """A tile that cannot be decoded is an error now, not a wait for the whole timeout."""
+    import tifffile
+
+    from tests.engine.slide import synthetic
+
+    path = tmp_path / "corrupt.tif"
+    tifffile.imwrite(
+        path, synthetic.pattern(512, 512, 3), tile=(256, 256), compression="zlib", photometric="rgb"
+    )
+    with tifffile.TiffFile(path) as tif:
+        offset, size = tif.pages[0].dataoffsets[0], tif.pages[0].databytecounts[0]
+    with open(path, "r+b") as handle:
+        handle.seek(offset)
+        handle.write(bytes(size))  # zeros are not a valid deflate stream
+    out = tmp_path / "shot.png"
+    # a timeout of a day: the test would hang if the failure were not noticed
+    assert main(["screenshot", str(path), "-o", str(out), "--timeout", "86400"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and str(path) in err and "corrupt" in err
+    assert not out.exists()

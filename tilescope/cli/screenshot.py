@@ -7,20 +7,16 @@ visible tile has loaded. Works without a display.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
-from pathlib import Path
 
+from tilescope.cli import arguments
 from tilescope.cli.errors import CliError
+from tilescope.engine.budget import check_allocation
+from tilescope.engine.outputs import check_output_path, suffix_of, write_bytes
 
-
-def _pair(text: str, separator: str, kind: type) -> tuple:
-    parts = text.lower().split(separator)
-    if len(parts) != 2:
-        raise argparse.ArgumentTypeError(f"expected two numbers separated by {separator!r}")
-    try:
-        return (kind(parts[0]), kind(parts[1]))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from error
+OUTPUT_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+_side = arguments.number(1, arguments.MAX_VIEW_SIDE, integer=True)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,42 +24,57 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "screenshot", help="render the viewer off screen to a PNG (waits for all tiles)"
     )
     parser.add_argument("path")
-    parser.add_argument("-o", "--output", required=True, help="output image (.png)")
+    parser.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .bmp)")
     parser.add_argument(
         "--center",
-        type=lambda t: _pair(t, ",", float),
+        type=arguments.pair(",", arguments.coordinate, "X,Y"),
         metavar="X,Y",
         help="level-0 point at the centre (default: the slide's centre)",
     )
     parser.add_argument(
         "--downsample",
-        type=float,
+        type=arguments.downsample,
         metavar="D",
         help="level-0 pixels per output pixel (default: fit the whole slide)",
     )
     parser.add_argument(
         "--size",
-        type=lambda t: _pair(t, "x", int),
+        type=arguments.pair("x", _side, "WxH"),
         default=(1280, 800),
         metavar="WxH",
         help="view size in pixels (default 1280x800)",
     )
-    parser.add_argument("--dpr", type=float, default=1.0, help="device pixel ratio (HiDPI: 2)")
+    parser.add_argument(
+        "--dpr", type=arguments.dpr, default=1.0, help="device pixel ratio (HiDPI: 2)"
+    )
+    parser.add_argument(
+        "--mpp",
+        type=arguments.pixel_size,
+        metavar="UM",
+        help="pixel size in um for the scale bar (overrides the slide's)",
+    )
     parser.add_argument(
         "--plain", action="store_true", help="slide pixels only, without minimap and scale bar"
     )
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for tiles")
+    parser.add_argument(
+        "--timeout", type=arguments.seconds, default=120.0, help="seconds to wait for tiles"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     width, height = args.size
-    if width <= 0 or height <= 0 or args.dpr <= 0:
-        raise CliError(f"--size and --dpr must be positive, got {width}x{height}, {args.dpr}")
-    if args.downsample is not None and args.downsample <= 0:
-        raise CliError(f"--downsample must be positive, got {args.downsample}")
+    output = check_output_path(args.output, OUTPUT_EXTENSIONS)
+    device_w, device_h = round(width * args.dpr), round(height * args.dpr)
+    # the rendered image, the view's own frame and the encoder's copy
+    check_allocation(3 * 4 * device_w * device_h, f"a {device_w} x {device_h} pixel screenshot")
+    if args.mpp is not None:
+        from tilescope.engine.pixel_size import check_mpp
+
+        check_mpp(args.mpp)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # no window appears, no display needed
-    from tilescope.gui.screenshot import render_screenshot
+    _viewer_logs_to_file_only()
+    from tilescope.gui.screenshot import encode_image, render_screenshot
 
     try:
         image = render_screenshot(
@@ -74,11 +85,19 @@ def run(args: argparse.Namespace) -> int:
             dpr=args.dpr,
             plain=args.plain,
             timeout_s=args.timeout,
+            mpp=args.mpp,
         )
     except TimeoutError as error:
         raise CliError(str(error)) from error
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if not image.save(str(output)):
-        raise CliError(f"{output}: cannot write the image (unknown extension or no permission)")
+    data = encode_image(image, (suffix_of(output, OUTPUT_EXTENSIONS) or ".png").lstrip("."))
+    write_bytes(output, data)
     return 0
+
+
+def _viewer_logs_to_file_only() -> None:
+    """The viewer's warnings (a failed tile) go to the log; the error itself is one line."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(
+            handler, logging.FileHandler
+        ):
+            handler.addFilter(lambda record: not record.name.startswith("tilescope.gui"))

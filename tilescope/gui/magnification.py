@@ -6,6 +6,8 @@ covers one device pixel, so "40x" on a HiDPI screen is as sharp as the scan allo
 
 from __future__ import annotations
 
+import math
+
 from tilescope.engine.slide import SlideMetadata
 
 #: A 40x scan has about 0.25 um per pixel; used when a slide states mpp but no objective.
@@ -15,10 +17,12 @@ ZOOM_PRESETS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 20.0, 40.0)
 
 def base_magnification(metadata: SlideMetadata) -> float | None:
     """The magnification of level 0 at one slide pixel per device pixel, if known."""
-    if metadata.objective_power:
-        return float(metadata.objective_power)
-    if metadata.mpp:
-        return 40.0 * MPP_AT_40X / metadata.mpp[0]
+    power = metadata.objective_power
+    if power and math.isfinite(power) and power > 0:
+        return float(power)
+    mpp = metadata.mpp[0] if metadata.mpp else None
+    if mpp and math.isfinite(mpp) and mpp > 0:  # inf or NaN from a file: unknown
+        return 40.0 * MPP_AT_40X / mpp
     return None
 
 

@@ -14,9 +14,19 @@ TARGET_LENGTH = 120.0  # logical pixels the bar aims for
 _NICE = (1.0, 2.0, 5.0)
 
 
+def usable_mpp(mpp: tuple[float, float] | None) -> float | None:
+    """The x pixel size when it is a finite positive number; else None (lengths in px).
+
+    A file that says `MPP = inf` (or 0, or NaN) must not break painting: the bar shows px.
+    """
+    if not mpp or not math.isfinite(mpp[0]) or mpp[0] <= 0:
+        return None
+    return float(mpp[0])
+
+
 def nice_length(maximum: float) -> float:
-    """The largest 1, 2 or 5 x 10^n not above `maximum`."""
-    if maximum <= 0:
+    """The largest 1, 2 or 5 x 10^n not above `maximum` (0 for anything not finite positive)."""
+    if not math.isfinite(maximum) or maximum <= 0:
         return 0.0
     exponent = math.floor(math.log10(maximum))
     best = 10.0**exponent
@@ -37,8 +47,14 @@ def format_length(value: float, unit: str) -> str:
 
 def scale_bar_for(mpp: float | None, downsample: float) -> tuple[float, str]:
     """(bar length in logical pixels, label) for a view at `downsample` level-0 px per pixel."""
+    if mpp is not None and not (math.isfinite(mpp) and mpp > 0):
+        mpp = None
     per_pixel = downsample * mpp if mpp else downsample
+    if not (math.isfinite(per_pixel) and per_pixel > 0):
+        return (0.0, "")
     length = nice_length(TARGET_LENGTH * per_pixel)
+    if length <= 0 or not math.isfinite(length / per_pixel):
+        return (0.0, "")
     return (length / per_pixel, format_length(length, "um" if mpp else "px"))
 
 
@@ -57,11 +73,13 @@ class ScaleBar(CornerWidget):
         return self._bar()[1]
 
     def _bar(self) -> tuple[float, str]:
-        mpp = self._view.source.metadata.mpp
-        return scale_bar_for(mpp[0] if mpp else None, self._view.transform.downsample)
+        mpp = usable_mpp(self._view.source.metadata.mpp)
+        return scale_bar_for(mpp, self._view.transform.downsample)
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         length, text = self._bar()
+        if not text:
+            return  # nothing sensible to show (a degenerate zoom)
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         painter.setBrush(QColor(255, 255, 255, 200))

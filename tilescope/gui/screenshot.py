@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, Qt, QTimer
+from PySide6.QtCore import QBuffer, QByteArray, QEventLoop, QIODevice, Qt, QTimer
 from PySide6.QtGui import QImage
 
-from tilescope.engine.slide import open_slide
+from tilescope.engine.errors import InputError
+from tilescope.engine.pixel_size import apply_pixel_size
+from tilescope.engine.slide import SlideError, open_slide
 from tilescope.gui.app import create_application
 from tilescope.gui.minimap import Minimap
 from tilescope.gui.scale_bar import ScaleBar
@@ -15,11 +18,21 @@ from tilescope.gui.slide_view import SlideView
 
 
 def wait_until_complete(view: SlideView, timeout_s: float) -> bool:
-    """Run the event loop until every visible tile is drawn (or the time is up)."""
+    """Run the event loop until every visible tile is drawn (or the time is up).
+
+    A tile that cannot be read raises SlideError at once (a corrupt file is not slow).
+    """
+    failures: list[str] = []
+
+    def failed(_key: object, message: str) -> None:
+        failures.append(message)
+        loop.quit()
+
     if view.is_complete():
         return True
     loop = QEventLoop()
     view.view_complete.connect(loop.quit)
+    view.loader.tile_failed.connect(failed)
     timer = QTimer()
     timer.setSingleShot(True)
     timer.timeout.connect(loop.quit)
@@ -30,6 +43,9 @@ def wait_until_complete(view: SlideView, timeout_s: float) -> bool:
     poll.start(50)
     loop.exec()
     view.view_complete.disconnect(loop.quit)
+    view.loader.tile_failed.disconnect(failed)
+    if failures:
+        raise SlideError(view.source.path, failures[0])
     return view.is_complete()
 
 
@@ -42,14 +58,28 @@ def render_screenshot(
     dpr: float = 1.0,
     plain: bool = False,
     timeout_s: float = 60.0,
+    mpp: float | None = None,
 ) -> QImage:
     """The view of `path` as the window would show it, once all visible tiles are loaded.
 
     `downsample` is level-0 pixels per output pixel (the whole slide fits when None);
-    `plain` leaves out the minimap and scale bar (only slide pixels and overlays).
+    `plain` leaves out the minimap and scale bar (only slide pixels and overlays); `mpp`
+    overrides the slide's pixel size (the scale bar's unit).
     """
+    _check_finite_positive("size", *size)
+    _check_finite_positive("dpr", dpr)
+    _check_finite_positive("timeout", timeout_s)
+    if downsample is not None:
+        _check_finite_positive("downsample", downsample)
+    if center is not None and not all(math.isfinite(v) for v in center):
+        raise InputError("center", f"must be finite level-0 coordinates, got {center!r}")
     create_application()
     source = open_slide(path)
+    try:
+        apply_pixel_size(source, mpp)
+    except BaseException:
+        source.close()
+        raise
     view = SlideView(source)
     try:
         if not plain:
@@ -65,6 +95,7 @@ def render_screenshot(
             view.center_on(*center)
         if not wait_until_complete(view, timeout_s):
             raise TimeoutError(f"{path}: tiles still loading after {timeout_s:g} s")
+        view.settle()  # smooth filtering whether or not the settle timer has fired yet
         if plain:
             return view.render_image(dpr)
         image = QImage(round(size[0] * dpr), round(size[1] * dpr), QImage.Format.Format_RGB32)
@@ -74,3 +105,25 @@ def render_screenshot(
     finally:
         view.close_slide()
         view.deleteLater()
+
+
+def _check_finite_positive(what: str, *values: float) -> None:
+    if not all(math.isfinite(v) and v > 0 for v in values):
+        raise InputError(
+            what, f"must be finite and positive, got {values if len(values) > 1 else values[0]!r}"
+        )
+
+
+def encode_image(image: QImage, file_format: str = "png") -> bytes:
+    """The image as the bytes of a `file_format` file (so that Python writes them and a full
+    disk or a read-only folder is reported with its true cause, not as a failed save)."""
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    saved = image.save(buffer, file_format.upper(), 95 if file_format in ("jpg", "jpeg") else -1)
+    buffer.close()
+    if not saved:
+        raise ValueError(
+            f"Qt cannot encode a {image.width()} x {image.height()} {file_format} image"
+        )
+    return bytes(data.data())

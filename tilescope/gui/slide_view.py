@@ -12,7 +12,7 @@ import math
 import threading
 from collections.abc import Callable
 
-from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QHideEvent,
     QImage,
@@ -130,7 +130,13 @@ class SlideView(QWidget):
         return self._frame.overview
 
     def set_transform(self, transform: ViewTransform, *, user: bool = True) -> None:
-        """Move the view. The zoom is clamped and the centre kept on the slide."""
+        """Move the view. The zoom is clamped and the centre kept on the slide.
+
+        A transform with a NaN or infinite value (from a script, a file, a broken gesture) is
+        ignored: painting with it would end in a native crash.
+        """
+        if not _finite(transform):
+            return
         meta = self._source.metadata
         fit = ViewTransform.fit(meta.width, meta.height, transform.width, transform.height)
         lowest = MIN_DEVICE_DOWNSAMPLE * transform.dpr
@@ -203,6 +209,8 @@ class SlideView(QWidget):
 
     def set_device_pixel_ratio(self, dpr: float | None) -> None:
         """Render for this device pixel ratio (off-screen rendering); None follows the screen."""
+        if dpr is not None and not (math.isfinite(dpr) and dpr > 0):
+            dpr = None
         self._dpr_override = dpr
         self._sync_size()
 
@@ -308,6 +316,14 @@ class SlideView(QWidget):
         """True from a user move until SETTLE_MS after the last one."""
         return self._moving
 
+    def settle(self) -> None:
+        """End the moving state now (smooth filtering), as SETTLE_MS after the last move does.
+
+        Off-screen renderings call this so that their pixels never depend on timing.
+        """
+        self._settle_timer.stop()
+        self._settle()
+
     def _settle(self) -> None:
         self._moving = False
         self.update()
@@ -371,8 +387,8 @@ class SlideView(QWidget):
 
         `smooth` filters scaled tiles bilinearly; by default only when the view is at rest.
         """
-        if self._closing:
-            painter.fillRect(QRectF(0, 0, t.width, t.height), BACKDROP)
+        if self._closing or not _finite(t):
+            painter.fillRect(painter.window(), BACKDROP)
             return
         self._frame.paint(
             painter,
@@ -486,6 +502,12 @@ class SlideView(QWidget):
         meta = self._source.metadata
         inside = 0 <= x < meta.width and 0 <= y < meta.height
         self.cursor_moved.emit((x, y) if inside else None)
+
+
+def _finite(t: ViewTransform) -> bool:
+    """Every number of `t` finite, the zoom and sizes positive."""
+    values = (t.center_x, t.center_y, t.downsample, t.width, t.height, t.dpr)
+    return all(math.isfinite(v) for v in values) and min(t.downsample, t.width, t.height, t.dpr) > 0
 
 
 def _stopper(loader: TileLoader) -> Callable[..., None]:

@@ -7,12 +7,13 @@ from collections.abc import Callable
 from PySide6.QtCore import SignalInstance
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
+from tilescope.gui.scale_bar import usable_mpp
 from tilescope.gui.slide_view import SlideView
 
 
 def format_position(x: float, y: float, mpp: tuple[float, float] | None) -> str:
     text = f"x {x:,.0f}  y {y:,.0f} px"
-    if mpp:
+    if usable_mpp(mpp) and mpp is not None and usable_mpp((mpp[1], mpp[1])):
         text += f"  ({x * mpp[0]:,.1f}, {y * mpp[1]:,.1f} µm)"
     return text
 
