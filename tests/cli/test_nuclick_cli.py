@@ -133,3 +133,50 @@ def test_missing_slide_and_bad_csv_name_the_file(tmp_path: Path, cmu_small_svs: 
     )
     assert result.returncode == 2
     assert f"{bad}: line 3" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_mpp_sets_the_scale_the_model_sees(tmp_path: Path, cmu_small_svs: Path) -> None:
+    """--mpp equal to the file's changes nothing; a different one changes the model's input."""
+    points = [f"{x:.1f},{y:.1f}" for x, y in _dark_blob_centres(cmu_small_svs, 2)]
+    outlines = {}
+    for mpp in (None, "0.499", "1.0"):
+        out = tmp_path / f"mpp-{mpp}.geojson"
+        extra = ["--mpp", mpp] if mpp else []
+        result = _tilescope(
+            "nuclick", str(cmu_small_svs), "--points", *points, "-o", str(out), "--device", "cpu",
+            *extra,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        outlines[mpp] = [f["geometry"]["coordinates"] for f in _features(out)]
+    assert outlines[None] == outlines["0.499"]
+    assert outlines["1.0"] != outlines[None]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--points", "nan,nan"], "a point must be X,Y"),
+        (["--points", "1e400,5"], "a point must be X,Y"),
+        (["--squiggle", "1,2,inf,4"], "--squiggle must be X1,Y1,X2,Y2"),
+        (["--points", "10,10", "--mpp", "nan"], "--mpp"),
+        (["--points", "10,10", "--mpp", "1e-9"], "--mpp"),
+        (["--points", "10,10", "--scene", "-1"], "--scene"),
+    ],
+)
+def test_nonsense_numbers_are_one_line(
+    tmp_path: Path, cmu_small_svs: Path, args: list[str], expected: str
+) -> None:
+    out = tmp_path / "o.geojson"
+    result = _tilescope("nuclick", str(cmu_small_svs), *args, "-o", str(out))
+    assert result.returncode == 2
+    assert expected in result.stderr and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_output_that_is_a_folder_is_refused_before_the_model_runs(
+    tmp_path: Path, cmu_small_svs: Path
+) -> None:
+    result = _tilescope("nuclick", str(cmu_small_svs), "--points", "10,10", "-o", str(tmp_path))
+    assert result.returncode == 2
+    assert f"{tmp_path}: is a folder" in result.stderr and result.stderr.count("\n") == 1

@@ -13,50 +13,61 @@ import csv
 import sys
 from pathlib import Path
 
+from tilescope.cli import arguments
 from tilescope.cli.errors import CliError
+from tilescope.engine.errors import file_problem
+
+#: More clicks than anyone makes by hand; a CSV beyond it is refused before any work.
+MAX_PROMPTS = 100_000
 
 
 def _point(text: str) -> tuple[float, float]:
     try:
-        x, y = (float(v) for v in text.split(","))
-    except ValueError:
+        x, y = text.split(",")
+        return (arguments.coordinate(x), arguments.coordinate(y))
+    except (ValueError, argparse.ArgumentTypeError) as error:
+        why = f" ({error})" if isinstance(error, argparse.ArgumentTypeError) else ""
         raise argparse.ArgumentTypeError(
-            f"a point must be X,Y in level-0 pixels, got {text!r}"
+            f"a point must be X,Y in level-0 pixels, got {text!r}{why}"
         ) from None
-    return (x, y)
 
 
 def _polyline(text: str) -> list[tuple[float, float]]:
     try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        values = []
-    if len(values) < 2 or len(values) % 2:
+        return arguments.points(text)
+    except argparse.ArgumentTypeError as error:
         raise argparse.ArgumentTypeError(
-            f"--squiggle must be X1,Y1,X2,Y2,... in level-0 pixels, got {text!r}"
-        )
-    return list(zip(values[0::2], values[1::2], strict=True))
+            f"--squiggle must be X1,Y1,X2,Y2,... in level-0 pixels ({error})"
+        ) from None
 
 
 def read_points_csv(path: Path) -> list[tuple[float, float]]:
     """x,y per line (an optional header line is skipped); errors name the file and line."""
     try:
+        if not path.is_file():
+            raise CliError(f"{path}: not a regular file of x,y points")
+        if path.stat().st_size > 64 * MAX_PROMPTS:
+            raise CliError(f"{path}: too large for a points file (at most {MAX_PROMPTS} points)")
         text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise CliError(f"{path}: cannot read the points file ({error})") from error
+    except OSError as error:
+        raise file_problem(path, error, "cannot read the points file") from error
+    except UnicodeDecodeError as error:
+        raise CliError(f"{path}: not a text file of x,y points ({error.reason})") from error
     points = []
     for number, row in enumerate(csv.reader(text.splitlines()), start=1):
         if not row or not "".join(row).strip():
             continue
         try:
-            x, y = float(row[0]), float(row[1])
-        except (ValueError, IndexError):
+            x, y = arguments.coordinate(row[0]), arguments.coordinate(row[1])
+        except (argparse.ArgumentTypeError, IndexError):
             if number == 1:
                 continue  # header
             raise CliError(f"{path}: line {number} is not x,y: {','.join(row)!r}") from None
         points.append((x, y))
     if not points:
         raise CliError(f"{path}: no x,y points in the file")
+    if len(points) > MAX_PROMPTS:
+        raise CliError(f"{path}: {len(points)} points, more than {MAX_PROMPTS}")
     return points
 
 
@@ -77,17 +88,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", default="nuclick", help="model id or folder (type nuclick)")
     parser.add_argument("--class", dest="class_name", help="class name given to the outlines")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--scene", type=int, default=0)
+    parser.add_argument("--scene", type=arguments.index, default=0)
+    parser.add_argument(
+        "--mpp",
+        type=arguments.pixel_size,
+        metavar="UM",
+        help="the slide's pixel size in um (overrides the file's): patches are read at the "
+        "model's scale from it",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from tilescope.engine.inference.sessions import SessionError
+    from tilescope.engine.outputs import check_output_path
+    from tilescope.engine.pixel_size import apply_pixel_size, check_mpp
     from tilescope.engine.slide import open_slide
     from tilescope.plugins.manifest import ManifestError
     from tilescope.plugins.nuclick.api import clicks, load_nuclick, squiggle
     from tilescope.plugins.registry import UnknownModelTypeError
 
+    output = check_output_path(args.output, None)
+    if args.mpp is not None:
+        check_mpp(args.mpp)
     if args.squiggle is not None:
         prompts = [squiggle(args.squiggle)]
     else:
@@ -98,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
     except (ManifestError, UnknownModelTypeError) as error:
         raise CliError(str(error)) from error
     with open_slide(args.slide, scene=args.scene) as slide:
+        apply_pixel_size(slide, args.mpp)
         try:
             outcomes = model.segment(slide, prompts)
         except SessionError as error:
@@ -111,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"tilescope nuclick: {where}: {outcome.message}", file=sys.stderr)
     if not found:  # nothing to write: no empty file that looks like a result
         raise CliError(f"{args.slide}: no object found under the given prompts")
-    write_geojson(found, Path(args.output))
+    write_geojson(found, output)
     print(f"{len(found)} of {len(outcomes)} outlined -> {args.output}")
     return 0
 
@@ -122,4 +146,4 @@ def write_geojson(annotations: list, path: Path) -> None:
     try:
         geojson.write(annotations, path, {})
     except OSError as error:
-        raise CliError(f"{path}: cannot write ({error})") from error
+        raise file_problem(path, error, "cannot write") from error

@@ -39,18 +39,21 @@ def _read_only_fs(path: Path) -> bool:
         return False
 
 
-def check_output_path(path: str | Path, extensions: Sequence[str]) -> Path:
-    """`path` as a Path when a file of a known type can be written there, else one line why."""
+def check_output_path(path: str | Path, extensions: Sequence[str] | None) -> Path:
+    """`path` as a Path when a file of a known type can be written there, else one line why.
+
+    `extensions` None accepts any name (the format does not follow from it).
+    """
     path = Path(path).expanduser()
     if not str(path) or path.name in ("", ".", ".."):
         raise FileProblemError(path, "is not a file name")
     if os.path.lexists(path):
         mode = path.stat().st_mode if path.exists() else 0
         if stat.S_ISDIR(mode):
-            raise FileProblemError(path, "is a folder; give a file name such as out.png")
+            raise FileProblemError(path, "is a folder; give a file name (such as out.png)")
         if not stat.S_ISREG(mode):
             raise FileProblemError(path, "is not a regular file (a device, pipe or broken link)")
-    if suffix_of(path, extensions) is None:
+    if extensions is not None and suffix_of(path, extensions) is None:
         raise FileProblemError(
             path,
             f"unknown output extension {path.suffix or '(none)'!r} (use {', '.join(extensions)})",
