@@ -9,7 +9,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-Colour = tuple[int, int, int]
+# Re-exported for the formats: the one #RRGGBB parser and writer live in engine.colour.
+from tilescope.engine.colour import Colour as Colour
+from tilescope.engine.colour import parse_hex
+from tilescope.engine.colour import to_hex as to_hex
+
+from_hex = parse_hex  # the name the annotation formats use
 
 # QuPath's built-in classes keep the colours QuPath users know (PathClassFactory).
 DEFAULT_CLASS_COLOURS: dict[str, Colour] = {
@@ -84,15 +89,3 @@ def from_colorref(value: int) -> Colour:
 def to_colorref(colour: Colour) -> int:
     r, g, b = colour
     return r | (g << 8) | (b << 16)
-
-
-def from_hex(text: str) -> Colour:
-    """``#RRGGBB`` (ASAP); raises ValueError for anything else."""
-    value = text.strip()
-    if len(value) != 7 or not value.startswith("#"):
-        raise ValueError(f"colour must look like #RRGGBB, got {text!r}")
-    return unpack_rgb(int(value[1:], 16))
-
-
-def to_hex(colour: Colour) -> str:
-    return "#{:02X}{:02X}{:02X}".format(*colour)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tilescope.engine.colour import parse_hex
+
 _ANCHORS: dict[str, tuple[str, ...]] = {
     "viridis": ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"),
     "magma": ("#000004", "#3b0f70", "#8c2981", "#de4968", "#fe9f6d", "#fcfdbf"),
@@ -20,16 +22,11 @@ COLOUR_MAPS: tuple[str, ...] = tuple(_ANCHORS)
 FADE_BELOW = 24
 
 
-def _rgb(hex_colour: str) -> tuple[int, int, int]:
-    value = hex_colour.lstrip("#")
-    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
-
-
 def lookup_table(name: str) -> np.ndarray:
     """256 x 4 uint8 RGBA: colour from the map, alpha fading in over the lowest values."""
     if name not in _ANCHORS:
         raise ValueError(f"unknown colour map {name!r} (known: {', '.join(COLOUR_MAPS)})")
-    anchors = np.array([_rgb(c) for c in _ANCHORS[name]], dtype=np.float64)
+    anchors = np.array([parse_hex(c) for c in _ANCHORS[name]], dtype=np.float64)
     stops = np.linspace(0.0, 1.0, len(anchors))
     positions = np.linspace(0.0, 1.0, 256)
     table = np.empty((256, 4), dtype=np.uint8)
