@@ -7,10 +7,11 @@ read instead of decoding the tile again (QuPath's rule).
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
 import numpy as np
+
+from tilescope.engine.byte_lru import ByteLRU
 
 DEFAULT_SHARE_OF_RAM = 0.125
 DEFAULT_FALLBACK_BYTES = 512 * 1024 * 1024
@@ -44,59 +45,59 @@ class _Pending:
         self.error: BaseException | None = None
 
 
+def _tile_bytes(tile: np.ndarray) -> int:
+    return int(tile.nbytes)
+
+
 class TileCache:
-    """LRU of numpy tiles bounded by their total `nbytes`; `max_bytes=0` switches it off."""
+    """LRU of numpy tiles bounded by their total `nbytes`; `max_bytes=0` switches it off.
+
+    The LRU itself is `ByteLRU`; this class adds the lock, the single-flight loading and the
+    hit/miss counts."""
 
     def __init__(self, max_bytes: int | None = None) -> None:
-        self._max_bytes = default_cache_bytes() if max_bytes is None else max(0, max_bytes)
-        self._tiles: OrderedDict[Hashable, np.ndarray] = OrderedDict()
+        budget = default_cache_bytes() if max_bytes is None else max(0, max_bytes)
+        self._tiles: ByteLRU[Hashable, np.ndarray] = ByteLRU(budget, _tile_bytes)
         self._pending: dict[Hashable, _Pending] = {}
-        self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     @property
     def max_bytes(self) -> int:
-        return self._max_bytes
+        return self._tiles.max_bytes
 
     @property
     def current_bytes(self) -> int:
-        return self._bytes
+        return self._tiles.current_bytes
 
     def __len__(self) -> int:
         return len(self._tiles)
 
     def resize(self, max_bytes: int) -> None:
         with self._lock:
-            self._max_bytes = max(0, max_bytes)
-            self._evict_locked()
+            self._tiles.max_bytes = max_bytes
+            self._tiles.trim(self._tiles.max_bytes)
 
     def clear(self) -> None:
         with self._lock:
             self._tiles.clear()
-            self._bytes = 0
 
     def drop(self, predicate: Callable[[Hashable], bool]) -> None:
         """Forget every tile whose key matches, e.g. when a slide is closed."""
         with self._lock:
-            for key in [k for k in self._tiles if predicate(k)]:
-                self._bytes -= self._tiles.pop(key).nbytes
+            self._tiles.discard(predicate)
 
     def peek(self, key: Hashable) -> np.ndarray | None:
         """The cached tile or None, without reading; counts neither hit nor miss."""
         with self._lock:
-            tile = self._tiles.get(key)
-            if tile is not None:
-                self._tiles.move_to_end(key)
-            return tile
+            return self._tiles.get(key)
 
     def get_or_load(self, key: Hashable, load: Callable[[], np.ndarray]) -> np.ndarray:
         """The tile for `key`, loading it once however many threads ask at the same time."""
         with self._lock:
             tile = self._tiles.get(key)
             if tile is not None:
-                self._tiles.move_to_end(key)
                 self.hits += 1
                 return tile
             pending = self._pending.get(key)
@@ -122,24 +123,9 @@ class TileCache:
             with self._lock:
                 del self._pending[key]
                 if pending.value is not None:
-                    self._store_locked(key, pending.value)
+                    self._tiles.put(key, pending.value)
             pending.done.set()
         return tile
-
-    def _store_locked(self, key: Hashable, tile: np.ndarray) -> None:
-        if tile.nbytes > self._max_bytes:
-            return
-        old = self._tiles.pop(key, None)
-        if old is not None:
-            self._bytes -= old.nbytes
-        self._tiles[key] = tile
-        self._bytes += tile.nbytes
-        self._evict_locked()
-
-    def _evict_locked(self) -> None:
-        while self._bytes > self._max_bytes and self._tiles:
-            _, evicted = self._tiles.popitem(last=False)
-            self._bytes -= evicted.nbytes
 
 
 _shared_cache: TileCache | None = None
