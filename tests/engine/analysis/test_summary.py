@@ -47,5 +47,5 @@ def test_without_pixel_size_densities_are_unknown(tmp_path: Path) -> None:
         store.add(Annotation(shapely.box(0, 0, 100, 100), class_name="Tumor"))
         store.add_detections([shapely.box(10, 10, 20, 20)], "Positive")
         rows = summarize(store, mpp=None)
-    tumour = [r for r in rows if r.region == "Tumor" and r.object_class == ALL][0]
+    tumour = next(r for r in rows if r.region == "Tumor" and r.object_class == ALL)
     assert tumour.count == 1 and math.isnan(tumour.density_per_mm2)

@@ -47,13 +47,7 @@ def detections_at(
 def store_examples(store: AnnotationStore, run_id: str | None = None) -> Examples:
     """Labelled detections plus detections under classified point annotations."""
     labels: dict[str, str] = {}
-    rows = store._conn.execute(  # noqa: SLF001 - one indexed read, no Annotation objects
-        "SELECT id, json_extract(properties, '$.training_class') FROM annotations "
-        "WHERE kind = 'detection' AND properties IS NOT NULL "
-        "AND json_extract(properties, '$.training_class') IS NOT NULL"
-        + (" AND run_id = ?" if run_id else ""),
-        (run_id,) if run_id else (),
-    ).fetchall()
+    rows = store.property_values(EXAMPLE_KEY, kind=ObjectKind.DETECTION, run_id=run_id)
     labels.update((str(i), str(c)) for i, c in rows)
     points: list[tuple[float, float]] = []
     point_classes: list[str] = []

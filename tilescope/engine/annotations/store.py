@@ -952,6 +952,19 @@ class AnnotationStore:
         sql += "".join(f" AND {w}" for w in where)
         return [r[0] for r in self._conn.execute(sql, [float(value), *params])]
 
+    def property_values(
+        self, key: str, kind: ObjectKind | str | None = None, run_id: str | None = None
+    ) -> list[tuple[str, Any]]:
+        """(id, value) of the objects whose properties have `key` (e.g. a training label)."""
+        where, params = where_clauses(self._conn, None, kind, run_id, True, "a.")
+        path = "$." + json.dumps(key)
+        sql = (
+            "SELECT a.id, json_extract(a.properties, ?) FROM annotations a "
+            "WHERE a.properties IS NOT NULL AND json_extract(a.properties, ?) IS NOT NULL"
+        )
+        sql += "".join(f" AND {w}" for w in where)
+        return [(r[0], r[1]) for r in self._conn.execute(sql, [path, path, *params])]
+
     def set_classes(
         self, ids: Sequence[str], class_names: Sequence[str | None] | str | None
     ) -> int:
