@@ -78,3 +78,96 @@ def test_unknown_output_extension(tmp_path: Path, capsys) -> None:
     source = shared_file("annotations", "asap_tumor_013.xml")
     assert main(["annotations", "convert", str(source), str(tmp_path / "out.bin")]) == 2
     assert "--to" in capsys.readouterr().err
+
+
+def test_convert_to_coco_labels_and_dsa_with_a_slide(tmp_path: Path, capsys, cmu_small_svs) -> None:
+    source = tmp_path / "near.geojson"
+    source.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "geometry": {
+                            "type": "Polygon",
+                            "coordinates": [[[10, 10], [60, 10], [60, 60], [10, 60], [10, 10]]],
+                        },
+                        "properties": {"classification": {"name": "Tumor"}},
+                    },
+                    {  # half outside the 2220 x 2967 slide: clipped
+                        "type": "Feature",
+                        "geometry": {
+                            "type": "Polygon",
+                            "coordinates": [[[2200, 0], [2300, 0], [2300, 40], [2200, 0]]],
+                        },
+                        "properties": {},
+                    },
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    slide = ["--slide", str(cmu_small_svs)]
+    coco = tmp_path / "c.json"
+    assert main(["annotations", "convert", str(source), str(coco), "--to", "coco", *slide]) == 0
+    captured = capsys.readouterr()
+    assert "1 clipped" in captured.err
+    document = json.loads(coco.read_text())
+    assert (document["images"][0]["width"], document["images"][0]["height"]) == (2220, 2967)
+    assert document["images"][0]["file_name"] == "CMU-1-Small-Region.svs"
+    assert document["annotations"][0]["area"] == 2500
+    mask_path = tmp_path / "m.tif"
+    argv = ["annotations", "convert", str(source), str(mask_path), "--labels", "class"]
+    assert main([*argv, "--downsample", "4", *slide]) == 0
+    import tifffile
+
+    with tifffile.TiffFile(mask_path) as tif:
+        assert tif.pages[0].shape == (742, 555)
+        numerator, denominator = tif.pages[0].tags["XResolution"].value
+        assert numerator / denominator == pytest.approx(1e4 / (0.499 * 4), rel=1e-3)
+    assert (
+        main(["annotations", "convert", str(source), str(tmp_path / "d.json"), "--to", "dsa"]) == 0
+    )
+    assert main(["annotations", "stats", str(tmp_path / "d.json"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["format"] == "dsa"
+    refused = ["annotations", "convert", str(source), str(tmp_path / "r.json"), *slide]
+    assert main([*refused, "--outside", "refuse"]) == 2
+    assert "outside the 2220 x 2967 slide" in capsys.readouterr().err
+
+
+def test_a_slide_as_input_exports_its_store(tmp_path: Path, capsys, cmu_small_svs) -> None:
+    import shapely
+
+    from tilescope.engine.annotations import Annotation, ObjectKind
+    from tilescope.engine.annotations.store import AnnotationStore
+
+    with AnnotationStore.for_slide(cmu_small_svs) as store:
+        store.add(Annotation(shapely.box(0, 0, 10, 10), class_name="Tumor"))
+        run = store.add_run("model-a").run_id
+        cells = [
+            Annotation(
+                shapely.box(100 + 50 * c, 100 + 20 * r, 150 + 50 * c, 120 + 20 * r),
+                class_name="Cell",
+                kind=ObjectKind.DETECTION,
+                properties={"table": 1, "row": r, "col": c, "row_span": 1, "col_span": 1},
+                run_id=run,
+            )
+            for r in range(2)
+            for c in range(3)
+        ]
+        store.add_many(cells)
+    out = tmp_path / "all.geojson"
+    assert main(["annotations", "convert", str(cmu_small_svs), str(out)]) == 0
+    assert "7 objects written as geojson" in capsys.readouterr().out
+    assert len(json.loads(out.read_text())["features"]) == 7
+    one = tmp_path / "run.geojson"
+    assert main(["annotations", "convert", str(cmu_small_svs), str(one), "--run", run]) == 0
+    assert len(json.loads(one.read_text())["features"]) == 6
+    assert main(["annotations", "convert", str(cmu_small_svs), str(one), "--run", "nope"]) == 2
+    assert "no such run" in capsys.readouterr().err
+    tables = tmp_path / "tables"
+    assert main(["annotations", "convert", str(cmu_small_svs), str(tables), "--to", "tables"]) == 0
+    csv_text = (tables / "CMU-1-Small-Region.table-1.csv").read_text()
+    assert csv_text.splitlines() == [",,", ",,"]
+    assert "<table>" in (tables / "CMU-1-Small-Region.table-1.html").read_text()

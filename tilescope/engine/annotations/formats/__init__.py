@@ -8,18 +8,20 @@ failed import leaves the store untouched.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 
 from tilescope.engine.annotations.classes import Colour
 from tilescope.engine.annotations.errors import AnnotationFormatError
-from tilescope.engine.annotations.formats import asap, csv_export, geojson, imagescope
+from tilescope.engine.annotations.formats import asap, csv_export, dsa, geojson, imagescope
 from tilescope.engine.annotations.formats._common import (
     DEFAULT_LIMITS,
     AnnotationFile,
     Limits,
 )
+from tilescope.engine.annotations.formats.export import EXPORT_FORMATS, ExportOptions
 from tilescope.engine.annotations.model import Annotation
 from tilescope.engine.annotations.store import AnnotationStore
 from tilescope.engine.annotations.validation import (
@@ -33,14 +35,17 @@ READERS: dict[str, ModuleType] = {
     geojson.FORMAT: geojson,
     asap.FORMAT: asap,
     imagescope.FORMAT: imagescope,
+    dsa.FORMAT: dsa,
 }
 WRITERS: dict[str, ModuleType] = {**READERS, csv_export.FORMAT: csv_export}
 _BY_EXTENSION = {".geojson": "geojson", ".json": "geojson", ".xml": "asap", ".csv": "csv"}
 
 __all__ = [
+    "EXPORT_FORMATS",
     "READERS",
     "WRITERS",
     "AnnotationFile",
+    "ExportOptions",
     "Limits",
     "Outside",
     "SlideBounds",
@@ -63,11 +68,11 @@ def sniff_format(path: str | Path) -> str:
         raise AnnotationFormatError(file, f"cannot read the file ({error.strerror})") from None
     if not head.strip():
         raise AnnotationFormatError(file, "the file is empty")
-    for name in ("asap", "imagescope", "geojson"):
+    for name in ("asap", "imagescope", "dsa", "geojson"):
         if READERS[name].sniff(head):
             return name
     raise AnnotationFormatError(
-        file, "not a known annotation format (QuPath GeoJSON, ASAP XML or ImageScope XML)"
+        file, "not a known annotation format (QuPath GeoJSON, ASAP XML, ImageScope XML or DSA JSON)"
     )
 
 
@@ -177,18 +182,29 @@ def export_store(
     path: str | Path,
     format: str | None = None,
     progress: Progress | None = None,
+    *,
+    options: ExportOptions | None = None,
     **filters: object,
 ) -> list[str]:
-    """Write every object of the store (or those matching `query` filters) to a file."""
-    colours = {c.name: c.colour for c in store.classes()}
-    mpp_text = store.get_metadata("mpp")
+    """Write every object of the store (or those matching `query` filters) to a file in any
+    export format (COCO and label masks too). The store's class colours and pixel size are
+    used unless `options` names others."""
+    from dataclasses import replace
+
+    from tilescope.engine.annotations.formats.export import export_annotations
+
     objects: Iterable[Annotation] = (
         store.query(**filters) if filters else store.iter_all()  # type: ignore[arg-type]
     )
-    mpp = float(mpp_text) if mpp_text else None
-    return write_annotations(
-        objects, path, format, class_colours=colours, mpp=mpp, progress=progress
-    )
+    opts = options or ExportOptions()
+    if opts.class_colours is None:
+        opts = replace(opts, class_colours={c.name: c.colour for c in store.classes()})
+    if opts.mpp is None:
+        # The size a user set for the slide (engine.pixel_size's key), else an older "mpp".
+        mpp_text = store.get_metadata("pixel_size_um") or store.get_metadata("mpp")
+        with contextlib.suppress(ValueError):  # unreadable: export without a pixel size
+            opts = replace(opts, mpp=float(mpp_text) if mpp_text else None)
+    return export_annotations(objects, path, format, opts, progress)
 
 
 def _fresh_id() -> str:

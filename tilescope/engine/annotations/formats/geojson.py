@@ -88,7 +88,8 @@ def _check_vertex_counts(path: Path, raw: bytes, limits: Limits) -> None:
         )
 
 
-def _load_json(path: Path, limits: Limits) -> Any:
+def load_json(path: Path, limits: Limits) -> Any:
+    """Parse a JSON file within the limits; any failure is one AnnotationFormatError line."""
     check_file_size(path, limits)
     raw = path.read_bytes()
     _check_vertex_counts(path, raw, limits)
@@ -259,7 +260,7 @@ def _feature(
 
 
 def read(path: Path, limits: Limits = DEFAULT_LIMITS) -> AnnotationFile:
-    features = _features(path, _load_json(path, limits))
+    features = _features(path, load_json(path, limits))
     if len(features) > limits.max_objects:
         raise AnnotationFormatError(path, f"{len(features):,} features, more than the limit")
     colours: dict[str, Colour] = {}

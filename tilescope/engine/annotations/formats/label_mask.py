@@ -11,6 +11,7 @@ import itertools
 import json
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from shapely.geometry.base import BaseGeometry
@@ -101,8 +102,12 @@ def write(
     *,
     instances: bool = False,
     class_index: Mapping[str | None, int] | None = None,
+    mpp: float | None = None,
+    class_colours: Mapping[str, tuple[int, int, int]] | None = None,
 ) -> dict[str, int]:
-    """Write `path` (.tif/.tiff: tiled TIFF; .zarr: OME-Zarr 0.4); returns the label table."""
+    """Write `path` (.tif/.tiff: tiled TIFF; .zarr: an OME-NGFF 0.4 label image); returns the
+    label table. With the slide's pixel size `mpp` the TIFF gets resolution tags and the
+    zarr a scale in micrometres, both at the mask's own (downsampled) pixel size."""
     try:
         mask, labels = rasterise(
             annotations, width, height, downsample, instances=instances, class_index=class_index
@@ -113,35 +118,67 @@ def write(
     if suffix in (".tif", ".tiff"):
         import tifffile
 
-        tifffile.imwrite(
-            path,
-            mask,
-            tile=(256, 256),
-            compression="zlib",
-            metadata=None,
-            description=json.dumps({"labels": labels, "downsample": downsample}),
-        )
+        extra: dict[str, object] = {}
+        if mpp:
+            per_cm = 1e4 / (mpp * downsample)
+            extra = {"resolution": (per_cm, per_cm), "resolutionunit": "CENTIMETER"}
+        try:
+            tifffile.imwrite(
+                path,
+                mask,
+                tile=(256, 256),
+                compression="zlib",
+                metadata=None,
+                description=json.dumps({"labels": labels, "downsample": downsample, "mpp": mpp}),
+                **extra,  # type: ignore[arg-type]
+            )
+        except OSError as error:
+            raise AnnotationFormatError(path, f"cannot write ({error.strerror})") from None
     elif suffix == ".zarr":
-        _write_ome_zarr(path, mask, labels, downsample)
+        colours = None
+        if not instances:
+            colours = {v: (class_colours or {}).get(k) for k, v in labels.items()}
+        _write_ome_zarr(path, mask, labels, downsample, mpp, colours)
     else:
         raise AnnotationFormatError(path, "label masks are written as .tif/.tiff or .zarr")
     return labels
 
 
-def _write_ome_zarr(path: Path, mask: np.ndarray, labels: dict[str, int], ds: float) -> None:
+def _write_ome_zarr(
+    path: Path,
+    mask: np.ndarray,
+    labels: dict[str, int],
+    ds: float,
+    mpp: float | None = None,
+    colours: Mapping[int, tuple[int, int, int] | None] | None = None,
+) -> None:
     import zarr
 
     group = zarr.open_group(str(path), mode="w", zarr_format=2)
     array = group.create_array("0", shape=mask.shape, dtype=mask.dtype, chunks=(1024, 1024))
     array[...] = mask
+    axes: list[dict[str, str]] = [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
+    scale = [ds, ds]
+    if mpp:
+        for axis in axes:
+            axis["unit"] = "micrometer"
+        scale = [mpp * ds, mpp * ds]
     group.attrs["multiscales"] = [
         {
             "version": "0.4",
             "name": "labels",
-            "axes": [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}],
+            "axes": axes,
             "datasets": [
-                {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [ds, ds]}]}
+                {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}
             ],
         }
     ]
+    image_label: dict[str, Any] = {"version": "0.4"}
+    if colours:
+        image_label["colors"] = [
+            {"label-value": value, "rgba": [*colour, 255]}
+            for value, colour in sorted(colours.items())
+            if colour is not None
+        ]
+    group.attrs["image-label"] = image_label
     group.attrs["tilescope_labels"] = labels
