@@ -105,3 +105,9 @@ def infer_to_folder(
         progress=progress,
         cancel=cancel,
     )
+
+
+# -- annotation export (files, slide stores, object lists; every export format) -------------
+from tilescope.engine.annotation_export import export_annotations  # noqa: E402
+
+__all__ += ["export_annotations"]
