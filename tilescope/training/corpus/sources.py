@@ -217,8 +217,8 @@ def resample_labels(labels: np.ndarray, factor: float) -> np.ndarray:
     if abs(factor - round(factor)) < 1e-6 and factor > 1:
         f = round(factor)
         hh, ww = (h // f) * f, (w // f) * f
-        blocks = labels[:hh, :ww].reshape(hh // f, f, ww // f, f).transpose(0, 2, 1, 3)
-        blocks = blocks.reshape(hh // f, ww // f, f * f)
+        tiles = labels[:hh, :ww].reshape(hh // f, f, ww // f, f).transpose(0, 2, 1, 3)
+        blocks = tiles.reshape(hh // f, ww // f, f * f)
         counts = (blocks[..., :, None] == blocks[..., None, :]).sum(axis=-1)
         best = counts.argmax(axis=-1)
         return np.take_along_axis(blocks, best[..., None], axis=-1)[..., 0]

@@ -27,7 +27,7 @@ class Split:
         lines = []
         for side, tiles in (("train", self.train), ("held-out", self.holdout)):
             groups = Counter(group_of(t) for t in tiles)
-            nuclei = Counter()
+            nuclei: Counter[str] = Counter()
             for t in tiles:
                 nuclei[group_of(t)] += int(len(np.unique(t.labels)) - 1)
             parts = ", ".join(f"{g} {groups[g]} tiles/{nuclei[g]} nuclei" for g in sorted(groups))

@@ -36,6 +36,7 @@ from tilescope.training.hover.model import (
     HoverNet,
     ModelConfig,
     parameter_count,
+    recalibrate_batchnorm,
     save_checkpoint,
 )
 from tilescope.training.hover.targets import hv_targets, losses
@@ -55,6 +56,7 @@ class TrainOptions:
     eval_every_s: float = 480.0
     checkpoint_every_s: float = 180.0
     threads: int = 1
+    calibration_batches: int = 16
 
 
 def pick_device(name: str) -> torch.device:
@@ -192,6 +194,11 @@ def train(options: TrainOptions) -> dict[str, Any]:
 
     def run_eval() -> None:
         t = time.monotonic()
+        calibration = [
+            make_batch(sampler, options.batch_size, generator, device)[0]
+            for _ in range(options.calibration_batches)
+        ]
+        recalibrate_batchnorm(model, calibration)
         summary = evaluate(model, split.holdout, device)
         entry = {
             "step": state["step"],
