@@ -14,15 +14,14 @@ import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import numpy as np
-import shapely
 from PySide6.QtCore import QObject, QTimer, Signal
 from shapely.geometry.base import BaseGeometry
 
+from tilescope.engine.annotations.editor import AnnotationEditor
 from tilescope.engine.annotations.errors import AnnotationStoreError
 from tilescope.engine.annotations.events import ChangeEvent
 from tilescope.engine.annotations.history import EditHistory
-from tilescope.engine.annotations.model import Annotation, ObjectKind, ShapeType
+from tilescope.engine.annotations.model import Annotation
 from tilescope.engine.annotations.store import AnnotationStore
 from tilescope.gui.annotations.styles import StyleTable
 
@@ -30,11 +29,13 @@ log = logging.getLogger(__name__)
 
 POLL_INTERVAL_MS = 1000  # how often edits by other processes (a CLI run) are looked for
 CLOSE_WAIT_S = 30.0  # how long closing waits for a worker still reading the store
-HIT_TOLERANCE_PX = 4.0  # a click this close to an outline (screen pixels) hits it
 
 
 class AnnotationSession(QObject):
-    """One slide's annotation state. Close it when the slide closes."""
+    """One slide's annotation state. Close it when the slide closes.
+
+    Selection, hit-testing and edits are the engine's `AnnotationEditor`; this class adds the
+    display state (styles, current class), store polling and the Qt signals."""
 
     store_changed = Signal(object)  # ChangeEvent, delivered on the GUI thread
     selection_changed = Signal()
@@ -54,7 +55,7 @@ class AnnotationSession(QObject):
         self.mpp = mpp
         self.styles = StyleTable()
         self.styles.set_colours({c.name: c.colour for c in store.classes()})
-        self._selection: set[str] = set()
+        self.editor = AnnotationEditor(store, self.history, visible=self.styles.is_visible)
         self._current_class: str | None = None
         self._closed = False
         self._users = 0  # worker threads inside `using()`
@@ -130,8 +131,7 @@ class AnnotationSession(QObject):
         if event.classes_changed:
             self.styles.set_colours({c.name: c.colour for c in self.store.classes()})
             self.styles_changed.emit()
-        if event.removed and self._selection & event.removed:
-            self._selection -= event.removed
+        if event.removed and self.editor.forget(event.removed):
             self.selection_changed.emit()
         self.store_changed.emit(event)
 
@@ -157,90 +157,48 @@ class AnnotationSession(QObject):
     # -- selection ----------------------------------------------------------------------
     @property
     def selection(self) -> frozenset[str]:
-        return frozenset(self._selection)
+        return self.editor.selection
 
     def select(self, ids: Iterable[str], *, add: bool = False) -> None:
-        new = set(ids)
-        if add:
-            new |= self._selection
-        if new != self._selection:
-            self._selection = new
+        if self.editor.select(ids, add=add):
             self.selection_changed.emit()
 
     def toggle(self, annotation_id: str) -> None:
-        self.select(self._selection ^ {annotation_id})
+        if self.editor.toggle(annotation_id):
+            self.selection_changed.emit()
 
     def clear_selection(self) -> None:
-        self.select(())
+        if self.editor.clear_selection():
+            self.selection_changed.emit()
 
     def selected_objects(self) -> list[Annotation]:
-        return self.store.get_many(sorted(self._selection)) if self._selection else []
+        return self.editor.selected_objects()
 
     # -- finding objects ----------------------------------------------------------------
     def object_at(self, x: float, y: float, downsample: float) -> Annotation | None:
-        """The visible object under a level-0 point: the smallest one whose shape contains it,
-        else the nearest outline or point within a few screen pixels."""
-        tol = HIT_TOLERANCE_PX * downsample
-        found = [
-            a
-            for a in self.store.query((x - tol, y - tol, x + tol, y + tol))
-            if self.styles.is_visible(a.class_name)
-        ]
-        if not found:
-            return None
-        geoms = np.array([a.geometry for a in found], dtype=object)
-        point = shapely.Point(x, y)
-        inside = shapely.contains(geoms, point) & (shapely.area(geoms) > 0)
-        if inside.any():
-            candidates = np.flatnonzero(inside)
-            areas = shapely.area(geoms[candidates])
-            return found[int(candidates[int(np.argmin(areas))])]
-        distances = shapely.distance(geoms, point)
-        best = int(np.argmin(distances))
-        return found[best] if distances[best] <= tol else None
+        """The visible object under a level-0 point (see `AnnotationEditor.object_at`)."""
+        return self.editor.object_at(x, y, downsample)
 
     def objects_within(self, x0: float, y0: float, x1: float, y1: float) -> list[str]:
         """Ids of visible objects lying wholly inside a level-0 rectangle (rubber band)."""
-        box = shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
-        found = [a for a in self.store.query(box.bounds) if self.styles.is_visible(a.class_name)]
-        if not found:
-            return []
-        geoms = np.array([a.geometry for a in found], dtype=object)
-        inside = shapely.covers(box, geoms)
-        return [a.id for a, hit in zip(found, inside, strict=True) if hit]
+        return self.editor.objects_within(x0, y0, x1, y1)
 
     # -- edits (each one undoable step, committed at once) -----------------------------
     def add_shape(self, geometry: BaseGeometry, shape_type: str, label: str) -> Annotation:
-        annotation = Annotation(
-            geometry=geometry,
-            shape_type=ShapeType(shape_type),
-            class_name=self._current_class,
-            kind=ObjectKind.ANNOTATION,
-        )
-        self.history.add(annotation, label)
-        return annotation
+        return self.editor.add_shape(geometry, shape_type, label, self._current_class)
 
     def update_objects(self, annotations: list[Annotation], label: str) -> None:
-        if annotations:
-            self.history.update(annotations, label)
+        self.editor.update_objects(annotations, label)
 
     def delete_selected(self) -> int:
-        ids = sorted(self._selection)
-        if not ids:
-            return 0
-        removed = self.history.remove(ids, "Delete")
-        self._selection.clear()
-        self.selection_changed.emit()
-        return len(removed)
+        had = bool(self.editor.selection)
+        removed = self.editor.delete_selected()
+        if had:
+            self.selection_changed.emit()
+        return removed
 
     def set_class_of_selected(self, name: str | None) -> int:
-        objects = self.selected_objects()
-        if not objects:
-            return 0
-        if name is not None and name not in self.styles.colours:
-            self.store.set_class(name)
-        self.history.update([a.evolve(class_name=name) for a in objects], "Set class")
-        return len(objects)
+        return self.editor.set_class_of_selected(name, self.styles.colours)
 
     def undo(self) -> bool:
         return self.history.undo() is not None
