@@ -27,6 +27,8 @@ COMMANDS = [
     "tilescope.cli.models",
     "tilescope.cli.nuclick",
     "tilescope.cli.annotations",
+    "tilescope.cli.measure",
+    "tilescope.cli.classify",
 ]
 
 # Third-party loggers that would otherwise turn a one-line error into a page.
@@ -93,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             parser.print_help()
             return 0
-    from tilescope.engine.errors import TilescopeError, one_line
+    from tilescope.engine.errors import TilescopeError, as_user_error, one_line
     from tilescope.engine.inference.progress import RunCancelledError
 
     log = logging.getLogger("tilescope.cli")
@@ -118,27 +120,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"tilescope: error: {_message(error, known)}", file=sys.stderr)
         return EXIT_USAGE_OR_INPUT
-
-
-def as_user_error(error: BaseException) -> Exception | None:
-    """The TilescopeError that tells the user the true cause of `error`; None for a bug.
-
-    Our own errors pass as they are; the failures of the world (disk full, permission
-    denied, out of memory) are named by their cause rather than by Python's exception type.
-    """
-    from tilescope.engine.errors import BudgetError, TilescopeError, file_problem, one_line
-
-    if isinstance(error, TilescopeError):
-        return error
-    if isinstance(error, OSError) and error.errno is not None:
-        where = error.filename if error.filename is not None else "output"
-        return file_problem(str(where), error)
-    if isinstance(error, MemoryError):
-        return BudgetError(
-            "not enough memory for this command (make the region or image smaller, or "
-            f"lower memory_budget_fraction){': ' + one_line(error) if str(error) else ''}"
-        )
-    return None
 
 
 def _message(error: BaseException, known: Exception | None) -> str:
