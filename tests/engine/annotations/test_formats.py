@@ -172,3 +172,88 @@ def test_export_store_reports_progress_and_cancels(tmp_path: Path) -> None:
         assert not (tmp_path / "stop.geojson").exists()
         assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
         assert len(read_annotations(tmp_path / "all.geojson").annotations) == 12_000
+
+
+def test_imagescope_unnamed_layers_stay_separate_with_their_colours(tmp_path: Path) -> None:
+    def layer(layer_id: int, colour: int, x: int) -> str:
+        vertices = "".join(
+            f'<Vertex X="{vx}" Y="{vy}"/>' for vx, vy in ((x, 0), (x + 10, 0), (x + 10, 10))
+        )
+        return (
+            f'<Annotation Id="{layer_id}" Name="" LineColor="{colour}"><Attributes/>'
+            f'<Regions><Region Id="1" Type="0"><Vertices>{vertices}</Vertices></Region>'
+            "</Regions></Annotation>"
+        )
+
+    source = tmp_path / "layers.xml"
+    source.write_text(
+        f"<Annotations>{layer(1, 255, 0)}{layer(2, 65280, 20)}{layer(3, 16711680, 40)}"
+        "</Annotations>",
+        encoding="utf-8",
+    )
+    found = read_annotations(source)
+    assert [a.class_name for a in found.annotations] == [None, None, None]
+    colours = [a.properties["color"] for a in found.annotations]
+    assert colours == [[255, 0, 0], [0, 255, 0], [0, 0, 255]]
+    out = tmp_path / "again.xml"
+    write_annotations(found.annotations, out, "imagescope")
+    text = out.read_text(encoding="utf-8")
+    assert text.count("<Annotation ") == 3
+    assert [f'LineColor="{c}"' in text for c in (255, 65280, 16711680)] == [True] * 3
+    again = read_annotations(out)
+    assert [a.properties["color"] for a in again.annotations] == colours
+
+
+def test_asap_per_annotation_colours_survive(tmp_path: Path) -> None:
+    source = tmp_path / "colours.xml"
+    source.write_text(
+        "<ASAP_Annotations><Annotations>"
+        '<Annotation Name="a" Type="Dot" PartOfGroup="T" Color="#FF0000">'
+        '<Coordinates><Coordinate Order="0" X="1" Y="2"/></Coordinates></Annotation>'
+        '<Annotation Name="b" Type="Dot" PartOfGroup="T" Color="#0000FF">'
+        '<Coordinates><Coordinate Order="0" X="3" Y="4"/></Coordinates></Annotation>'
+        '</Annotations><AnnotationGroups><Group Name="T" PartOfGroup="None" Color="#FF0000">'
+        "<Attributes/></Group></AnnotationGroups></ASAP_Annotations>",
+        encoding="utf-8",
+    )
+    found = read_annotations(source)
+    assert found.class_colours == {"T": (255, 0, 0)}
+    assert [a.properties for a in found.annotations] == [{}, {"color": [0, 0, 255]}]
+    for target, suffix in (("asap", ".xml"), ("geojson", ".geojson"), ("dsa", ".json")):
+        out = tmp_path / f"out{suffix}"
+        write_annotations(found.annotations, out, target, class_colours=found.class_colours)
+        again = read_annotations(out)
+        assert [a.properties.get("color") for a in again.annotations] == [None, [0, 0, 255]]
+
+
+def test_qupath_locked_names_and_measurements_stay_where_qupath_reads_them(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    feature = {
+        "type": "Feature",
+        "id": "0a4c9d2e-5a41-4d8e-9c55-2f0e1b7e3a10",
+        "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [9, 0], [9, 9], [0, 0]]]},
+        "properties": {
+            "objectType": "annotation",
+            "name": "Region A",
+            "isLocked": True,
+            "color": [10, 20, 30],
+            "classification": {"name": "Tumor", "color": [200, 0, 0]},
+            "measurements": {"Area µm^2": 12.5, "Missing": None},
+        },
+    }
+    source = tmp_path / "qupath.geojson"
+    source.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    found = read_annotations(source)
+    out = tmp_path / "out.geojson"
+    write_annotations(found.annotations, out, class_colours=found.class_colours)
+    [written] = json.loads(out.read_text())["features"]
+    props = written["properties"]
+    assert written["id"] == feature["id"]
+    assert props["isLocked"] is True and props["color"] == [10, 20, 30]
+    assert props["name"] == "Region A"
+    assert props["classification"] == {"name": "Tumor", "color": [200, 0, 0]}
+    assert props["measurements"] == {"Area µm^2": 12.5, "Missing": None}
+    assert "tilescope" not in props

@@ -18,7 +18,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from tilescope.engine.annotations.classes import Colour, from_hex, to_hex
+from tilescope.engine.annotations.classes import Colour, check_colour, from_hex, to_hex
 from tilescope.engine.annotations.errors import AnnotationFormatError
 from tilescope.engine.annotations.formats import _xml
 from tilescope.engine.annotations.formats._common import (
@@ -35,6 +35,7 @@ from tilescope.engine.annotations.model import Annotation, ShapeType
 FORMAT = "asap"
 EXTENSIONS = (".xml",)
 _NO_GROUP = "None"
+DEFAULT_COLOUR: Colour = (244, 250, 88)  # ASAP's colour for objects of no group
 
 
 def sniff(head: bytes) -> bool:
@@ -76,6 +77,7 @@ def read(path: Path, limits: Limits = DEFAULT_LIMITS) -> AnnotationFile:
     annotations: list[Annotation] = []
     colours: dict[str, Colour] = {}
     annotation_colours: dict[str, Colour] = {}
+    object_colours: list[Colour | None] = []
     coords: list[tuple[float, float]] = []
     orders: list[float] = []
     root_seen = False
@@ -112,9 +114,13 @@ def read(path: Path, limits: Limits = DEFAULT_LIMITS) -> AnnotationFile:
             geometry, shape = _build(path, where, element.get("Type", ""), coords, limits)
             group = element.get("PartOfGroup") or _NO_GROUP
             class_name = None if group == _NO_GROUP else group
-            if class_name and element.get("Color"):
+            own: Colour | None = None
+            if element.get("Color"):
                 with contextlib.suppress(ValueError):
-                    annotation_colours.setdefault(class_name, from_hex(element.get("Color", "")))
+                    own = from_hex(element.get("Color", ""))
+            if class_name and own:
+                annotation_colours.setdefault(class_name, own)
+            object_colours.append(own)
             annotations.append(
                 Annotation(
                     geometry=geometry,
@@ -135,7 +141,21 @@ def read(path: Path, limits: Limits = DEFAULT_LIMITS) -> AnnotationFile:
         raise AnnotationFormatError(path, "empty XML document")
     for name, colour in annotation_colours.items():
         colours.setdefault(name, colour)
+    # An annotation whose Color is not its group's keeps it as its own colour (QuPath's key).
+    for i, own in enumerate(object_colours):
+        a = annotations[i]
+        usual = colours.get(a.class_name) if a.class_name else DEFAULT_COLOUR
+        if own is not None and own != usual:
+            annotations[i] = a.evolve(properties={**a.properties, "color": list(own)})
     return AnnotationFile(annotations, FORMAT, colours)
+
+
+def own_colour(a: Annotation) -> Colour | None:
+    """The object's own colour (``properties["color"]``, QuPath's key), if it has a valid one."""
+    try:
+        return check_colour(a.properties.get("color"))
+    except ValueError:
+        return None
 
 
 def _xy(coords: Iterable[tuple[float, ...]]) -> str:
@@ -159,9 +179,10 @@ def write(
         count = 0
         for a in annotations:
             group = a.class_name or _NO_GROUP
-            colour = class_colours.get(a.class_name or "", (244, 250, 88))
+            colour = class_colours.get(a.class_name or "", DEFAULT_COLOUR)
             if a.class_name:
                 groups[a.class_name] = colour
+            colour = own_colour(a) or colour
             geometry = a.geometry
             pieces: list[tuple[str, list[tuple[float, ...]]]] = []
             if geometry.geom_type == "Point":

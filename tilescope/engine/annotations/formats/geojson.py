@@ -307,7 +307,8 @@ def write(
 
 #: User properties written at the top level of `properties` (where other tools look for them)
 #: rather than under "tilescope"; the reader takes unknown top-level keys back as properties.
-TOP_LEVEL_PROPERTIES = ("scene",)
+#: "isLocked" and "color" are QuPath's own per-object keys: they go back where QuPath reads them.
+TOP_LEVEL_PROPERTIES = ("scene", "isLocked", "color")
 
 
 def encode_properties(a: Annotation, class_colours: Mapping[str, Colour]) -> dict[str, Any]:
@@ -336,7 +337,7 @@ def encode_properties(a: Annotation, class_colours: Mapping[str, Colour]) -> dic
     user = {k: v for k, v in a.properties.items() if k != "objectType"}
     for key in TOP_LEVEL_PROPERTIES:
         if key in user:
-            props[key] = user.pop(key)
+            props[key] = json_safe(user.pop(key))
     if user:
         ours["properties"] = json_safe(user)
     if ours:

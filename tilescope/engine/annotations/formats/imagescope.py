@@ -31,6 +31,7 @@ from tilescope.engine.annotations.formats._common import (
     ring,
 )
 from tilescope.engine.annotations.formats._output import atomic_text_writer
+from tilescope.engine.annotations.formats.asap import own_colour
 from tilescope.engine.annotations.model import Annotation, ShapeType
 from tilescope.engine.annotations.validation import repair, shape_for
 
@@ -189,9 +190,16 @@ def read(path: Path, limits: Limits = DEFAULT_LIMITS) -> AnnotationFile:
             before = len(annotations)
             _finish_layer(path, layer, annotations, notes)
             class_name = _layer_class(layer)
-            if class_name and layer["colour"] and len(annotations) > before:
-                with contextlib.suppress(ValueError):
-                    colours.setdefault(class_name, from_colorref(int(layer["colour"])))
+            colour = None
+            with contextlib.suppress(ValueError, TypeError):
+                colour = from_colorref(int(layer["colour"]))
+            if class_name and colour and len(annotations) > before:
+                colours.setdefault(class_name, colour)
+            if colour and colour != colours.get(class_name or ""):
+                # An unnamed layer (or a second layer of a name) keeps its own LineColor.
+                for i in range(before, len(annotations)):
+                    a = annotations[i]
+                    annotations[i] = a.evolve(properties={**a.properties, "color": list(colour)})
             if len(annotations) > limits.max_objects:
                 raise AnnotationFormatError(path, "more regions than the limit")
             layer = None
@@ -220,15 +228,19 @@ def write(
     class_colours: Mapping[str, Colour],
     mpp: float | None = None,
 ) -> list[str]:
-    layers: dict[str | None, list[Annotation]] = {}
+    # One layer per class, and one per original unnamed layer (never merged into one).
+    layers: dict[tuple[str | None, str | None], list[Annotation]] = {}
     for a in annotations:
-        layers.setdefault(a.class_name, []).append(a)
+        layer = a.properties.get("imagescope_layer") if a.class_name is None else None
+        layers.setdefault((a.class_name, None if layer is None else str(layer)), []).append(a)
     skipped = 0
     with atomic_text_writer(path) as out:
         mpp_attr = f' MicronsPerPixel="{mpp!r}"' if mpp else ""
         out.write(f'<?xml version="1.0" encoding="UTF-8"?>\n<Annotations{mpp_attr}>\n')
-        for layer_id, (class_name, items) in enumerate(layers.items(), start=1):
-            colour = to_colorref(class_colours.get(class_name or "", (0, 255, 0)))
+        for layer_id, ((class_name, _), items) in enumerate(layers.items(), start=1):
+            default = class_colours.get(class_name or "", (0, 255, 0))
+            own = own_colour(items[0]) if class_name is None else None  # a class's layer
+            colour = to_colorref(own or default)  # has the class colour
             out.write(
                 f'\t<Annotation Id="{layer_id}" Name={quoteattr(class_name or "")} ReadOnly="0" '
                 f'NameReadOnly="0" LineColorReadOnly="0" Incremental="0" Type="4" '
