@@ -9,10 +9,10 @@ from PySide6.QtGui import QImage, QPainter
 
 from tests.gui.annotation_helpers import annotated_slide
 from tests.gui.helpers import image_to_array
+from tilescope.engine.inference.probability_pyramid import HeatmapError, ProbabilityPyramid
 from tilescope.gui.ai.colormap import COLOUR_MAPS, FADE_BELOW, colourise, lookup_table
 from tilescope.gui.ai.job import JobState
 from tilescope.gui.ai.models_panel import Scope
-from tilescope.gui.ai.probability_pyramid import HeatmapError, ProbabilityPyramid
 from tilescope.gui.ai.runs_panel import COL_MAP
 
 

@@ -19,6 +19,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMenu
 
 from tilescope.engine.inference.job import JobResult
+from tilescope.engine.inference.probability_pyramid import HeatmapError
 from tilescope.gui.ai.heatmap_layer import HeatmapLayer
 from tilescope.gui.ai.inference_task import (
     HEATMAP_KEY,
@@ -30,7 +31,6 @@ from tilescope.gui.ai.job import AiJob, JobState
 from tilescope.gui.ai.jobs_panel import JobsPanel
 from tilescope.gui.ai.models_panel import ModelsPanel, Scope
 from tilescope.gui.ai.nuclick_tool import SHORTCUT, NuClickTool
-from tilescope.gui.ai.probability_pyramid import HeatmapError
 from tilescope.gui.ai.runs_panel import RunsPanel
 
 if TYPE_CHECKING:

@@ -16,8 +16,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QRectF, Signal
 from PySide6.QtGui import QImage, QPainter
 
+from tilescope.engine.inference.probability_pyramid import MapWindow, ProbabilityPyramid
 from tilescope.gui.ai.colormap import colourise
-from tilescope.gui.ai.probability_pyramid import MapWindow, ProbabilityPyramid
 
 PADDING = 0.5  # fraction of the viewport read beyond each side
 

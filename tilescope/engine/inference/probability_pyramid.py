@@ -1,8 +1,10 @@
-"""Reading a run's probability map (the OME-Zarr pyramid an inference job wrote) by viewport.
+"""Reading a run's probability map by viewport: the reader beside its writer
+(`stitching.ProbabilityZarr`), so the OME-Zarr layout is known in one package.
 
 The map covers the slide at the model's downsample (attribute ``tilescope.downsample``);
 level k of the pyramid is 2**k times coarser. Reads are plain numpy slices of one level, so a
-worker thread can fetch exactly the window a view shows.
+worker thread can fetch exactly the window a view shows. No GUI here: the viewer's heat-map
+layer colours what this returns.
 """
 
 from __future__ import annotations
