@@ -37,3 +37,27 @@ def test_help_about_shows_the_versions(qtbot) -> None:
     text = box().text()
     assert "OpenSlide" in text and "ONNX Runtime" in text and "CPUExecutionProvider" in text
     box().close()
+
+
+def test_about_without_package_metadata_still_names_the_versions() -> None:
+    """A frozen app may carry no dist-info: versions come from the modules themselves."""
+    script = (
+        "import importlib.metadata as m\n"
+        "def missing(name):\n"
+        "    raise m.PackageNotFoundError(name)\n"
+        "m.version = missing\n"  # as in a PyInstaller bundle without metadata
+        "from tilescope.cli.main import main\n"
+        "raise SystemExit(main(['about', '--json']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    import numpy
+    import openslide
+    from PySide6 import __version__ as pyside_version
+    from PySide6.QtCore import qVersion
+
+    assert info["qt"] == qVersion() and info["pyside6"] == pyside_version
+    assert info["openslide-python"] == openslide.__version__
+    assert info["numpy"] == numpy.__version__ and info["tifffile"] and info["zarr"]
+    assert None not in (info["openslide"], info["onnxruntime"])

@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (KeyboardInterrupt, RunCancelledError):
-        log.warning("%s cancelled", args.command)
+        log.info("%s cancelled", args.command)
         print("tilescope: cancelled", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `tilescope info --json S | head -1`: the reader is gone

@@ -2,15 +2,43 @@
 
 from __future__ import annotations
 
+import importlib
 import platform
 from importlib.metadata import PackageNotFoundError, version
 
 
-def _package_version(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
+def package_version(distributions: tuple[str, ...], module: str | None = None) -> str | None:
+    """The installed version of the first distribution found, else `module.__version__`.
+
+    A frozen (PyInstaller) app often carries no package metadata: the module's own
+    `__version__` is the fallback that still tells support what runs.
+    """
+    for name in distributions:
+        try:
+            return version(name)
+        except (PackageNotFoundError, ValueError):
+            continue
+    if module is None:
         return None
+    try:
+        found = getattr(importlib.import_module(module), "__version__", None)
+    except Exception:  # a broken native library must not break About
+        return None
+    return str(found) if found else None
+
+
+def _package_version(name: str) -> str | None:
+    return package_version((name,), _MODULES.get(name))
+
+
+#: The module whose __version__ stands in for a distribution's metadata.
+_MODULES = {
+    "openslide-python": "openslide",
+    "numpy": "numpy",
+    "zarr": "zarr",
+    "tifffile": "tifffile",
+    "onnxruntime": "onnxruntime",
+}
 
 
 def openslide_version() -> str | None:
@@ -55,7 +83,9 @@ def about() -> dict[str, object]:
         "onnxruntime": ort_version,
         "onnxruntime_providers": usable,
         "onnxruntime_providers_built": listed,
-        "qt": _package_version("PySide6-Essentials") or _package_version("PySide6"),
+        # The binding's version from its metadata (the engine imports no Qt); the CLI and
+        # Help > About put Qt's own version here, which works in a frozen app too.
+        "qt": package_version(("PySide6-Essentials", "PySide6")),
         "numpy": _package_version("numpy"),
         "zarr": _package_version("zarr"),
         "tifffile": _package_version("tifffile"),

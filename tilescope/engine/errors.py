@@ -83,3 +83,28 @@ def file_problem(path: str | Path, error: OSError, doing: str = "") -> FileProbl
     name = errno_names.errorcode.get(error.errno or 0, "")
     cause = _ERRNO_CAUSES.get(name) or " ".join((error.strerror or str(error) or name).split())
     return FileProblemError(path, f"{doing}: {cause}" if doing else cause)
+
+
+def as_user_error(error: BaseException) -> TilescopeError | None:
+    """The TilescopeError that tells a person the true cause of `error`; None for a bug.
+
+    Our own errors pass as they are; failures of the world (disk full, permission denied,
+    out of memory) are named by their cause rather than by Python's exception type. The
+    CLI's and the GUI's last-resort handlers both use this.
+    """
+    if isinstance(error, TilescopeError):
+        return error
+    if isinstance(error, OSError) and error.errno is not None:
+        if error.filename is not None:
+            return file_problem(str(error.filename), error)
+        import errno as errno_names
+
+        cause = _ERRNO_CAUSES.get(errno_names.errorcode.get(error.errno, ""))
+        return TilescopeError(cause or one_line(error))
+    if isinstance(error, MemoryError):
+        detail = f" ({one_line(error)})" if str(error) else ""
+        return BudgetError(
+            "not enough memory (make the region or image smaller, or lower "
+            f"memory_budget_fraction){detail}"
+        )
+    return None

@@ -31,9 +31,16 @@ def create_application(argv: Sequence[str] | None = None) -> QApplication:
 
 
 def run_app(paths: Sequence[str | Path] = ()) -> int:
-    """Open the main window with `paths` and run until it is closed."""
+    """Open the main window with `paths` and run until it is closed.
+
+    An exception escaping a slot or paintEvent is logged and shown in a dialog; the window
+    keeps running (see crash_handler).
+    """
     app = create_application()
+    from tilescope.gui import crash_handler
     from tilescope.gui.main_window import MainWindow
+
+    crash_handler.install(app)
 
     window = MainWindow()
     window.show()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
@@ -23,6 +24,8 @@ from tilescope.gui.recent_files import RecentFiles, RecentFilesMenu
 from tilescope.gui.slide_tab import SlideTab
 from tilescope.gui.slide_view import SlideView
 from tilescope.gui.status_bar import ViewStatusBar
+
+log = logging.getLogger(__name__)
 
 FILE_FILTER = (
     "Slides and images (*.svs *.ndpi *.mrxs *.scn *.bif *.vms *.dcm *.tif *.tiff *.ome.tif "
@@ -95,11 +98,16 @@ class MainWindow(QMainWindow):
         self.slide_opened.emit(tab)
 
     def _open_failed(self, path: str, error: BaseException) -> None:
+        log.info("opening %s failed", path, exc_info=error)
         message = str(error) if isinstance(error, SlideError) else f"{path}: {error}"
         self.report_error("Cannot open file", message)
 
     def report_error(self, title: str, message: str) -> None:
-        """Show an error without blocking (window-modal box); tests may replace this hook."""
+        """Show an error without blocking (window-modal box); tests may replace this hook.
+
+        Logged too: support asks for the log file, and a dialog closed is otherwise gone.
+        """
+        log.warning("%s: %s", title, message)
         box = QMessageBox(
             QMessageBox.Icon.Critical, title, message, QMessageBox.StandardButton.Ok, self
         )

@@ -127,4 +127,6 @@ class AiJob(QObject):
 
     def _set_state(self, state: JobState) -> None:
         self.state = state
+        if state is not JobState.QUEUED:  # the log tells support what ran, ended or stopped
+            log.info("AI job %r: %s", self.title, state.value)
         self.state_changed.emit(state.value)
