@@ -136,3 +136,29 @@ def test_add_rename_recolour_class_and_hide_all(annotated, qtbot):
     assert not np.array_equal(grab(view), shown)
     qtbot.keyClick(view, Qt.Key.Key_A)
     assert np.array_equal(grab(view), shown)
+
+
+def test_class_dock_starts_with_qupaths_classes_and_keeps_colours_for_every_slide(annotated):
+    from tilescope.engine.annotations import class_list
+
+    panel = annotated.ui.class_panel
+    names = [panel.list.item(row).text() for row in range(panel.list.count())]
+    assert names[:10] == [
+        "Unclassified",
+        "Tumor",
+        "Stroma",
+        "Immune cells",
+        "Necrosis",
+        "Other",
+        "Region*",
+        "Ignore*",
+        "Positive",
+        "Negative",
+    ]
+    icon = panel.item_for("Stroma").icon().pixmap(14, 14).toImage()
+    assert icon.pixelColor(7, 7).getRgb()[:3] == (150, 200, 150)
+    panel.set_colour("Necrosis", (10, 200, 30))
+    assert class_list.known_colour("Necrosis") == (10, 200, 30)  # for every slide
+    assert annotated.session.store.class_colour("Necrosis") == (10, 200, 30)
+    panel.list.setCurrentItem(panel.item_for("Tumor"))
+    assert annotated.session.current_class == "Tumor"

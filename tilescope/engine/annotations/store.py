@@ -41,6 +41,7 @@ from tilescope.engine.annotations._rows import (
     new_ids,
     shape_value,
 )
+from tilescope.engine.annotations.class_list import colour_for as user_class_colour
 from tilescope.engine.annotations.classes import (
     AnnotationClass,
     Colour,
@@ -532,7 +533,7 @@ class AnnotationStore:
         return f"{self.path}: an object with one of these ids is already in the store"
 
     def _ensure_classes(self, conn: sqlite3.Connection, names: set[str | None]) -> None:
-        new = [(n, pack_rgb(default_colour(n))) for n in names if n is not None]
+        new = [(n, pack_rgb(user_class_colour(n))) for n in names if n is not None]
         if new:
             before = conn.total_changes
             conn.executemany("INSERT OR IGNORE INTO classes(name, colour) VALUES (?, ?)", new)
@@ -1021,7 +1022,7 @@ class AnnotationStore:
         """Create a class or change its colour (QuPath's colour for its standard names)."""
         if not name or not name.strip():
             raise ValueError("a class needs a non-empty name")
-        packed = pack_rgb(check_colour(colour) if colour is not None else default_colour(name))
+        packed = pack_rgb(check_colour(colour) if colour is not None else user_class_colour(name))
         with self.transaction():
             state = self._state()
             self._write_version(state)

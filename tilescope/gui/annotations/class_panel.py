@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tilescope.engine.annotations import class_list
 from tilescope.gui.annotations.session import AnnotationSession
 
 UNCLASSIFIED = "Unclassified"
@@ -112,10 +113,15 @@ class ClassPanel(QWidget):
             self.list.clear()
             if session is None:
                 return
-            names: list[str | None] = [None, *sorted(session.styles.colours)]
+            # The user's class list first (QuPath's defaults on first start), then the
+            # slide's own classes; a stored class shows its stored colour.
+            user = {c.name: c.colour for c in class_list.classes()}
+            stored = session.styles.colours
+            names: list[str | None] = [None, *user, *sorted(set(stored) - set(user))]
             for name in names:
                 style = session.styles.style(name)
-                item = QListWidgetItem(colour_icon(style.colour), name or UNCLASSIFIED)
+                colour = stored.get(name) or user.get(name) or style.colour  # type: ignore[arg-type]
+                item = QListWidgetItem(colour_icon(colour), name or UNCLASSIFIED)
                 item.setData(_NAME_ROLE, name)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                 item.setCheckState(
@@ -141,18 +147,25 @@ class ClassPanel(QWidget):
 
     # -- actions (the buttons' dialogs end here; tests call these directly) -------------
     def add_class(self, name: str, colour: tuple[int, int, int] | None = None) -> None:
+        """Add a class to this slide and to the user's class list (every slide)."""
         if self.session is not None and name.strip():
+            if colour is not None:
+                class_list.set_colour(name.strip(), colour)
             self.session.store.set_class(name.strip(), colour)
             self.select_class(name.strip())
 
     def rename_class(self, old: str, new: str) -> None:
         if self.session is not None and new.strip() and old != new.strip():
+            class_list.rename(old, new.strip())
             self.session.store.rename_class(old, new.strip())
             self.select_class(new.strip())
 
     def set_colour(self, name: str, colour: tuple[int, int, int]) -> None:
+        """A class's colour on this slide and, through the user's class list, on every slide."""
+        class_list.set_colour(name, colour)
         if self.session is not None:
             self.session.store.set_class(name, colour)
+            self.refresh()
 
     def select_class(self, name: str | None) -> None:
         self.refresh()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tilescope.engine.annotations import class_list
 from tilescope.engine.annotations.formats import AnnotationFile, export_store, read_annotations
 from tilescope.engine.annotations.model import new_id
 from tilescope.gui.annotations.session import AnnotationSession
@@ -40,8 +41,8 @@ def add_imported(session: AnnotationSession, path: str | Path, found: Annotation
     known = {c.name for c in store.classes()}
     with session.history.group(f"Import {Path(path).name}"):
         for name, colour in found.class_colours.items():
-            if name not in known:
-                store.set_class(name, colour)
+            if name not in known:  # the user's colour for a known name wins (one per name)
+                store.set_class(name, class_list.colour_for(name, colour))
         if items:
             session.history.add(items, "Import")
     return len(items)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 
+from tilescope.engine.annotations import class_list
 from tilescope.engine.annotations.classes import Colour
 from tilescope.engine.annotations.errors import AnnotationFormatError
 from tilescope.engine.annotations.formats import asap, csv_export, dsa, geojson, imagescope
@@ -170,8 +171,8 @@ def import_file(
     items = [a.evolve(id=_fresh_id()) if a.id in present else a for a in found.annotations]
     with store.transaction():
         for name, colour in found.class_colours.items():
-            if name not in known:
-                store.set_class(name, colour)
+            if name not in known:  # the user's colour for a known name wins (one per name)
+                store.set_class(name, class_list.colour_for(name, colour))
         store.add_many(items)
     found.annotations = items
     return found
