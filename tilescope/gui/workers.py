@@ -26,7 +26,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Container, Generator, Hashable, Iterable, Iterator
-from typing import Any, Generic, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar, cast
 
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 
@@ -338,7 +338,7 @@ class KeyedExecutor(Generic[K]):
     def keys(self) -> set[K]:
         """Keys with a worker queued or on its way."""
         with self._cond:
-            return set(self._current)  # type: ignore[arg-type]  # unkeyed workers are keys
+            return cast("set[K]", set(self._current))  # a worker without a key is its key
 
     @property
     def closed(self) -> bool:
@@ -409,8 +409,8 @@ class KeyedExecutor(Generic[K]):
                 del self._current[worker.key]
         if live:
             callbacks: list[Callable[[Any], object]] = getattr(worker, f"_{what}")
-            if what == "errored" and not callbacks:
-                log.warning("background work failed", exc_info=value)  # type: ignore[arg-type]
+            if isinstance(value, Exception) and what == "errored" and not callbacks:
+                log.warning("background work failed", exc_info=value)
             for callback in callbacks:
                 _call(callback, value)
         if not final:

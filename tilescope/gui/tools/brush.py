@@ -23,6 +23,8 @@ from tilescope.gui.tools.base import AnnotationTool
 from tilescope.gui.tools.outline import area_shape_type, clean_area
 
 if TYPE_CHECKING:
+    from tilescope.gui.annotations.overlay_layer import AnnotationOverlay
+    from tilescope.gui.annotations.session import AnnotationSession
     from tilescope.gui.slide_view import SlideView
 
 DEFAULT_RADIUS_PX = 20.0
@@ -48,8 +50,8 @@ class BrushTool(AnnotationTool):
     erases = False
     cursor = Qt.CursorShape.CrossCursor
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, session: AnnotationSession, overlay: AnnotationOverlay) -> None:
+        super().__init__(session, overlay)
         self.radius_px = DEFAULT_RADIUS_PX
         self._points: list[tuple[float, float]] = []
         self._radius = 0.0

@@ -15,6 +15,8 @@ from tilescope.gui.annotations.drawing import cosmetic_pen
 from tilescope.gui.tools.base import MIN_DRAG_PX, AnnotationTool
 
 if TYPE_CHECKING:
+    from tilescope.gui.annotations.overlay_layer import AnnotationOverlay
+    from tilescope.gui.annotations.session import AnnotationSession
     from tilescope.gui.slide_view import SlideView
 
 PREVIEW_COLOUR = QColor(255, 255, 255)
@@ -24,8 +26,8 @@ class DragShapeTool(AnnotationTool):
     shape_type = "rectangle"
     label = "Rectangle"
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, session: AnnotationSession, overlay: AnnotationOverlay) -> None:
+        super().__init__(session, overlay)
         self._start: tuple[float, float] | None = None
         self._end: tuple[float, float] | None = None
         self._square = False

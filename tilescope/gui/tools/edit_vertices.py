@@ -11,7 +11,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QMouseEvent, QPainter
 from shapely.geometry.base import BaseGeometry
 
-from tilescope.engine.annotations.model import Annotation
+from tilescope.engine.annotations.model import Annotation, ShapeType
 from tilescope.gui.annotations.drawing import cosmetic_pen, draw_selection
 from tilescope.gui.annotations.qt_shapes import shapes_of
 from tilescope.gui.tools.base import AnnotationTool
@@ -19,6 +19,8 @@ from tilescope.gui.tools.outline import area_shape_type, clean_area
 from tilescope.gui.tools.select import click_select
 
 if TYPE_CHECKING:
+    from tilescope.gui.annotations.overlay_layer import AnnotationOverlay
+    from tilescope.gui.annotations.session import AnnotationSession
     from tilescope.gui.slide_view import SlideView
 
 HANDLE_PX = 4.0  # half the side of a vertex handle
@@ -44,8 +46,8 @@ class EditVerticesTool(AnnotationTool):
     cursor = Qt.CursorShape.PointingHandCursor
     label = "Edit vertices"
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, session: AnnotationSession, overlay: AnnotationOverlay) -> None:
+        super().__init__(session, overlay)
         self._press: tuple[float, float] | None = None
         self._target: Annotation | None = None
         self._vertex: tuple[float, float] | None = None
@@ -102,7 +104,7 @@ class EditVerticesTool(AnnotationTool):
             if geometry is not None:
                 shape = target.shape_type
                 if shape in ("rectangle", "ellipse"):
-                    shape = area_shape_type(geometry)  # type: ignore[assignment]
+                    shape = ShapeType(area_shape_type(geometry))
                 self.session.update_objects(
                     [target.evolve(geometry=geometry, shape_type=shape)], "Edit vertices"
                 )

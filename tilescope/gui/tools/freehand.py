@@ -14,6 +14,8 @@ from tilescope.gui.tools.base import AnnotationTool
 from tilescope.gui.tools.outline import area_shape_type, polygon_from_trace
 
 if TYPE_CHECKING:
+    from tilescope.gui.annotations.overlay_layer import AnnotationOverlay
+    from tilescope.gui.annotations.session import AnnotationSession
     from tilescope.gui.slide_view import SlideView
 
 PREVIEW_COLOUR = QColor(255, 255, 255)
@@ -23,8 +25,8 @@ TRACE_STEP_PX = 1.5
 class FreehandTool(AnnotationTool):
     label = "Freehand"
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, session: AnnotationSession, overlay: AnnotationOverlay) -> None:
+        super().__init__(session, overlay)
         self.trace: list[tuple[float, float]] = []
 
     def mouse_press(self, view: SlideView, event: QMouseEvent) -> bool:

@@ -17,6 +17,8 @@ from tilescope.gui.tools.base import AnnotationTool
 from tilescope.gui.tools.select import click_select
 
 if TYPE_CHECKING:
+    from tilescope.gui.annotations.overlay_layer import AnnotationOverlay
+    from tilescope.gui.annotations.session import AnnotationSession
     from tilescope.gui.slide_view import SlideView
 
 
@@ -24,8 +26,8 @@ class MoveTool(AnnotationTool):
     cursor = Qt.CursorShape.OpenHandCursor
     label = "Move"
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, session: AnnotationSession, overlay: AnnotationOverlay) -> None:
+        super().__init__(session, overlay)
         self._press: tuple[float, float] | None = None  # widget pixels of a possible click
         self._grab: tuple[float, float] | None = None  # level-0 point where a move began
         self._moving: list[Annotation] = []

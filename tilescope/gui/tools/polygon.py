@@ -16,6 +16,8 @@ from tilescope.gui.tools.base import AnnotationTool
 from tilescope.gui.tools.outline import area_shape_type, polygon_from_trace
 
 if TYPE_CHECKING:
+    from tilescope.gui.annotations.overlay_layer import AnnotationOverlay
+    from tilescope.gui.annotations.session import AnnotationSession
     from tilescope.gui.slide_view import SlideView
 
 PREVIEW_COLOUR = QColor(255, 255, 255)
@@ -25,8 +27,8 @@ TRACE_STEP_PX = 2.0  # freehand: a new vertex every this many screen pixels
 class PolygonTool(AnnotationTool):
     label = "Polygon"
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, session: AnnotationSession, overlay: AnnotationOverlay) -> None:
+        super().__init__(session, overlay)
         self.vertices: list[tuple[float, float]] = []
         self._hover: tuple[float, float] | None = None
         self._pressed = False

@@ -12,6 +12,8 @@ from tilescope.gui.annotations.drawing import cosmetic_pen
 from tilescope.gui.tools.base import MIN_DRAG_PX, AnnotationTool
 
 if TYPE_CHECKING:
+    from tilescope.gui.annotations.overlay_layer import AnnotationOverlay
+    from tilescope.gui.annotations.session import AnnotationSession
     from tilescope.gui.slide_view import SlideView
 
 BAND_COLOUR = QColor(255, 255, 0)
@@ -35,8 +37,8 @@ def click_select(tool: AnnotationTool, view: SlideView, event: QMouseEvent) -> N
 class SelectTool(AnnotationTool):
     cursor = Qt.CursorShape.ArrowCursor
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, session: AnnotationSession, overlay: AnnotationOverlay) -> None:
+        super().__init__(session, overlay)
         self._press: tuple[float, float] | None = None  # widget pixels
         self._band: tuple[float, float, float, float] | None = None  # level-0
 
