@@ -6,12 +6,13 @@ channel where it holds 16-bit or float data. Coarser levels are computed on dema
 by averaging 2 x 2 blocks of the level above, so a 30,000-pixel scan zooms out smoothly.
 
 The DPI in such files describes paper or a screen, not a microscope: mpp stays unknown.
+Images above EAGER_DECODE_PIXELS are decoded only when their pixels are first needed (and
+within the memory budget), so `tilescope info` of a 30,000-pixel scan reads just its header.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +33,16 @@ EXTENSIONS = {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".gif", ".webp"}
 SMALLEST_LEVEL = 512
 #: Decoded bytes per pixel we budget for: Pillow's 4-byte buffer, our copy and the pyramid.
 _BYTES_PER_PIXEL_BUDGET = 8
-_FALLBACK_MAX_PIXELS = 1 << 30
+#: Up to this size an image is decoded when opened (a cut-off file is refused at once).
+EAGER_DECODE_PIXELS = 32_000_000
+#: (channels, dtype) of the array `_to_array` makes, by Pillow mode, known from the header.
+#: Mode "I" is absent: its type depends on the values, so such images are decoded at open.
+_HEADER_TYPES = {
+    **{mode: (1, "uint16") for mode in ("I;16", "I;16L", "I;16B", "I;16N")},
+    "F": (1, "float32"),
+    **{m: (3, "uint8") for m in ("1", "L", "P", "RGB", "RGBA", "LA", "PA", "La", "RGBa")},
+    **{m: (3, "uint8") for m in ("CMYK", "YCbCr", "LAB", "HSV")},
+}
 _HALVE_BAND_ROWS = 1024  # even, so that bands pair up rows exactly
 
 # Pillow's decompression-bomb check guards against small files that claim huge sizes. For a
@@ -44,12 +54,10 @@ _pillow_limit_lock = threading.Lock()
 
 
 def max_pixels() -> int:
-    """The largest image we decode: what fits in half the memory at our per-pixel budget."""
-    try:
-        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return _FALLBACK_MAX_PIXELS
-    return int(memory // 2 // _BYTES_PER_PIXEL_BUDGET)
+    """The largest image we decode: what fits in the memory budget at our per-pixel budget."""
+    from tilescope.engine.budget import memory_budget
+
+    return int(memory_budget() // _BYTES_PER_PIXEL_BUDGET)
 
 
 @contextlib.contextmanager
@@ -65,14 +73,16 @@ def _our_size_limit_instead_of_pillows() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class DecodedImage:
-    pixels: np.ndarray  # H x W x C, upright
+    pixels: np.ndarray | None  # H x W x C, upright; None when only the header was read
     format: str  # e.g. "png", "jpeg"
     frames: int
     dpi: tuple[float, float] | None  # of the paper or screen, never a microscope's mpp
+    size: tuple[int, int] = (0, 0)  # upright (width, height)
+    mode: str = ""  # Pillow's mode of the frame
 
 
-def decode_image(path: Path, frame: int = 0) -> DecodedImage:
-    """One frame of an image file, decoded completely.
+def decode_image(path: Path, frame: int = 0, header_only: bool = False) -> DecodedImage:
+    """One frame of an image file, decoded completely (or, `header_only`, just described).
 
     Raises `SlideError` for anything that is not a complete, decodable image.
     """
@@ -86,6 +96,13 @@ def decode_image(path: Path, frame: int = 0) -> DecodedImage:
                     path, f"scene {frame} does not exist (the image has {frames} frames)"
                 )
             width, height = image.size
+            if header_only:
+                if frame:
+                    image.seek(frame)
+                turned = image.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF: quarter turn
+                size = (height, width) if turned else (width, height)
+                dpi = _dpi(image.info.get("dpi"))
+                return DecodedImage(None, format_name, frames, dpi, size, image.mode)
             if width * height > limit:
                 raise SlideError(
                     path,
@@ -111,7 +128,8 @@ def decode_image(path: Path, frame: int = 0) -> DecodedImage:
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         # Pillow reports truncated or corrupt data as OSError/SyntaxError: never keep half.
         raise SlideError(path, f"cannot decode the image: {error}") from error
-    return DecodedImage(pixels, format_name, frames, dpi)
+    height, width = pixels.shape[:2]
+    return DecodedImage(pixels, format_name, frames, dpi, (width, height), upright.mode)
 
 
 def _dpi(value: Any) -> tuple[float, float] | None:
@@ -202,18 +220,33 @@ class ImageSource(SlideSource):
 
     def __init__(self, path: Path, scene: int = 0, cache: TileCache | None = None) -> None:
         super().__init__(path, scene, cache)
-        decoded = decode_image(self.path, scene)
-        self._format, self._frames, self._dpi = decoded.format, decoded.frames, decoded.dpi
-        full = decoded.pixels
-        full.setflags(write=False)  # tiles are views of it: nobody may change them
-        self._levels: list[np.ndarray | None] = [full]
-        self._levels += [None] * (len(pyramid_shapes(full.shape[1], full.shape[0])) - 1)
+        header = decode_image(self.path, scene, header_only=True)
+        self._format, self._frames, self._dpi = header.format, header.frames, header.dpi
+        self._header = header
+        self._levels: list[np.ndarray | None] = [None] * len(pyramid_shapes(*header.size))
         self._level_lock = threading.Lock()
+        width, height = header.size
+        if width * height <= EAGER_DECODE_PIXELS or header.mode not in _HEADER_TYPES:
+            self._decode_level0()
+
+    def _decode_level0(self) -> np.ndarray:
+        """Decode the file into level 0 (once; callers hold the lock or are the constructor)."""
+        full = decode_image(self.path, self.scene).pixels
+        assert full is not None
+        full.setflags(write=False)  # tiles are views of it: nobody may change them
+        self._levels[0] = full
+        return full
 
     def _load_metadata(self) -> SlideMetadata:
-        full = self._level(0)
-        height, width, channels = full.shape
-        is_rgb = channels == 3 and full.dtype == np.uint8
+        full = self._levels[0]
+        if full is not None:
+            height, width, channels = full.shape
+            dtype = full.dtype
+        else:  # not decoded yet: the header says what the pixels will be
+            width, height = self._header.size
+            channels, dtype_name = _HEADER_TYPES[self._header.mode]
+            dtype = np.dtype(dtype_name)
+        is_rgb = channels == 3 and dtype == np.uint8
         return SlideMetadata(
             format=self._format,
             levels=tuple(
@@ -222,7 +255,7 @@ class ImageSource(SlideSource):
             mpp=None,
             channels=channels,
             channel_names=("R", "G", "B") if is_rgb else ("L",),
-            dtype=full.dtype.name,
+            dtype=dtype.name,
             is_rgb=is_rgb,
             scene_count=self._frames,
             properties=self._properties(),
@@ -242,6 +275,8 @@ class ImageSource(SlideSource):
         if pixels is not None:
             return pixels
         with self._level_lock:
+            if self._levels[0] is None:
+                self._decode_level0()
             for i in range(1, index + 1):
                 if self._levels[i] is None:
                     above = self._levels[i - 1]
