@@ -1,6 +1,6 @@
-"""File menu code paths (import with format sniffing, export in four formats), the store as
-the save (close the window, reopen the slide: everything is back), and objects written by
-another process appearing in the open view."""
+"""File menu code paths (import with format sniffing and clipping to the slide, export in every
+format), the store as the save (close the window, reopen the slide: everything is back), and
+objects written by another process appearing in the open view."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ def test_import_real_files_and_export_back(annotated, tmp_path, name):
     source = shared_file("annotations", name)
     expected = read_annotations(source).annotations
     session = annotated.session
+    annotated.ui.clip_imports_action.setChecked(False)  # files made for other, larger slides
     added = annotated.ui.import_file(source)
     assert added == len(expected) > 0
     assert session.store.count() == len(expected)
@@ -174,6 +175,7 @@ def test_import_from_the_menu_reads_in_the_background(annotated, tmp_path, qtbot
     session = annotated.session
     messages: list[str] = []
     annotated.window.error_reported.connect(messages.append)
+    annotated.ui.clip_imports_action.setChecked(False)  # a Camelyon slide's annotations
     annotated.ui.import_file(source, background=True)
     qtbot.waitUntil(lambda: session.store.count() == 5, timeout=5000)
     assert "Imported 5 objects" in annotated.window.statusBar().currentMessage()
@@ -183,3 +185,43 @@ def test_import_from_the_menu_reads_in_the_background(annotated, tmp_path, qtbot
     qtbot.waitUntil(lambda: bool(messages), timeout=5000)
     assert str(bad) in messages[0]
     assert session.store.count() == 5
+
+
+def test_import_clips_to_the_slide_and_exports_coco_labels_dsa(annotated, tmp_path, qtbot):
+    import json
+
+    import tifffile
+
+    source = tmp_path / "other_slide.geojson"
+    polygon = [[[2000, 100], [2600, 100], [2600, 300], [2000, 300], [2000, 100]]]
+    bow_tie = [[[10, 10], [60, 60], [60, 10], [10, 60], [10, 10]]]
+    far = [[[90000, 90000], [90010, 90000], [90010, 90010], [90000, 90000]]]
+    source.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": c}}
+                    for c in (polygon, bow_tie, far)
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    assert annotated.ui.import_file(source) == 2
+    message = annotated.window.statusBar().currentMessage()
+    assert "1 invalid polygon(s)" in message and "1 clipped, 1 left out" in message
+    width = annotated.view.source.metadata.levels[0].width
+    assert max(a.geometry.bounds[2] for a in annotated.session.store.iter_all()) == width
+    assert set(annotated.ui.export_actions) >= {"coco", "labels", "dsa"}
+    coco = tmp_path / "c.json"
+    assert annotated.ui.export_file(coco, "coco")
+    document = json.loads(coco.read_text())
+    assert document["images"][0]["width"] == width
+    assert len(document["annotations"]) == 2
+    mask = tmp_path / "m.tif"
+    assert annotated.ui.export_file(mask, "labels")
+    assert tifffile.imread(mask).max() == 2
+    dsa = tmp_path / "d.json"
+    assert annotated.ui.export_file(dsa, "dsa")
+    assert read_annotations(dsa).format == "dsa"

@@ -6,30 +6,44 @@ and one undo step, so a bad file changes nothing and a good one can be undone wi
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from tilescope.engine.annotations import class_list
-from tilescope.engine.annotations.formats import AnnotationFile, export_store, read_annotations
+from tilescope.engine.annotations.formats import (
+    AnnotationFile,
+    ExportOptions,
+    export_store,
+    read_annotations,
+)
 from tilescope.engine.annotations.model import new_id
 from tilescope.gui.annotations.session import AnnotationSession
 
-IMPORT_FILTER = "Annotations (*.geojson *.json *.xml);;All files (*)"
+IMPORT_FILTER = "Annotations (*.geojson *.json *.xml);;All files (*)"  # DSA is .json too
 # format name -> (menu text, file dialog filter, default suffix)
 EXPORT_FORMATS: dict[str, tuple[str, str, str]] = {
     "geojson": ("GeoJSON (QuPath)…", "GeoJSON (*.geojson *.json)", ".geojson"),
     "asap": ("ASAP XML…", "ASAP XML (*.xml)", ".xml"),
     "imagescope": ("Aperio ImageScope XML…", "ImageScope XML (*.xml)", ".xml"),
     "csv": ("Measurements CSV…", "CSV (*.csv)", ".csv"),
+    "dsa": ("DSA / HistomicsTK JSON…", "DSA annotation JSON (*.json)", ".json"),
+    "coco": ("COCO Instances JSON…", "COCO JSON (*.json)", ".json"),
+    "labels": ("Label Mask (TIFF)…", "Label mask (*.tif *.tiff)", ".tif"),
 }
+#: Largest label mask the GUI writes without asking (pixels); larger slides are downsampled.
+MAX_GUI_MASK_PIXELS = 1 << 28
 
 
-def import_annotations(session: AnnotationSession, path: str | Path) -> int:
-    """Add every object of a QuPath GeoJSON / ASAP / ImageScope file (format sniffed).
+def import_annotations(
+    session: AnnotationSession, path: str | Path, bounds: tuple[float, float] | None = None
+) -> int:
+    """Add every object of a QuPath GeoJSON / ASAP / ImageScope / DSA file (format sniffed);
+    with the slide's `bounds` (width, height) objects outside it are clipped.
 
     Raises AnnotationFormatError (naming the file and the problem) without touching the
     store. Returns how many objects were added.
     """
-    return add_imported(session, path, read_annotations(path))
+    return add_imported(session, path, read_annotations(path, bounds=bounds))
 
 
 def add_imported(session: AnnotationSession, path: str | Path, found: AnnotationFile) -> int:
@@ -48,9 +62,34 @@ def add_imported(session: AnnotationSession, path: str | Path, found: Annotation
     return len(items)
 
 
-def export_annotations(session: AnnotationSession, path: str | Path, format: str) -> list[str]:
-    """Write every object of the session's store; returns notes on what the format drops."""
+def export_annotations(
+    session: AnnotationSession,
+    path: str | Path,
+    format: str,
+    size: tuple[int, int] | None = None,
+    image_file_name: str = "",
+) -> list[str]:
+    """Write every object of the session's store; returns notes on what the format drops.
+
+    `size` is the slide's level-0 (width, height): the COCO image and the label mask size.
+    A mask of a large slide is downsampled by a power of two to stay within
+    MAX_GUI_MASK_PIXELS (said in the notes)."""
     if format not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {format!r}")
+    downsample = 1.0
+    notes: list[str] = []
+    if format == "labels" and size is not None:
+        while size[0] * size[1] / downsample**2 > MAX_GUI_MASK_PIXELS:
+            downsample *= 2
+        if downsample > 1:
+            notes.append(f"mask downsampled {downsample:g}x to stay a manageable size")
+    mpp = math.sqrt(session.mpp[0] * session.mpp[1]) if session.mpp else None
+    options = ExportOptions(
+        mpp=mpp,
+        size=size,
+        labels="instance",
+        downsample=downsample,
+        image_file_name=image_file_name,
+    )
     with session.using() as store:  # may run in a worker thread
-        return export_store(store, path, format)
+        return notes + export_store(store, path, format, options=options)

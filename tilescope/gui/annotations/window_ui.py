@@ -26,7 +26,6 @@ from tilescope.gui.annotations.file_io import (
     IMPORT_FILTER,
     add_imported,
     export_annotations,
-    import_annotations,
 )
 from tilescope.gui.annotations.list_panel import AnnotationListPanel
 from tilescope.gui.annotations.overlay_layer import AnnotationOverlay
@@ -118,6 +117,13 @@ class AnnotationUi(QObject):
         self.import_action = QAction("&Import Annotations…", window)
         self.import_action.setShortcut(QKeySequence("Ctrl+Shift+I"))
         self.import_action.triggered.connect(self.choose_import)
+        self.clip_imports_action = QAction("&Clip Imported Annotations to the Slide", window)
+        self.clip_imports_action.setCheckable(True)
+        self.clip_imports_action.setChecked(True)
+        self.clip_imports_action.setStatusTip(
+            "Objects outside the slide (a file made for another slide?) are clipped or left "
+            "out; untick to keep them as they are"
+        )
         self.export_actions: dict[str, QAction] = {}
         for name, (text, _, _) in EXPORT_FORMATS.items():
             action = QAction(text, window)
@@ -160,6 +166,7 @@ class AnnotationUi(QObject):
         assert isinstance(file_menu, QMenu)
         close = self.window.actions_.close_tab
         file_menu.insertAction(close, self.import_action)
+        file_menu.insertAction(close, self.clip_imports_action)
         file_menu.insertMenu(close, self.export_menu)
         file_menu.insertSeparator(close)
         edit_menu = QMenu("&Edit", self.window)
@@ -377,23 +384,25 @@ class AnnotationUi(QObject):
         if slide is None:
             return 0
         session = slide.session
+        bounds = self._slide_size()
         if background:
             self.window.statusBar().showMessage(f"Reading {Path(path).name}…")
             run_in_background(
-                partial(read_annotations, path),
+                partial(read_annotations, path, bounds=bounds),
                 partial(self._add_imported, session, path),
                 partial(self._import_failed, path),
             )
             return 0
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            added = import_annotations(session, path)
+            found = read_annotations(path, bounds=bounds)
+            added = add_imported(session, path, found)
         except (AnnotationFormatError, AnnotationStoreError, OSError, ValueError) as error:
             self._import_failed(path, error)
             return 0
         finally:
             QApplication.restoreOverrideCursor()
-        self._imported(path, added)
+        self._imported(path, added, found.notes)
         return added
 
     def _add_imported(self, session: AnnotationSession, path: str | Path, found: object) -> None:
@@ -404,12 +413,21 @@ class AnnotationUi(QObject):
         except (AnnotationStoreError, ValueError) as error:
             self._import_failed(path, error)
             return
-        self._imported(path, added)
+        self._imported(path, added, getattr(found, "notes", []))
 
-    def _imported(self, path: str | Path, added: int) -> None:
-        self.window.statusBar().showMessage(
-            f"Imported {added:,} objects from {Path(path).name}", 5000
-        )
+    def _imported(self, path: str | Path, added: int, notes: list[str] | None = None) -> None:
+        text = f"Imported {added:,} objects from {Path(path).name}"
+        if notes:  # repaired polygons, objects clipped to the slide: one line each
+            text += " (" + "; ".join(notes) + ")"
+        self.window.statusBar().showMessage(text, 10000)
+
+    def _slide_size(self) -> tuple[int, int] | None:
+        """Level-0 (width, height) of the current slide: imports are clipped to it."""
+        tab = self.window.current_tab()
+        if tab is None or not self.clip_imports_action.isChecked():
+            return None
+        level = tab.view.source.metadata.levels[0]
+        return int(level.width), int(level.height)
 
     def _import_failed(self, path: str | Path, error: BaseException) -> None:
         message = str(error) if str(Path(path)) in str(error) else f"{path}: {error}"
@@ -437,17 +455,24 @@ class AnnotationUi(QObject):
         if slide is None:
             return False
         session = slide.session
+        tab = self.window.current_tab()
+        name = Path(tab.path).name if tab is not None else ""
+        size = None
+        if tab is not None:
+            level = tab.view.source.metadata.levels[0]
+            size = (int(level.width), int(level.height))
+        export = partial(export_annotations, session, path, format, size, name)
         if background:
             self.window.statusBar().showMessage(f"Exporting to {Path(path).name}…")
             run_in_background(
-                partial(export_annotations, session, path, format),
+                export,
                 partial(self._exported, path),
                 partial(self._export_failed, path),
             )
             return True
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            notes = export_annotations(session, path, format)
+            notes = export()
         except (AnnotationFormatError, AnnotationStoreError, OSError, ValueError) as error:
             self._export_failed(path, error)
             return False
