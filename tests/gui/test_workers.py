@@ -206,3 +206,16 @@ def _alive(widget: QLabel) -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def test_engine_code_reporting_through_a_callback_delivers_each_report(qtbot):
+    def run(report, count: int, label: str) -> str:
+        for i in range(count):
+            report((label, i))
+        return f"{label} done"
+
+    seen: list[object] = []
+    worker = workers.progress_worker(run, 3, "tiles").on_yielded(seen.append)
+    worker.on_returned(seen.append).start()
+    qtbot.waitUntil(lambda: worker.done, timeout=int(WAIT * 1000))
+    assert seen == [("tiles", 0), ("tiles", 1), ("tiles", 2), "tiles done"]

@@ -4,9 +4,10 @@ result, progress and errors back on the GUI thread; serve keyed requests newest 
 In the manner of superqt's (napari's) thread workers, in small and written for tilescope:
 
 - `function_worker(fn, *args)` / `generator_worker(gen_fn, *args)` make a `Worker`, typed by
-  what the call yields and returns. Callbacks (`on_returned`, `on_yielded`, `on_errored`,
-  `on_finished`) run on the GUI thread; `cancel()` drops whatever is not yet delivered, and a
-  generator stops at its next ``yield``.
+  what the call yields and returns; `progress_worker(fn, *args)` calls ``fn(report, *args)``
+  for engine code that reports through a callback. Callbacks (`on_returned`, `on_yielded`,
+  `on_errored`, `on_finished`) run on the GUI thread; `cancel()` drops whatever is not yet
+  delivered, and a generator stops at its next ``yield``.
 - `KeyedExecutor` serves workers on its own threads, by key: a newer worker for a key
   supersedes the older one (queued: dropped; running: its results dropped, a generator
   stopped); `replace` swaps the whole queue (a view's new viewport); `shutdown` ends delivery
@@ -26,7 +27,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Container, Generator, Hashable, Iterable, Iterator
-from typing import Any, Generic, ParamSpec, TypeVar, cast
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, cast
 
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 
@@ -107,9 +108,9 @@ class Worker(Generic[Y, R]):
     never started, or after its executor shut down). An error nobody listens for is logged.
     """
 
-    def __init__(self, run: Callable[[], Any], *, iterate: bool) -> None:
+    def __init__(self, run: Callable[..., Any], *, mode: str = "function") -> None:
         self._run = run
-        self._iterate = iterate
+        self._mode = mode  # "function", "generator" or "progress" (run takes a report callback)
         self._returned: list[Callable[[R], object]] = []
         self._yielded: list[Callable[[Y], object]] = []
         self._errored: list[Callable[[Exception], object]] = []
@@ -170,8 +171,11 @@ class Worker(Generic[Y, R]):
     # -- worker thread ------------------------------------------------------------------
     def _execute(self, post: Callable[[Worker[Any, Any], str, object], None]) -> None:
         try:
-            result = self._run()
-            if self._iterate:
+            if self._mode == "progress":
+                result = self._run(functools.partial(_report, self, post))
+            else:
+                result = self._run()
+            if self._mode == "generator":
                 result = _yield_all(result, self, post)
         except Exception as error:  # delivered to on_errored (or logged there)
             post(self, "errored", error)
@@ -194,9 +198,29 @@ def _yield_all(
     return None
 
 
+def _report(
+    worker: Worker[Any, Any], post: Callable[[Worker[Any, Any], str, object], None], value: object
+) -> None:
+    if not worker._cancelled:
+        post(worker, "yielded", value)
+
+
 def function_worker(fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Worker[None, R]:
     """A worker that calls `fn(*args, **kwargs)` and delivers its return value."""
-    return Worker(functools.partial(fn, *args, **kwargs), iterate=False)
+    return Worker(functools.partial(fn, *args, **kwargs))
+
+
+def progress_worker(
+    fn: Callable[Concatenate[Callable[[Y], None], P], R], /, *args: P.args, **kwargs: P.kwargs
+) -> Worker[Y, R]:
+    """A worker that calls ``fn(report, *args, **kwargs)``: each ``report(value)`` from the
+    worker thread reaches `on_yielded` on the GUI thread (engine code such as `run_job`
+    takes a progress callback; it stops on its own cancel token, not on `Worker.cancel`)."""
+
+    def run(report: Callable[[Y], None]) -> R:
+        return fn(report, *args, **kwargs)
+
+    return Worker(run, mode="progress")
 
 
 def generator_worker(
@@ -204,7 +228,7 @@ def generator_worker(
 ) -> Worker[Y, R]:
     """A worker that runs generator `fn(*args, **kwargs)`, delivering each yielded value
     (progress) and then its return value; a cancel stops it at the next yield."""
-    return Worker(functools.partial(fn, *args, **kwargs), iterate=True)
+    return Worker(functools.partial(fn, *args, **kwargs), mode="generator")
 
 
 # -- many calls, by key --------------------------------------------------------------------
