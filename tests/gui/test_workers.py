@@ -8,8 +8,11 @@ import threading
 from collections.abc import Generator
 
 import pytest
+from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QLabel
 
+from tests.gui.conftest import ArraySource, rgb_pyramid
+from tests.gui.helpers import image_to_array
 from tilescope.gui import workers
 from tilescope.gui.workers import KeyedExecutor, function_worker, generator_worker
 
@@ -219,3 +222,17 @@ def test_engine_code_reporting_through_a_callback_delivers_each_report(qtbot):
     worker.on_returned(seen.append).start()
     qtbot.waitUntil(lambda: worker.done, timeout=int(WAIT * 1000))
     assert seen == [("tiles", 0), ("tiles", 1), ("tiles", 2), "tiles done"]
+
+
+def test_a_slide_view_in_synchronous_mode_is_complete_without_waiting(qtbot, make_view):
+    source = ArraySource(rgb_pyramid(2048, 1536, 3))
+    with workers.synchronous():
+        view = make_view(source, 400, 300)
+        view.zoom_to_device_downsample(1.0)
+        view.center_on(1000, 700)
+        QCoreApplication.processEvents()  # the view asks for its tiles on the next turn
+        assert view.is_complete()
+        assert view.loader.pending() == 0
+        pixels = image_to_array(view.render_image(1.0))
+    wx, wy = view.transform.to_widget(1000, 700)
+    assert tuple(pixels[int(wy), int(wx)]) == tuple(source.levels[0][700, 1000])
