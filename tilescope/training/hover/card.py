@@ -30,7 +30,7 @@ HALO = 32
 BATCH = 2
 TRAIN_COMMAND = (
     "nice -n 19 python -m tilescope.training.hover train --data ../shared/data/nuclei "
-    "--out .train/hover --seed 0 --minutes 95"
+    "--out .train/hover --seed 0 --minutes 95 --eval-every 900"
 )
 PARAMETERS: dict[str, Any] = {
     "np_threshold": 0.5,
