@@ -35,6 +35,10 @@ class SlideMetadata:
     scene_count: int = 1
     properties: dict[str, Any] = field(default_factory=dict)
     axes: str = "YXC"
+    #: One-line remarks about the metadata, e.g. why a stated pixel size was not believed.
+    notes: tuple[str, ...] = ()
+    #: Display colour per channel ("#rrggbb", "" where the file names none); empty if none.
+    channel_colours: tuple[str, ...] = ()
 
     @property
     def width(self) -> int:
@@ -74,4 +78,6 @@ class SlideMetadata:
             "dtype": self.dtype,
             "associated_images": list(self.associated_images),
             "scenes": self.scene_count,
+            "channel_colours": list(self.channel_colours),
+            "notes": list(self.notes),
         }

@@ -38,6 +38,49 @@ def plausible_mpp(value: float | None) -> bool:
     )
 
 
+def vendor_mpp(
+    mpp_x: float | None, mpp_y: float | None, where: str
+) -> tuple[tuple[float, float] | None, str | None]:
+    """A pixel size the file's metadata states, and a note when it is not believed.
+
+    Values outside `PLAUSIBLE_MPP` (inf, 1e300, 1e-300, a negative or zero size) come back as
+    unknown (None) with a one-line note naming `where` they came from, so a viewer shows
+    "pixel size unknown" and why, instead of a scale bar of infinite length.
+    """
+    if mpp_x is None and mpp_y is None:
+        return None, None
+    if plausible_mpp(mpp_x) and plausible_mpp(mpp_y):
+        assert mpp_x is not None and mpp_y is not None
+        return (float(mpp_x), float(mpp_y)), None
+    low, high = PLAUSIBLE_MPP
+    stated = f"{mpp_x!r}" if mpp_x == mpp_y else f"{mpp_x!r} x {mpp_y!r}"
+    return None, (
+        f"{where} gives a pixel size of {stated} µm/px, outside {low:g}-{high:g}: "
+        "pixel size treated as unknown (set it with --mpp or Image > Set Pixel Size)"
+    )
+
+
+def parse_number(value: object) -> float | None:
+    """A metadata value as a float (inf and nan included, for `vendor_mpp` to judge), or None."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+#: Objective magnifications a microscope can have.
+PLAUSIBLE_OBJECTIVE = (0.5, 200.0)
+
+
+def plausible_objective(value: float | None) -> float | None:
+    """The objective power if it is a real magnification, else None."""
+    if value is None or not math.isfinite(value):
+        return None
+    return value if PLAUSIBLE_OBJECTIVE[0] <= value <= PLAUSIBLE_OBJECTIVE[1] else None
+
+
 def _pixels_per_unit(value: object) -> float | None:
     """A resolution tag as a float: tifffile gives (numerator, denominator) or a number."""
     try:
@@ -71,7 +114,7 @@ def mpp_from_resolution(
 
 def microns(value: float | None, unit: str | None) -> float | None:
     """An OME physical size in micrometres (OME's default unit is µm), or None if unknown."""
-    if value is None or value <= 0:
-        return None
+    if value is None:
+        return None  # zero, negative or non-finite values are returned for the caller to judge
     factor = _MICRONS_PER_OME_UNIT.get((unit or "µm").strip())
     return value * factor if factor is not None else None

@@ -7,6 +7,8 @@ refuses the file, the next. A file OpenSlide refuses but tifffile reads still op
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from tilescope.engine.slide.errors import SlideError
 from tilescope.engine.slide.source import SlideSource
+from tilescope.engine.slide.tiff.integrity import is_tiff_header, tiff_truncation
 from tilescope.engine.slide.tile_cache import TileCache
 
 log = logging.getLogger(__name__)
@@ -61,12 +64,55 @@ def _load_builtin_backends() -> None:
 
 
 def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise SlideError(path, "file not found")
-    if path.is_dir() and not _is_directory_format(path):
-        raise SlideError(path, "is a directory, not a slide (OME-Zarr folders end in .zarr)")
-    if path.is_file() and path.stat().st_size == 0:
+    """Refuse, with the true cause, what no backend should even try: a missing, unreadable,
+    empty or truncated file, and anything that is not a regular file (a FIFO would block
+    every reader forever, a device could be endless)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise SlideError(path, "file not found") from None
+    except PermissionError:
+        raise SlideError(path, "permission denied (cannot look into its folder)") from None
+    except OSError as error:
+        raise SlideError(path, f"cannot access it: {error.strerror or error}") from None
+    if stat.S_ISDIR(info.st_mode):
+        if not _is_directory_format(path):
+            raise SlideError(path, "is a directory, not a slide (OME-Zarr folders end in .zarr)")
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise SlideError(path, "permission denied: cannot read the folder")
+        return
+    if not stat.S_ISREG(info.st_mode):
+        raise SlideError(path, f"is {_kind(info.st_mode)}, not a regular file")
+    if info.st_size == 0:
         raise SlideError(path, "file is empty (0 bytes)")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+    except PermissionError:
+        raise SlideError(path, "permission denied: cannot read the file") from None
+    except OSError as error:
+        raise SlideError(path, f"cannot read it: {error.strerror or error}") from None
+    if is_tiff_header(head) and path.suffix.lower() not in _NO_TRUNCATION_CHECK:
+        problem = tiff_truncation(path, info.st_size)
+        if problem:
+            # With even the first directory past the end, a cut-off file and one that only
+            # starts like a TIFF cannot be told apart; say both.
+            what = "truncated or not a TIFF" if "page 0 lies" in problem else "truncated"
+            raise SlideError(path, f"file is {what}: {problem}")
+
+
+#: NDPI stores offsets modulo 4 GiB: its structure cannot be checked against the file size.
+_NO_TRUNCATION_CHECK = {".ndpi"}
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
 
 
 def _is_directory_format(path: Path) -> bool:

@@ -152,14 +152,16 @@ class SlideSource(ABC):
         lx0, ly0 = request.x / ds, request.y / ds
         lx1, ly1 = (request.x + request.width) / ds, (request.y + request.height) / ds
         scale = request.downsample / ds
+        # Level pixel positions given as level-0 floats (x * ds) come back a rounding error
+        # away from the integer: still aligned, read without resampling.
         aligned = (
             abs(scale - 1) < 1e-9
-            and float(lx0).is_integer()
-            and float(ly0).is_integer()
+            and _near_integer(lx0)
+            and _near_integer(ly0)
             and (round(lx1 - lx0), round(ly1 - ly0)) == (out_w, out_h)
         )
         if aligned:
-            return self.read_level_region(level, int(lx0), int(ly0), out_w, out_h)
+            return self.read_level_region(level, round(lx0), round(ly0), out_w, out_h)
         ix0, iy0 = math.floor(lx0), math.floor(ly0)
         ix1, iy1 = max(math.ceil(lx1), ix0 + 1), max(math.ceil(ly1), iy0 + 1)
         source = self.read_level_region(level, ix0, iy0, ix1 - ix0, iy1 - iy0)
@@ -202,3 +204,7 @@ class SlideSource(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r}, scene={self.scene})"
+
+
+def _near_integer(value: float) -> bool:
+    return abs(value - round(value)) < 1e-6

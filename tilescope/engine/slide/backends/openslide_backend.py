@@ -14,7 +14,7 @@ from PIL import Image
 
 from tilescope.engine.slide.errors import SlideError
 from tilescope.engine.slide.metadata import Level, SlideMetadata
-from tilescope.engine.slide.mpp import plausible_mpp
+from tilescope.engine.slide.mpp import parse_number, plausible_objective, vendor_mpp
 from tilescope.engine.slide.opener import Backend
 from tilescope.engine.slide.region import RegionRequest
 from tilescope.engine.slide.source import SlideSource
@@ -46,14 +46,6 @@ def image_on_white(image: Image.Image) -> np.ndarray:
     return composite_on_white(np.asarray(image.convert("RGBA") if image.mode != "RGBA" else image))
 
 
-def _float_or_none(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None
-
-
 class OpenSlideSource(SlideSource):
     backend_name = "openslide"
 
@@ -79,25 +71,25 @@ class OpenSlideSource(SlideSource):
             Level(int(w), int(h), float(ds))
             for (w, h), ds in zip(slide.level_dimensions, slide.level_downsamples, strict=True)
         )
-        mpp_x = _float_or_none(props.get(openslide.PROPERTY_NAME_MPP_X))
-        mpp_y = _float_or_none(props.get(openslide.PROPERTY_NAME_MPP_Y))
+        vendor = props.get(openslide.PROPERTY_NAME_VENDOR, "") or ""
+        mpp_x = parse_number(props.get(openslide.PROPERTY_NAME_MPP_X))
+        mpp_y = parse_number(props.get(openslide.PROPERTY_NAME_MPP_Y))
         # OpenSlide turns generic TIFFs' 72 dpi defaults into ~350 um/px; such a value is not
-        # a microscope's and would mislead models and the scale bar.
-        mpp = None
-        if (
-            mpp_x is not None
-            and mpp_y is not None
-            and plausible_mpp(mpp_x)
-            and plausible_mpp(mpp_y)
-        ):
-            mpp = (mpp_x, mpp_y)
+        # a microscope's and would mislead models and the scale bar. From vendor metadata an
+        # implausible value (inf, 1e300, 0) is unknown too, with a note saying why.
+        mpp, note = vendor_mpp(mpp_x, mpp_y, f"the {vendor or 'slide'} metadata")
+        if vendor == "generic-tiff":
+            note = None  # resolution tags: almost always a dpi default, not worth a remark
         return SlideMetadata(
             format=props.get(openslide.PROPERTY_NAME_VENDOR, "openslide") or "openslide",
             levels=levels,
             mpp=mpp,
-            objective_power=_float_or_none(props.get(openslide.PROPERTY_NAME_OBJECTIVE_POWER)),
+            objective_power=plausible_objective(
+                parse_number(props.get(openslide.PROPERTY_NAME_OBJECTIVE_POWER))
+            ),
             associated_images=tuple(sorted(slide.associated_images)),
             properties=props,
+            notes=(note,) if note else (),
         )
 
     def tile_size(self, level: int) -> tuple[int, int]:
@@ -173,7 +165,9 @@ class OpenSlideSource(SlideSource):
 
 
 def _aligned(request: RegionRequest, ds: float) -> bool:
-    return float(request.x / ds).is_integer() and float(request.y / ds).is_integer()
+    """Whether the request starts on a pixel of the level (within rounding of x * ds)."""
+    lx, ly = request.x / ds, request.y / ds
+    return abs(lx - round(lx)) < 1e-6 and abs(ly - round(ly)) < 1e-6
 
 
 def probe(path: Path) -> float:

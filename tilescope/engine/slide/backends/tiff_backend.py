@@ -31,8 +31,11 @@ from tilescope.engine.slide.tile_cache import TileCache
 _SUFFIXES = {".tif", ".tiff", ".svs", ".qptiff", ".btf", ".tf8", ".tf2"}
 #: Layouts OpenSlide also reads; for them OpenSlide's own resampling rule is the reference.
 _OPENSLIDE_FORMATS = {"aperio", "generic-tiff"}
-#: Compressions whose decoding is not proven equal to OpenSlide's (Aperio JPEG 2000).
-_OPENSLIDE_FIRST_COMPRESSIONS = {33003, 33005}
+#: Aperio JPEG 2000 (33003 YCbCr, 33005 RGB). Read here, not by OpenSlide: OpenSlide reads
+#: levels above 0 at a sub-pixel offset when asked tile by tile (the level coordinate is
+#: location / downsample, and Aperio downsamples are not integers), while its whole-level
+#: pixels equal ours exactly (same OpenJPEG decode, same YCbCr tables; tested).
+_JPEG2000_COMPRESSIONS = {33003, 33005}
 #: Native tiles smaller than this are grouped into one cache tile (240 -> 480, 64 -> 256).
 _MIN_TILE = 256
 #: Strip images up to this width are cached in whole-width bands; wider ones in tiles.
@@ -67,6 +70,7 @@ class TiffSource(SlideSource):
             for index, pages in enumerate(self._levels):
                 for number, page in enumerate(pages):
                     page.memo = self._strip_memo(index, number)
+            self._check_decoder()
         except SlideError:
             self._close_files()
             raise
@@ -77,6 +81,14 @@ class TiffSource(SlideSource):
         self._twin_lock = threading.Lock()
         self._twin: OpenSlideSource | None = None
         self._twin_failed = False
+
+    def _check_decoder(self) -> None:
+        """JPEG 2000 codestreams vary (chroma subsampling, profiles): decode one tile now, so a
+        file this path cannot decode is refused at open and OpenSlide gets to read it."""
+        first = self._levels[0][0]
+        if first.compression not in _JPEG2000_COMPRESSIONS:
+            return
+        first.chunk(0, 0)
 
     def _reader_for(self, page: Any) -> ByteReader:
         path = str(page.parent.filehandle.path)
@@ -118,6 +130,8 @@ class TiffSource(SlideSource):
             associated_images=tuple(sorted(layout.associated)),
             scene_count=layout.scene_count,
             properties=dict(layout.properties),
+            notes=layout.notes,
+            channel_colours=layout.channel_colours,
         )
 
     def tile_size(self, level: int) -> tuple[int, int]:
@@ -238,8 +252,6 @@ def probe(path: Path) -> float:
             if (first.software or "").startswith("MedScan"):  # Trestle
                 return 0.1
             if first.is_svs and first.is_tiled:
-                if int(first.compression) in _OPENSLIDE_FIRST_COMPRESSIONS:
-                    return 0.3
                 return 0.9
             return 0.5
     except Exception:  # not a TIFF at all, or too broken to tell: let others try

@@ -12,7 +12,6 @@ taking the first time point and the first z plane.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +20,7 @@ import numpy as np
 
 from tilescope.engine.slide.errors import SlideError
 from tilescope.engine.slide.metadata import Level, SlideMetadata
+from tilescope.engine.slide.mpp import vendor_mpp
 from tilescope.engine.slide.opener import Backend
 from tilescope.engine.slide.source import DEFAULT_TILE_SIZE, SlideSource
 from tilescope.engine.slide.tile_cache import TileCache
@@ -99,7 +99,7 @@ class OmeZarrSource(SlideSource):
             relative = str(dataset.get("path", "")) if isinstance(dataset, dict) else ""
             if not relative:
                 raise SlideError(self.path, "an OME-Zarr dataset has no path")
-            array_folder = self._image.folder / relative
+            array_folder = _confined(self.path, self._image.folder, relative, "dataset")
             if not array_folder.is_dir():
                 raise SlideError(self.path, f"OME-Zarr dataset {relative!r} is missing")
             try:
@@ -139,10 +139,14 @@ class OmeZarrSource(SlideSource):
                 )
             levels.append(Level(lw, lh, _downsample(width, height, lw, lh, scales, index, axes)))
         is_rgb = channels == 3 and dtype == np.uint8
+        stated = _mpp(self._image.multiscale, scales[0], axes)
+        mpp, note = vendor_mpp(*stated, "the OME-Zarr scale") if stated else (None, None)
         return SlideMetadata(
             format="ome-zarr",
             levels=tuple(levels),
-            mpp=_mpp(self._image.multiscale, scales[0], axes),
+            mpp=mpp,
+            notes=(note,) if note else (),
+            channel_colours=self._colours(channels),
             channels=channels,
             channel_names=_channel_names(self._image.omero, channels, is_rgb),
             dtype=dtype.name,
@@ -150,6 +154,18 @@ class OmeZarrSource(SlideSource):
             scene_count=self._image.scene_count,
             properties=self._properties(),
         )
+
+    def _colours(self, channels: int) -> tuple[str, ...]:
+        """omero channel colours as '#rrggbb' (one per channel), or () when absent."""
+        listed = (self._image.omero or {}).get("channels")
+        if not isinstance(listed, list) or len(listed) != channels:
+            return ()
+        colours = []
+        for channel in listed:
+            text = str(channel.get("color", "")) if isinstance(channel, dict) else ""
+            ok = len(text) == 6 and all(c in "0123456789abcdefABCDEF" for c in text)
+            colours.append(f"#{text.lower()}" if ok else "")
+        return tuple(colours) if any(colours) else ()
 
     def _properties(self) -> dict[str, Any]:
         props: dict[str, Any] = {
@@ -200,11 +216,28 @@ def _find_image(root: Path, scene: int) -> _Image:
         raise SlideError(root, "no OME-Zarr multiscale image found (no 'multiscales' metadata)")
     if not 0 <= scene < len(series):
         raise SlideError(root, f"scene {scene} does not exist (the file has {len(series)} scenes)")
-    folder = root / series[scene]
+    folder = _confined(root, root, series[scene], "series")
     series_attrs, series_format = _read_group_attrs(root, folder)
     if "multiscales" not in series_attrs:
         raise SlideError(root, f"series {series[scene]!r} has no 'multiscales' metadata")
     return _image_at(root, folder, series_attrs, series_format, scene_count=len(series))
+
+
+def _confined(root: Path, base: Path, relative: str, what: str) -> Path:
+    """`base / relative`, refused unless it lies inside the .zarr folder `root` (no absolute
+    path, no '..', no symlink out): metadata must not make us read files elsewhere."""
+    candidate = base / relative
+    if Path(relative).is_absolute() or ".." in Path(relative).parts:
+        raise SlideError(root, f"OME-Zarr {what} path {relative!r} points outside the .zarr folder")
+    try:
+        inside = candidate.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError) as error:
+        raise SlideError(
+            root, f"OME-Zarr {what} path {relative!r} cannot be resolved: {error}"
+        ) from None
+    if not inside:
+        raise SlideError(root, f"OME-Zarr {what} path {relative!r} links outside the .zarr folder")
+    return candidate
 
 
 def _image_at(
@@ -371,9 +404,7 @@ def _mpp(
         if factor is None:
             return None
         value = scale[axis] * (overall[axis] if overall is not None else 1.0) * factor
-        if not (value > 0 and math.isfinite(value)):
-            return None
-        result.append(value)
+        result.append(value)  # judged (finite, plausible) by vendor_mpp
     return (result[0], result[1])
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tilescope.engine.slide.mpp import parse_number, plausible_objective
+
 
 @dataclass(frozen=True)
 class AperioDescription:
@@ -16,12 +18,13 @@ class AperioDescription:
     properties: dict[str, str] = field(default_factory=dict)
 
     @property
-    def mpp(self) -> float | None:
-        return _positive_float(self.properties.get("aperio.MPP"))
+    def stated_mpp(self) -> float | None:
+        """The MPP value as written (may be inf, 0, 1e300: judged by `vendor_mpp`)."""
+        return parse_number(self.properties.get("aperio.MPP"))
 
     @property
     def objective_power(self) -> float | None:
-        return _positive_float(self.properties.get("aperio.AppMag"))
+        return plausible_objective(parse_number(self.properties.get("aperio.AppMag")))
 
 
 def is_aperio(description: str) -> bool:
@@ -44,11 +47,3 @@ def associated_image_name(description: str) -> str | None:
     if len(lines) < 2 or not lines[1].strip():
         return None
     return lines[1].split()[0]
-
-
-def _positive_float(value: str | None) -> float | None:
-    try:
-        number = float(value) if value is not None else None
-    except ValueError:
-        return None
-    return number if number is not None and number > 0 else None

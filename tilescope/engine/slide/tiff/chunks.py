@@ -45,13 +45,37 @@ def palette_rgb(page: Any) -> np.ndarray | None:
 APERIO_JP2K_YCBCR = 33003
 
 
+def _ycbcr_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """OpenSlide's YCbCr -> RGB chroma tables (libjpeg's constants, 16-bit fixed point).
+
+    Red and blue: FIX(k) * (c - 128) rounded by a half; green: the two products rounded each,
+    summed with a half, shifted. Derived by decoding every (Cb, Cr) pair at three Y values
+    through OpenSlide: these tables give its pixels exactly (float formulas differ by one).
+    """
+    x = np.arange(256, dtype=np.int64) - 128
+    red = (int(1.402 * 65536 + 0.5) * x + 32768) >> 16
+    blue = (int(1.772 * 65536 + 0.5) * x + 32768) >> 16
+    green_cb = np.round(-0.34414 * 65536 * x).astype(np.int64) + 32768
+    green_cr = np.round(-0.71414 * 65536 * x).astype(np.int64)
+    return red, green_cb, green_cr, blue
+
+
+_RED_CR, _GREEN_CB, _GREEN_CR, _BLUE_CB = _ycbcr_tables()
+
+
 def ycbcr_to_rgb(ycbcr: np.ndarray) -> np.ndarray:
-    """Full-range (JFIF) YCbCr to RGB, uint8."""
-    y, cb, cr = (ycbcr[..., i].astype(np.float32) for i in range(3))
-    cb -= 128.0
-    cr -= 128.0
-    rgb = np.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], axis=-1)
-    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+    """Full-range (JFIF) YCbCr to RGB uint8, with OpenSlide's integer tables (same pixels)."""
+    y = ycbcr[..., 0].astype(np.int64)
+    cb, cr = ycbcr[..., 1], ycbcr[..., 2]
+    rgb = np.stack(
+        [
+            y + _RED_CR[cr],
+            y + ((_GREEN_CB[cb] + _GREEN_CR[cr]) >> 16),
+            y + _BLUE_CB[cb],
+        ],
+        axis=-1,
+    )
+    return np.clip(rgb, 0, 255).astype(np.uint8)
 
 
 class ByteReader:

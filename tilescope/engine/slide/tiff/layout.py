@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from tilescope.engine.slide.errors import SlideError
-from tilescope.engine.slide.mpp import mpp_from_resolution
+from tilescope.engine.slide.mpp import mpp_from_resolution, vendor_mpp
 from tilescope.engine.slide.tiff.aperio import (
     associated_image_name,
     is_aperio,
@@ -30,7 +30,7 @@ from tilescope.engine.slide.tiff.aperio import (
 )
 from tilescope.engine.slide.tiff.chunks import PALETTE
 from tilescope.engine.slide.tiff.ome import parse_ome_images
-from tilescope.engine.slide.tiff.qptiff import qptiff_channel_name
+from tilescope.engine.slide.tiff.qptiff import ASSOCIATED_TYPES, parse_qpi_description
 
 _RGB_NAMES = ("R", "G", "B")
 _MASK = 4  # NewSubfileType bit: transparency mask for another page
@@ -60,6 +60,8 @@ class TiffLayout:
     associated: dict[str, Any] = field(default_factory=dict)
     scene_count: int = 1
     properties: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    channel_colours: tuple[str, ...] = ()  # "#rrggbb" per channel where the file says
 
     @property
     def downsamples(self) -> tuple[float, ...]:
@@ -73,7 +75,9 @@ def read_layout(tif: Any, path: Path, scene: int) -> TiffLayout:
     first = tif.pages.first
     if is_aperio(first.description or "") and first.is_tiled:
         layout = _aperio_layout(tif)
-    elif tif.is_ome or tif.is_qpi:
+    elif tif.is_qpi:
+        layout = _qptiff_layout(tif, path, scene)
+    elif tif.is_ome:
         layout = _series_layout(tif, path, scene)
     else:
         layout = _generic_layout(tif, path, scene)
@@ -119,31 +123,29 @@ def _aperio_layout(tif: Any) -> TiffLayout:
         if name and name not in associated:
             associated[name] = page
     names, rgb = _samples_names(levels[0].pages[0])
-    mpp = aperio.mpp
+    stated = aperio.stated_mpp
+    raw = aperio.properties.get("aperio.MPP")
+    mpp, note = vendor_mpp(stated, stated, f"the Aperio description (MPP = {raw})")
+    if stated is None and raw is not None:
+        note = f"the Aperio description's MPP = {raw!r} is not a number: pixel size unknown"
     return TiffLayout(
         format="aperio",
         levels=tuple(levels),
         channel_names=names,
         dtype=np.dtype(levels[0].pages[0].dtype),
         is_rgb=rgb,
-        mpp=(mpp, mpp) if mpp else None,
+        mpp=mpp,
         objective_power=aperio.objective_power,
         associated=associated,
         properties={**aperio.properties, "tiff.ImageDescription": description},
+        notes=(note,) if note else (),
     )
 
 
 def _series_layout(tif: Any, path: Path, scene: int) -> TiffLayout:
-    """OME-TIFF / QPTIFF through tifffile's series: the first plane of T and Z, every channel."""
-    if tif.is_qpi:
-        # QPTIFF: series 0 is the image, the others are thumbnail, label and macro.
-        scenes, extra = list(tif.series[:1]), list(tif.series[1:])
-        images = []
-        fmt = "qptiff"
-    else:
-        scenes, extra = list(tif.series), []
-        images = parse_ome_images(tif.ome_metadata or "")
-        fmt = "ome-tiff"
+    """OME-TIFF through tifffile's series: the first plane of T and Z, every channel."""
+    scenes = list(tif.series)
+    images = parse_ome_images(tif.ome_metadata or "")
     if not scenes:
         raise SlideError(path, "the TIFF has no image series")
     if scene >= len(scenes):
@@ -156,23 +158,110 @@ def _series_layout(tif: Any, path: Path, scene: int) -> TiffLayout:
         names = tuple(f"C{i}" for i in range(sum(p.keyframe.samplesperpixel for p in first_pages)))
         rgb = False
     ome = images[scene] if scene < len(images) else None
+    colours: tuple[str, ...] = ()
     if ome is not None and len(ome.channel_names) == len(names) and not rgb:
         names = ome.channel_names
-    if tif.is_qpi and not rgb and len(first_pages) == len(names):
-        qpi_names = [qptiff_channel_name(page.description or "") for page in first_pages]
-        names = tuple(name or fallback for name, fallback in zip(qpi_names, names, strict=True))
-    mpp = ome.mpp if ome is not None and ome.mpp else _resolution_mpp(first_pages[0])
-    associated = {(s.name or f"series{i + 1}").lower(): s.pages[0] for i, s in enumerate(extra)}
+        colours = ome.channel_colours
+    notes: tuple[str, ...] = ()
+    if ome is not None and ome.mpp is not None:
+        mpp, note = vendor_mpp(*ome.mpp, "the OME-XML PhysicalSizeX/Y")
+        notes = (note,) if note else ()
+    else:
+        mpp = _resolution_mpp(first_pages[0])
     return TiffLayout(
-        format=fmt,
+        format="ome-tiff",
         levels=levels,
         channel_names=names,
         dtype=np.dtype(first_pages[0].dtype),
         is_rgb=rgb,
         mpp=mpp,
-        associated=associated,
         scene_count=len(scenes),
         properties={"tiff.series": series.name or "", "tiff.axes": series.axes},
+        notes=notes,
+        channel_colours=colours,
+    )
+
+
+def _qpi_page_types(tif: Any) -> dict[int, str]:
+    """Each page's role by tifffile's QPI series (for pages whose XML does not say)."""
+    roles: dict[int, str] = {}
+    series = list(tif.series)
+    if series:
+        for index, level in enumerate(series[0].levels):
+            for page in level.pages:
+                if page is not None:
+                    roles[page.index] = "fullresolution" if index == 0 else "reducedresolution"
+        for extra in series[1:]:
+            for page in extra.pages:
+                if page is not None:
+                    roles.setdefault(page.index, (extra.name or "").lower())
+    return roles
+
+
+def _qptiff_layout(tif: Any, path: Path, scene: int) -> TiffLayout:
+    """QPTIFF: pages classified by their XML ImageType (tifffile's series where it is absent);
+    full-resolution pages are the channels, reduced ones the levels, thumbnail, overview and
+    label pages associated images."""
+    if scene != 0:
+        raise SlideError(path, f"scene {scene} does not exist (the file has 1)")
+    pages = list(tif.pages)
+    guessed = _qpi_page_types(tif)
+    infos = [parse_qpi_description(page.description or "") for page in pages]
+    roles = [info.image_type or guessed.get(index, "") for index, info in enumerate(infos)]
+    full = [i for i, role in enumerate(roles) if role == "fullresolution"]
+    if not full:
+        raise SlideError(path, "the QPTIFF has no full-resolution pages")
+    shape = (pages[full[0]].imagewidth, pages[full[0]].imagelength)
+    full = [i for i in full if (pages[i].imagewidth, pages[i].imagelength) == shape]
+    levels = [_level([pages[i] for i in full])]
+    group: list[int] = []
+    for index, role in enumerate(roles):
+        if role != "reducedresolution":
+            continue
+        size = (pages[index].imagewidth, pages[index].imagelength)
+        if group and size != (pages[group[0]].imagewidth, pages[group[0]].imagelength):
+            group = []
+        group.append(index)
+        if len(group) == len(full):
+            levels.append(_level([pages[i] for i in group]))
+            group = []
+    levels.sort(key=lambda level: -level.width)
+    associated: dict[str, Any] = {}
+    for index, role in enumerate(roles):
+        name = ASSOCIATED_TYPES.get(role)
+        if name is not None and name not in associated:
+            associated[name] = pages[index]
+    first = pages[full[0]]
+    names, rgb = _samples_names(first)
+    colours: tuple[str, ...] = ()
+    if len(full) > 1 or not rgb:
+        rgb = False
+        names = tuple(
+            infos[i].name or f"C{n}" for n, i in enumerate(full)
+        ) if all(pages[i].samplesperpixel == 1 for i in full) else tuple(
+            f"C{n}" for n in range(sum(pages[i].samplesperpixel for i in full))
+        )  # fmt: skip
+        if len(names) == len(full):
+            colours = tuple(infos[i].colour or "" for i in full)
+    notes: tuple[str, ...] = ()
+    mpp = _resolution_mpp(first)
+    stated = next((infos[i].mpp for i in full if infos[i].mpp is not None), None)
+    if mpp is None and stated is not None:
+        mpp, note = vendor_mpp(stated, stated, "the QPTIFF ScanProfile PixelSizeMicrons")
+        notes = (note,) if note else ()
+    objective = next((infos[i].objective_power for i in full if infos[i].objective_power), None)
+    return TiffLayout(
+        format="qptiff",
+        levels=tuple(levels),
+        channel_names=names,
+        dtype=np.dtype(first.dtype),
+        is_rgb=rgb,
+        mpp=mpp,
+        objective_power=objective,
+        associated=associated,
+        properties={"tiff.Software": first.software or ""},
+        notes=notes,
+        channel_colours=colours if any(colours) else (),
     )
 
 

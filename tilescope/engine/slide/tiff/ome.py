@@ -16,6 +16,7 @@ class OmeImage:
     name: str
     mpp: tuple[float, float] | None
     channel_names: tuple[str, ...]
+    channel_colours: tuple[str, ...] = ()  # "#rrggbb", "" where a channel has no Color
 
 
 def parse_ome_images(xml: str) -> list[OmeImage]:
@@ -36,14 +37,27 @@ def parse_ome_images(xml: str) -> list[OmeImage]:
             channel.get("Name") or channel.get("ID") or f"C{index}"
             for index, channel in enumerate(channels)
         )
+        colours = tuple(_colour(channel.get("Color")) for channel in channels)
         images.append(
             OmeImage(
                 name=image.get("Name") or image.get("ID") or "",
-                mpp=(mpp_x, mpp_y) if mpp_x and mpp_y else None,
+                mpp=(mpp_x, mpp_y) if mpp_x is not None and mpp_y is not None else None,
                 channel_names=names,
+                channel_colours=colours if any(colours) else (),
             )
         )
     return images
+
+
+def _colour(value: str | None) -> str:
+    """OME's Color: a signed 32-bit RGBA integer -> '#rrggbb' ('' when absent or invalid)."""
+    try:
+        rgba = int(value) & 0xFFFFFFFF if value is not None else None
+    except ValueError:
+        return ""
+    return (
+        "" if rgba is None else f"#{rgba >> 24:02x}{(rgba >> 16) & 255:02x}{(rgba >> 8) & 255:02x}"
+    )
 
 
 def _local(tag: str) -> str:

@@ -1,0 +1,254 @@
+"""What a file says about itself is checked before it is believed, and opening fails with the
+true cause: implausible vendor pixel sizes become unknown with a note, OME-Zarr paths stay in
+the .zarr folder, FIFOs and devices are refused at once, unreadable files say "permission
+denied"; QPTIFF objective, channel colours and label/overview pages are read."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from tests.engine.slide import synthetic
+from tilescope.engine.slide import SlideError, open_slide
+
+
+def _svs(path: Path, description_tail: str) -> Path:
+    pixels = synthetic.pattern(300, 400, 3)
+    head = "Aperio Image Library v12.0.0\r\n400x300 [0,0 400x300] (256x256) JPEG/RGB Q=70"
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(
+            pixels,
+            tile=(256, 256),
+            compression="jpeg",
+            photometric="rgb",
+            description=head + description_tail,
+            metadata=None,
+        )
+    return path
+
+
+@pytest.mark.parametrize("stated", ["inf", "1e300", "1e-300", "nan", "-0.25", "0", "abc"])
+@pytest.mark.parametrize("backend", ["tifffile", "openslide"])
+def test_implausible_aperio_mpp_is_unknown_with_a_note(tmp_path, stated, backend):
+    path = _svs(tmp_path / "scan.svs", f"|AppMag = inf|MPP = {stated}")
+    with open_slide(path, backend=backend) as slide:
+        meta = slide.metadata
+        assert meta.mpp is None
+        assert meta.objective_power is None  # AppMag = inf is no magnification either
+        if backend == "openslide" and stated in ("abc", "nan"):
+            return  # OpenSlide drops a non-number MPP itself: nothing left to remark on
+        assert len(meta.notes) == 1 and "pixel size" in meta.notes[0] and "\n" not in meta.notes[0]
+        assert meta.to_json(str(path))["notes"] == list(meta.notes)
+
+
+@pytest.mark.parametrize("backend", ["tifffile", "openslide"])
+def test_plausible_aperio_mpp_is_kept_without_a_note(tmp_path, backend):
+    path = _svs(tmp_path / "scan.svs", "|AppMag = 40|MPP = 0.2527")
+    with open_slide(path, backend=backend) as slide:
+        assert slide.metadata.mpp == (0.2527, 0.2527)
+        assert slide.metadata.objective_power == 40.0
+        assert slide.metadata.notes == ()
+
+
+def test_info_json_of_an_infinite_mpp_is_valid_json_with_the_note(tmp_path, capsys):
+    from tilescope.cli.main import main
+
+    path = _svs(tmp_path / "scan.svs", "|MPP = inf")
+    assert main(["info", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["mpp"] is None and "inf" in info["notes"][0]
+
+
+def test_ome_tiff_infinite_physical_size_is_unknown_with_a_note(tmp_path):
+    path = tmp_path / "image.ome.tif"
+    pixels = synthetic.pattern(200, 300, 2, dtype="uint16")
+    tifffile.imwrite(
+        path,
+        np.moveaxis(pixels, 2, 0),
+        metadata={"axes": "CYX", "PhysicalSizeX": float("inf"), "PhysicalSizeY": 0.5},
+    )
+    with open_slide(path) as slide:
+        assert slide.metadata.mpp is None
+        assert "OME-XML" in slide.metadata.notes[0]
+
+
+# -- OME-Zarr paths ---------------------------------------------------------------------------
+def _zarr_with_dataset_path(tmp_path: Path, new_path: str) -> Path:
+    root = synthetic.write_ome_zarr(
+        tmp_path / "image.zarr", synthetic.pyramid(synthetic.pattern(64, 64, 1), 2)
+    )
+    attrs_file = root / ".zattrs"
+    attrs = json.loads(attrs_file.read_text())
+    attrs["multiscales"][0]["datasets"][1]["path"] = new_path
+    attrs_file.write_text(json.dumps(attrs))
+    return root
+
+
+@pytest.mark.parametrize("bad", ["../outside", "/etc", "0/../../outside"])
+def test_ome_zarr_dataset_paths_outside_the_folder_are_refused(tmp_path, bad):
+    outside = tmp_path / "outside"
+    synthetic.write_ome_zarr(outside, [synthetic.pattern(32, 32, 1)])
+    root = _zarr_with_dataset_path(tmp_path, bad)
+    with pytest.raises(SlideError, match=r"outside the \.zarr folder"):
+        open_slide(root)
+
+
+def test_ome_zarr_dataset_symlinked_out_of_the_folder_is_refused(tmp_path):
+    elsewhere = tmp_path / "elsewhere.zarr"
+    synthetic.write_ome_zarr(elsewhere, [synthetic.pattern(32, 32, 1)])
+    root = _zarr_with_dataset_path(tmp_path, "linked")
+    os.symlink(elsewhere / "0", root / "linked")
+    with pytest.raises(SlideError, match=r"'linked' links outside the .zarr folder"):
+        open_slide(root)
+
+
+def test_ome_zarr_implausible_scale_is_unknown_with_a_note(tmp_path):
+    root = synthetic.write_ome_zarr(
+        tmp_path / "huge.zarr", [synthetic.pattern(32, 32, 1)], pixel_size_um=1e300
+    )
+    with open_slide(root) as slide:
+        assert slide.metadata.mpp is None and "OME-Zarr" in slide.metadata.notes[0]
+
+
+# -- not regular files, unreadable files --------------------------------------------------------
+def test_fifo_is_refused_at_once(tmp_path):
+    fifo = tmp_path / "slide.svs"
+    os.mkfifo(fifo)
+    outcome: list[BaseException | None] = []
+
+    def attempt() -> None:
+        try:
+            open_slide(fifo)
+        except BaseException as error:  # handed to the test thread
+            outcome.append(error)
+        else:
+            outcome.append(None)
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(60)  # a reader that opened the FIFO would block here forever
+    assert not worker.is_alive(), "opening a FIFO hung"
+    error = outcome[0]
+    assert isinstance(error, SlideError) and "FIFO" in str(error) and str(fifo) in str(error)
+
+
+def test_device_is_refused(tmp_path):
+    with pytest.raises(SlideError, match="is a device, not a regular file"):
+        open_slide("/dev/zero")
+
+
+_AS_NOBODY = """
+import sys
+from tilescope.engine.slide import SlideError, open_slide
+try:
+    open_slide(sys.argv[1])
+except SlideError as error:
+    print(error)
+"""
+
+
+def _without_root_powers() -> list[str]:
+    """A command prefix under which file permissions apply even to root (its override
+    capabilities dropped), or [] when not root."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without util-linux setpriv: permissions cannot apply")
+    caps = "-dac_override,-dac_read_search"
+    return [setpriv, f"--bounding-set={caps}", f"--inh-caps={caps}"]
+
+
+@pytest.mark.parametrize("name", ["scan.svs", "scan.tif", "image.png", "folder.zarr"])
+def test_permission_denied_says_so(name, tmp_path, cmu_small_svs):
+    path = tmp_path / name
+    if name.endswith(".png"):
+        synthetic.write_pillow(path, synthetic.pattern(20, 20, 3))
+    elif name.endswith(".zarr"):
+        synthetic.write_ome_zarr(path, [synthetic.pattern(20, 20, 1)])
+    else:
+        path.write_bytes(cmu_small_svs.read_bytes())
+    path.chmod(0o000)
+    try:
+        command = [*_without_root_powers(), sys.executable, "-c", _AS_NOBODY, str(path)]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    finally:
+        path.chmod(0o755)
+    what = "folder" if name.endswith(".zarr") else "file"
+    assert result.stdout.strip() == f"{path}: permission denied: cannot read the {what}", (
+        result.stdout + result.stderr
+    )
+
+
+# -- QPTIFF -------------------------------------------------------------------------------------
+def _qpi(image_type: str, name: str = "", colour: str = "", scan: str = "") -> str:
+    parts = [f"<ImageType>{image_type}</ImageType>"]
+    if name:
+        parts.append(f"<Name>{name}</Name>")
+    if colour:
+        parts.append(f"<Color>{colour}</Color>")
+    if scan:
+        parts.append(scan)
+    return (
+        '<?xml version="1.0" encoding="utf-16"?>\r\n<PerkinElmer-QPI-ImageDescription>'
+        + "".join(parts)
+        + "</PerkinElmer-QPI-ImageDescription>"
+    )
+
+
+def test_vectra_qptiff_objective_colours_and_associated_images(tmp_path):
+    """Vectra layout: channel pages, thumbnail, reduced channel pages, overview, label — each
+    page saying what it is; the overview and label are associated images, not channels."""
+    path = tmp_path / "vectra.qptiff"
+    names = ["DAPI", "Opal 520", "Opal 690"]
+    colours = ["0,0,255", "0,255,0", "255, 0, 0"]
+    scan = (
+        "<ScanProfile><root><ObjectiveName>20x</ObjectiveName>"
+        "<Magnification>20</Magnification><PixelSizeMicrons>0.4977</PixelSizeMicrons>"
+        "</root></ScanProfile>"
+    )
+    base = synthetic.pattern(384, 512, 3)
+    options = {"software": "PerkinElmer-QPI", "metadata": None}
+    with tifffile.TiffWriter(path) as tif:
+        for c in range(3):
+            tif.write(
+                base[:, :, c],
+                tile=(128, 128),
+                description=_qpi("FullResolution", names[c], colours[c], scan),
+                **options,
+            )
+        tif.write(base[::8, ::8], photometric="rgb", description=_qpi("Thumbnail"), **options)
+        for c in range(3):
+            tif.write(
+                base[::2, ::2, c],
+                tile=(128, 128),
+                subfiletype=1,
+                description=_qpi("ReducedResolution", names[c]),
+                **options,
+            )
+        overview = synthetic.pattern(40, 120, 3, seed=1)
+        label = synthetic.pattern(50, 50, 3, seed=2)
+        tif.write(overview, photometric="rgb", description=_qpi("Overview"), **options)
+        tif.write(label, photometric="rgb", description=_qpi("Label"), **options)
+    with open_slide(path) as slide:
+        meta = slide.metadata
+        assert meta.format == "qptiff" and meta.channel_names == tuple(names)
+        assert meta.channel_colours == ("#0000ff", "#00ff00", "#ff0000")
+        assert meta.objective_power == 20.0
+        assert meta.mpp == pytest.approx((0.4977, 0.4977))  # no resolution tags: ScanProfile
+        assert meta.scene_count == 1 and len(meta.levels) == 2
+        assert set(meta.associated_images) == {"thumbnail", "macro", "label"}
+        np.testing.assert_array_equal(slide.associated_image("label"), label)
+        np.testing.assert_array_equal(slide.associated_image("macro"), overview)
+        np.testing.assert_array_equal(slide.read_level_region(1, 0, 0, 256, 192), base[::2, ::2])
+        info = meta.to_json(str(path))
+        assert info["channel_colours"] == ["#0000ff", "#00ff00", "#ff0000"]
