@@ -24,6 +24,8 @@ from tilescope.gui.ai.model_card import ModelCard, model_kind
 from tilescope.plugins.manifest import ModelManifest
 
 _MANIFEST_ROLE = Qt.ItemDataRole.UserRole
+#: Selected first when nothing else is: the automatic nuclei model for H&E.
+DEFAULT_MODEL = "nuclei-he"
 
 
 class Scope:
@@ -94,7 +96,8 @@ class ModelsPanel(QWidget):
             self.list.addItem(item)
         ids = self.model_ids()
         if ids:
-            self.select_model(current.id if current and current.id in ids else ids[0])
+            fallback = DEFAULT_MODEL if DEFAULT_MODEL in ids else ids[0]
+            self.select_model(current.id if current and current.id in ids else fallback)
         self._update_buttons()
 
     def model_ids(self) -> list[str]:
