@@ -17,6 +17,7 @@ from tilescope.engine.slide import SlideError, SlideSource, open_slide
 from tilescope.engine.slide.opener import registered_backends
 from tilescope.gui.actions import Actions, create_actions
 from tilescope.gui.ai.ai_ui import AiUi
+from tilescope.gui.analysis.analysis_ui import AnalysisUi
 from tilescope.gui.annotations.window_ui import AnnotationUi
 from tilescope.gui.associated_images import AssociatedImagesDialog
 from tilescope.gui.background import run_in_background
@@ -64,6 +65,7 @@ class MainWindow(QMainWindow):
         self._connect(self.actions_)
         self.annotations = AnnotationUi(self)  # tools, class/annotation docks, menus
         self.ai = AiUi(self)  # models, jobs, runs, heat maps, NuClick, table detection
+        self.analysis = AnalysisUi(self)  # cell measurements, object classifier, summaries
         self._on_current_changed()
 
     # -- opening ------------------------------------------------------------------------

@@ -59,6 +59,10 @@ class ThresholdClassifier:
     def features(self) -> list[str]:
         return [self.feature]
 
+    @property
+    def classes(self) -> list[str]:
+        return [c for c in (self.above, self.below) if c]
+
     def predict(self, features: np.ndarray) -> list[str | None]:
         """Class per row of an (n, 1) matrix (or n values)."""
         values = np.asarray(features, dtype=np.float64).reshape(len(features), -1)[:, 0]

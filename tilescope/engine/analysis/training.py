@@ -2,7 +2,8 @@
 
 An example is a detection the user labelled (its ``training_class`` property, set by the
 classifier panel) or the detection under a classified point annotation dropped on it (QuPath's
-way). Applying writes every object's class in one transaction, keeping the examples' own labels.
+way). Applying writes every object's class in one transaction; examples keep their own label
+when the classifier has that class.
 """
 
 from __future__ import annotations
@@ -92,7 +93,9 @@ def apply_to_store(
     _, matrix = store.measurement_matrix_for_rids(table.rids, classifier.features)
     predicted = classifier.predict(matrix)
     examples = store_examples(store, run_id)
-    keep = dict(zip(examples.ids, examples.labels, strict=True))
+    # Examples keep the user's label when the classifier knows that class.
+    known = set(classifier.classes)
+    keep = {i: c for i, c in zip(examples.ids, examples.labels, strict=True) if c in known}
     classes = [keep.get(i, p) for i, p in zip(table.ids, predicted, strict=True)]
     store.set_classes(table.ids, classes)
     names, counts = np.unique(np.array([c or "" for c in classes]), return_counts=True)

@@ -1,5 +1,6 @@
 """The annotation list (a dock): counts and areas by class, the hand-drawn annotations
-(filtered by class), and a click on one centres the view on it and selects it.
+(filtered by class), and a click on one centres the view on it and selects it. Below, the
+details of the selected object: its measurements (area, stain intensities, ...), one per row.
 
 Detections (model output, possibly millions) are counted, not listed one by one.
 """
@@ -87,6 +88,12 @@ class AnnotationListPanel(QWidget):
         self.list.itemClicked.connect(self._on_clicked)
         self.list.itemActivated.connect(self._on_clicked)
         self.note = QLabel()
+        self.details = QTableWidget(0, 2)
+        self.details.setHorizontalHeaderLabels(["Measurement", "Value"])
+        self.details.verticalHeader().setVisible(False)
+        self.details.verticalHeader().setDefaultSectionSize(20)
+        self.details.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.details.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         self.summary.setMinimumHeight(6 * self.summary.verticalHeader().defaultSectionSize())
@@ -94,6 +101,7 @@ class AnnotationListPanel(QWidget):
         layout.addWidget(self.filter)
         layout.addWidget(self.list, 1)
         layout.addWidget(self.note)
+        layout.addWidget(self.details, 1)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(REFRESH_DELAY_MS)
@@ -107,12 +115,16 @@ class AnnotationListPanel(QWidget):
             for signal in (self.session.store_changed, self.session.styles_changed):
                 with contextlib.suppress(RuntimeError, TypeError):
                     signal.disconnect(self._schedule)
+            with contextlib.suppress(RuntimeError, TypeError):
+                self.session.selection_changed.disconnect(self.show_details)
         self.session = session
         self.setEnabled(session is not None)
         if session is not None:
             session.store_changed.connect(self._schedule)
             session.styles_changed.connect(self._schedule)
+            session.selection_changed.connect(self.show_details)
         self.refresh()
+        self.show_details()
 
     def _schedule(self, *_: object) -> None:
         self._timer.start()
@@ -139,11 +151,27 @@ class AnnotationListPanel(QWidget):
             partial(read_listing, session, self.class_filter()), self._show, self._failed
         )
 
+    def show_details(self) -> None:
+        """The measurements of the one selected object (empty for none or several)."""
+        session = self.session
+        selected = session.selection if session is not None and not session.closed else ()
+        found = session.store.get(next(iter(selected))) if session and len(selected) == 1 else None
+        rows = [] if found is None else sorted(found.measurements.items())
+        if found is not None and found.score is not None:
+            rows.insert(0, ("score", found.score))
+        self.details.setRowCount(len(rows))
+        for row, (name, value) in enumerate(rows):
+            number = QTableWidgetItem(f"{value:.4g}" if value == value else "")
+            number.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.details.setItem(row, 0, QTableWidgetItem(name))
+            self.details.setItem(row, 1, number)
+
     def _show(self, listing: Listing) -> None:
         self._busy = False
         if listing.session is self.session and not listing.session.closed:
             self._show_summary(listing)
             self._show_list(listing)
+            self.show_details()
         if self._again or listing.session is not self.session:
             self._again = False
             self.refresh()

@@ -1,0 +1,1 @@
+"""Cell analysis in the GUI: measure objects, train and apply object classifiers, summaries."""
