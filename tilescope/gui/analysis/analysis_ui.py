@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REFRESH_DELAY_MS = 400
+PREVIEW_DELAY_MS = 300  # after the view stops moving
+PREVIEW_MAX_AREA = 25e6  # level-0 px^2 in view (~40k nuclei) for the live preview
 ESTIMATE_MAX_PIXELS = 2_000_000
 
 
@@ -91,6 +93,11 @@ class AnalysisUi(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(REFRESH_DELAY_MS)
         self._timer.timeout.connect(self.refresh)
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(PREVIEW_DELAY_MS)
+        self._preview_timer.timeout.connect(self._live_preview)
+        self._watched_view: Any = None
         self._connect_panels()
         self._build_menu()
         window.tabs.currentChanged.connect(lambda _: self._follow_current())
@@ -141,7 +148,15 @@ class AnalysisUi(QObject):
         return tab, self.annotations.session_for(tab)
 
     def _follow_current(self) -> None:
-        _, session = self.current()
+        tab, session = self.current()
+        view = tab.view if tab is not None else None
+        if self._watched_view is not view:
+            if self._watched_view is not None:
+                with contextlib.suppress(RuntimeError, TypeError):
+                    self._watched_view.transform_changed.disconnect(self._view_moved)
+            if view is not None:
+                view.transform_changed.connect(self._view_moved)
+            self._watched_view = view
         if self._session is not None and self._session.session is not session:
             self._session.disconnect()
             self._session = None
@@ -152,6 +167,14 @@ class AnalysisUi(QObject):
 
     def _schedule(self, *_: object) -> None:
         self._timer.start()
+
+    def _view_moved(self, *_: object) -> None:
+        if self.classifier is not None and self.classifier_panel.live.isChecked():
+            self._preview_timer.start()
+
+    def _live_preview(self) -> None:
+        if self.job is None or not self.job.active:
+            self.preview()
 
     def refresh(self) -> None:
         """Re-read runs, classes, features, examples and the table (table in a worker)."""
@@ -335,7 +358,12 @@ class AnalysisUi(QObject):
 
     def preview(self) -> int:
         """Apply the classifier to the objects in view at once (the live preview)."""
-        if self.classifier is None:
+        tab, _ = self.current()
+        if self.classifier is None or tab is None:
+            return 0
+        rect = tab.view.transform.visible_rect()
+        if rect.width() * rect.height() > PREVIEW_MAX_AREA:
+            self.classifier_panel.status.setText("Zoom in for the live preview")
             return 0
         started = time.perf_counter()
         counts = self._apply_now(self.classifier, IN_VIEW)
