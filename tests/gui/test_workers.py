@@ -124,13 +124,17 @@ def test_replace_keeps_only_the_new_queue_in_its_order(qtbot, executor):
     blocker.start(executor, key="blocker")
     assert started.wait(WAIT)
 
-    def request(*names: str) -> list[tuple[str, workers.Worker[None, str]]]:
-        return [(n, function_worker(str, n).on_returned(order.append)) for n in names]
+    made: list[str] = []
+
+    def make(name: str) -> workers.Worker[None, str]:
+        made.append(name)
+        return function_worker(str, name).on_returned(order.append)
 
     executor.submit(function_worker(str, "head").on_returned(order.append), key="head")
-    executor.replace(request("a", "b", "c"), keep={"head"})
-    executor.replace(request("c", "d", "b"), keep={"head"})  # the view moved on: no "a"
+    executor.replace("abc", make, tag=1, keep={"head"})
+    executor.replace("cdb", make, tag=1, keep={"head"})  # the view moved on: no "a"
     assert executor.pending() == 5  # blocker running; head, c, d, b queued
+    assert made == ["a", "b", "c", "d"]  # c and b were in hand: no new workers
     gate.set()
     qtbot.waitUntil(lambda: executor.pending() == 0 and len(order) == 5, timeout=int(WAIT * 1000))
     assert order == ["blocker", "head", "c", "d", "b"]
@@ -175,7 +179,7 @@ def test_synchronous_mode_serves_each_request_at_once_in_order(qapp):
     pool = KeyedExecutor(threads=1, name="test-sync")
     seen: list[str] = []
     with workers.synchronous():
-        pool.replace([(k, function_worker(str, k).on_returned(seen.append)) for k in "xyz"])
+        pool.replace("xyz", lambda k: function_worker(str, k).on_returned(seen.append))
         pool.submit(function_worker(str, "y again").on_returned(seen.append), key="y", tag=1)
         assert pool.pending() == 0 and pool.keys() == set()  # nothing left in hand
         pool.submit(function_worker(str, "y once more").on_returned(seen.append), key="y", tag=1)

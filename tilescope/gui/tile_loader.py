@@ -136,11 +136,7 @@ class TileLoader(QObject):
         """Want exactly `keys`, most important first; earlier wishes not in it are dropped."""
         if self._executor.closed:
             return
-        self._executor.replace(
-            ((key, self._tile_worker(key)) for key in keys),
-            tag=self._generation,
-            keep=(_OVERVIEW,),
-        )
+        self._executor.replace(keys, self._tile_worker, tag=self._generation, keep=(_OVERVIEW,))
         self._report_pending()
 
     def pending(self) -> int:

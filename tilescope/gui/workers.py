@@ -37,6 +37,7 @@ P = ParamSpec("P")
 Y = TypeVar("Y")
 R = TypeVar("R")
 K = TypeVar("K", bound=Hashable)
+Q = TypeVar("Q", bound=Hashable)  # the keys of one `replace` call (a subset of the K's)
 
 DEFAULT_THREADS = 2  # the shared executor for one-off calls (file reads, exports, ...)
 
@@ -107,6 +108,20 @@ class Worker(Generic[Y, R]):
     cancelled or superseded it delivers nothing but `on_finished` (and not even that when it
     never started, or after its executor shut down). An error nobody listens for is logged.
     """
+
+    __slots__ = (
+        "_cancelled",
+        "_done",
+        "_errored",
+        "_executor",
+        "_finished",
+        "_mode",
+        "_returned",
+        "_run",
+        "_yielded",
+        "key",
+        "tag",
+    )
 
     def __init__(self, run: Callable[..., Any], *, mode: str = "function") -> None:
         self._run = run
@@ -299,20 +314,22 @@ class KeyedExecutor(Generic[K]):
 
     def replace(
         self,
-        items: Iterable[tuple[K, Worker[Any, Any]]],
+        keys: Iterable[Q],
+        make: Callable[[Q], Worker[Any, Any]],
         *,
         tag: Hashable = None,
         keep: Container[K] = (),
     ) -> None:
-        """Make the queue exactly `items` (key, worker), in order, after the queued keys in
-        `keep`: queued work for other keys is dropped; work in hand with an equal tag stays."""
+        """Make the queue exactly `keys`, in order, after the queued keys in `keep`: queued
+        work for other keys is dropped; work in hand with an equal tag stays; `make(key)`
+        builds a worker only for the keys that need one."""
         inline: list[Worker[Any, Any]] = []
         with self._cond:
             if self._closed:
                 return
             old = self._queue
             self._queue = OrderedDict((k, w) for k, w in old.items() if k in keep)
-            for key, worker in items:
+            for key in keys:
                 if key in self._queue:
                     continue
                 same = self._in_hand(key, tag)
@@ -320,6 +337,7 @@ class KeyedExecutor(Generic[K]):
                     if key in old:
                         self._queue[key] = same
                     continue
+                worker = make(key)
                 worker.key, worker.tag, worker._executor = key, tag, self
                 self._supersede(key)
                 self._current[key] = worker

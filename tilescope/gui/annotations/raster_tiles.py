@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import OrderedDict
 from functools import partial
 
 import numpy as np
@@ -21,6 +20,7 @@ from PySide6.QtGui import QImage, QPainter, QTransform
 
 from tilescope.engine.annotations.model import ObjectKind
 from tilescope.engine.annotations.store import AnnotationStore, DisplayBatch
+from tilescope.engine.byte_lru import ByteLRU
 from tilescope.gui.annotations.drawing import cosmetic_pen, draw_objects
 from tilescope.gui.annotations.qt_shapes import polygons_from_rings, shapes_of
 from tilescope.gui.annotations.styles import StyleTable
@@ -29,7 +29,7 @@ from tilescope.gui.workers import KeyedExecutor, function_worker
 log = logging.getLogger(__name__)
 
 TILE_PX = 512
-MAX_TILES = 96  # ~100 MB of ARGB tiles at most
+MAX_TILE_BYTES = 96 * TILE_PX * TILE_PX * 4  # 96 ARGB tiles, ~100 MB
 DOT_PX = 3.0  # detections smaller than this (tile pixels) are drawn as dots
 TileKey = tuple[int, int, int]  # (log2 downsample, column, row)
 Stamp = tuple[int, int]  # (store generation, times this tile's area was edited since)
@@ -139,6 +139,13 @@ def _draw_dots(
     return small
 
 
+_Tile = tuple[Stamp, int, QImage]  # the stamp and style generation it was drawn for, and it
+
+
+def _tile_bytes(tile: _Tile) -> int:
+    return int(tile[2].sizeInBytes())
+
+
 class RasterTiles(QObject):
     """A cache of overlay tiles with background rendering; `tile_ready` asks for a repaint."""
 
@@ -150,7 +157,7 @@ class RasterTiles(QObject):
         # Keyed by tile, tagged by (Stamp, style generation): a tile asked for again with
         # newer data or styles supersedes the older drawing.
         self._executor: KeyedExecutor[TileKey] = KeyedExecutor(2, "tilescope-overlay")
-        self._tiles: OrderedDict[TileKey, tuple[Stamp, int, QImage]] = OrderedDict()
+        self._tiles: ByteLRU[TileKey, _Tile] = ByteLRU(MAX_TILE_BYTES, _tile_bytes)
         self._dirty: dict[TileKey, int] = {}
         self.rendered_count = 0  # tiles drawn by the workers so far (tests, statistics)
         self._wanted: set[TileKey] = set()
@@ -176,7 +183,7 @@ class RasterTiles(QObject):
         complete = True
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         for key in keys:
-            entry = self._tiles.get(key)
+            entry = self._tiles.peek(key)
             stamp = (data_generation, self._dirty.get(key, 0))
             current = entry is not None and entry[:2] == (stamp, styles.generation)
             if not current:
@@ -185,7 +192,7 @@ class RasterTiles(QObject):
             if entry is None:
                 self._paint_parent(painter, key)
                 continue
-            self._tiles.move_to_end(key)
+            self._tiles.get(key)  # marks it used
             painter.drawImage(tile_rect(key), entry[2])
         return complete
 
@@ -208,7 +215,7 @@ class RasterTiles(QObject):
         level, column, row = key
         for up in range(1, 4):
             parent = (level + up, column >> up, row >> up)
-            entry = self._tiles.get(parent)
+            entry = self._tiles.peek(parent)
             if entry is None:
                 continue
             painter.save()
@@ -240,11 +247,8 @@ class RasterTiles(QObject):
         if image is None:
             return
         self.rendered_count += 1
-        old = self._tiles.get(key)
+        old = self._tiles.peek(key)
         if old is not None and old[:2] > (stamp, style_generation):
             return
-        self._tiles[key] = (stamp, style_generation, image)
-        self._tiles.move_to_end(key)
-        while len(self._tiles) > MAX_TILES:
-            self._tiles.popitem(last=False)
+        self._tiles.put(key, (stamp, style_generation, image))
         self.tile_ready.emit()
