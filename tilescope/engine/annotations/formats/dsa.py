@@ -35,6 +35,7 @@ from tilescope.engine.annotations.formats._common import (
 )
 from tilescope.engine.annotations.formats._output import atomic_text_writer
 from tilescope.engine.annotations.model import Annotation, ShapeType
+from tilescope.engine.colour import is_hex, parse_hex
 
 FORMAT = "dsa"
 EXTENSIONS = (".json",)
@@ -60,13 +61,7 @@ def parse_colour(text: object) -> Colour | None:
         values = tuple(int(v) for v in match.groups())
         return values if all(v <= 255 for v in values) else None  # type: ignore[return-value]
     value = text.strip()
-    if len(value) == 7 and value.startswith("#"):
-        try:
-            packed = int(value[1:], 16)
-        except ValueError:
-            return None
-        return ((packed >> 16) & 255, (packed >> 8) & 255, packed & 255)
-    return None
+    return parse_hex(value) if is_hex(value) else None
 
 
 def _documents(path: Path, data: Any) -> list[dict[str, Any]]:
