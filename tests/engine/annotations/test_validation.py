@@ -70,6 +70,10 @@ HOSTILE = {
         json.dumps(feature({"type": "Point", "coordinates": [1e15, 2]})),
         "beyond",
     ),
+    "measurement_rid.geojson": (
+        json.dumps(feature({"type": "Point", "coordinates": [1, 2]}, measurements={"rid": 1})),
+        "measurement name 'rid' is not usable",
+    ),
     "long_name.geojson": (
         json.dumps(feature({"type": "Point", "coordinates": [1, 2]}, name="x" * 5000)),
         "more than the limit",

@@ -27,6 +27,9 @@ from tilescope.engine.annotations.model import Annotation, ShapeType
 MAX_COORDINATE = 1e9
 #: Longest class name or object name accepted from a file.
 MAX_TEXT = 1000
+#: Measurement names become store columns (SQLite allows 2000 columns a table).
+MAX_MEASUREMENT_NAME = 200
+MAX_MEASUREMENTS = 1000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -69,6 +72,22 @@ def check_text(path: str | Path, where: str, value: object) -> str | None:
             path, f"{where}: text of {len(value):,} characters, more than the limit of {MAX_TEXT:,}"
         )
     return _CONTROL.sub(" ", value)
+
+
+def check_measurement_name(path: str | Path, where: str, name: str) -> None:
+    """Measurement names become store columns: 1-200 characters, no NUL, not "rid"."""
+    if (
+        not name
+        or "\0" in name
+        or len(name) > MAX_MEASUREMENT_NAME
+        or name.lower() == "rid"
+        or check_text(path, where, name) is None
+    ):
+        raise AnnotationFormatError(
+            path,
+            f"{where}: measurement name {name[:40]!a} is not usable "
+            f"(1-{MAX_MEASUREMENT_NAME} characters, no NUL, not 'rid')",
+        )
 
 
 def check_json_value(path: str | Path, where: str, value: Any, depth: int = 0) -> Any:
@@ -206,6 +225,7 @@ def check_annotations(
             "(not a slide position)",
         )
     invalid = ~shapely.is_valid(geometries)
+    areas_kind = np.isin(shapely.get_type_id(geometries), (3, 6))  # Polygon, MultiPolygon
     inside = None
     if bounds is not None:
         inside = shapely.covers(bounds.box(), geometries)
@@ -216,6 +236,7 @@ def check_annotations(
                 f"{n} object(s) reach outside the {bounds.width:g} x {bounds.height:g} slide "
                 "(made for another slide?); clip them or keep them instead",
             )
+    measurement_names: set[str] = set()
     for i, a in enumerate(annotations):
         where = _where(i, a)
         changes: dict[str, Any] = {}
@@ -227,15 +248,22 @@ def check_annotations(
                     changes[field_name] = text or None
         if a.properties:
             changes["properties"] = check_json_value(path, where, a.properties)
+        for key in a.measurements:
+            check_measurement_name(path, where, key)
+            measurement_names.add(key)
+        if len(measurement_names) > MAX_MEASUREMENTS:
+            raise AnnotationFormatError(
+                path, f"more than {MAX_MEASUREMENTS:,} different measurement names"
+            )
         if a.score is not None and not math.isfinite(a.score):
             changes["score"] = None
         geometry = a.geometry
         if invalid[i]:
             geometry = repair(geometry)
             result.repaired += 1
-            if geometry.is_empty or geometry.area == 0:
-                result.degenerate += 1
-                continue
+        if areas_kind[i] and (geometry.is_empty or geometry.area == 0):
+            result.degenerate += 1  # a polygon without area (flat, or far below a pixel)
+            continue
         if inside is not None and not inside[i] and outside == Outside.CLIP:
             clipped = shapely.intersection(geometry, bounds.box())  # type: ignore[union-attr]
             if geometry.geom_type in ("Polygon", "MultiPolygon"):

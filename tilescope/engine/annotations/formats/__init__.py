@@ -9,9 +9,12 @@ failed import leaves the store untouched.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
+
+from shapely.errors import GEOSException
 
 from tilescope.engine.annotations import class_list
 from tilescope.engine.annotations.classes import Colour
@@ -31,6 +34,9 @@ from tilescope.engine.annotations.validation import (
     check_annotations,
     check_text,
 )
+from tilescope.engine.errors import one_line
+
+log = logging.getLogger(__name__)
 
 READERS: dict[str, ModuleType] = {
     geojson.FORMAT: geojson,
@@ -105,6 +111,14 @@ def read_annotations(
         found: AnnotationFile = READERS[name].read(file, limits)
     except RecursionError:
         raise AnnotationFormatError(file, "nested too deeply") from None
+    except (TypeError, ValueError, KeyError, AttributeError, GEOSException) as error:
+        if isinstance(error, AnnotationFormatError):
+            raise
+        # A shape of content no check above foresaw: still one line, traceback in the log.
+        log.warning("reading %s failed", file, exc_info=True)
+        raise AnnotationFormatError(
+            file, f"unexpected content for {name} ({type(error).__name__}: {one_line(error)})"
+        ) from None
     if isinstance(bounds, tuple):
         bounds = SlideBounds(*bounds)
     checked = check_annotations(file, found.annotations, bounds, outside, found.repaired)

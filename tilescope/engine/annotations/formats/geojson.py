@@ -50,6 +50,7 @@ _OBJECT_TYPES = {
     "tile": ObjectKind.DETECTION,
 }
 _KNOWN_PROPERTIES = {"objectType", "classification", "name", "measurements", "tilescope"}
+_SHAPE_NAMES = frozenset(s.value for s in ShapeType)
 _DEFAULT_SHAPES = {
     "Point": ShapeType.POINT,
     "MultiPoint": ShapeType.POINTS,
@@ -152,6 +153,8 @@ def _geometry(path: Path, where: str, geometry: Any, limits: Limits) -> BaseGeom
         raise AnnotationFormatError(path, f"{where}: {kind} coordinates must be a list")
     if kind == "MultiLineString":
         lines = [coords_array(path, f"{where} line {i}", c, limits) for i, c in enumerate(coords)]
+        if not lines or any(len(line) < 2 for line in lines):
+            raise AnnotationFormatError(path, f"{where}: each line needs at least 2 vertices")
         return shapely.MultiLineString(lines)
     if kind == "Polygon":
         return polygon(path, where, coords, limits)
@@ -179,11 +182,25 @@ def _measurements(value: Any) -> dict[str, float]:
         return {}
     out = {}
     for name, number in pairs:
-        if isinstance(name, str) and isinstance(number, (int, float)):
-            out[name] = float(number)
-        elif isinstance(name, str) and number is None:
+        if not isinstance(name, str):
+            continue
+        value = _finite_number(number)
+        if value is not None:
+            out[name] = value
+        elif number is None or isinstance(number, float):
             out[name] = math.nan  # QuPath writes missing values as null/NaN
     return out
+
+
+def _finite_number(value: Any) -> float | None:
+    """A finite float from a JSON number (not a bool); None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _classification(value: Any) -> tuple[str | None, Colour | None]:
@@ -235,7 +252,7 @@ def _feature(
     raw_ours = props.get("tilescope")
     ours: dict[str, Any] = raw_ours if isinstance(raw_ours, dict) else {}
     shape_type = _DEFAULT_SHAPES[geometry.geom_type]
-    if ours.get("shape_type") in {s.value for s in ShapeType}:
+    if isinstance(ours.get("shape_type"), str) and ours["shape_type"] in _SHAPE_NAMES:
         shape_type = ShapeType(ours["shape_type"])
     extra = {k: v for k, v in props.items() if k not in _KNOWN_PROPERTIES}
     user = ours.get("properties") or {}
@@ -244,14 +261,14 @@ def _feature(
     extra.update(user)
     if object_type == "cell":
         extra.setdefault("objectType", "cell")
-    score = ours.get("score")
+    score = _finite_number(ours.get("score"))
     return Annotation(
         geometry=geometry,
         shape_type=shape_type,
         class_name=class_name,
         kind=kind,
         name=name,
-        score=float(score) if isinstance(score, (int, float)) else None,
+        score=score,
         properties=extra,
         measurements=_measurements(props.get("measurements")),
         run_id=ours.get("run_id") if isinstance(ours.get("run_id"), str) else None,
