@@ -63,10 +63,31 @@ def check_output_path(path: str | Path, extensions: Sequence[str] | None) -> Pat
         raise FileProblemError(path, f"{folder} is not a folder")
     if _read_only_fs(folder):
         raise FileProblemError(path, "cannot write: read-only file system")
-    target = path if path.exists() else folder
-    if not os.access(target, os.W_OK) or (target is folder and not os.access(folder, os.X_OK)):
-        raise FileProblemError(path, "cannot write: permission denied")
+    _probe_write(path)
     return path
+
+
+def _probe_write(path: Path) -> None:
+    """Create the folder and a scratch file beside `path`: the only true test (root passes
+    every access() check, a read-only mount or a quota only shows when writing)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        problem = file_problem(path.parent, error).problem
+        raise FileProblemError(
+            path, f"cannot create the folder {path.parent}: {problem}"
+        ) from error
+    probe = path.with_name(f".{os.getpid()}.probe.{path.name}")
+    try:
+        with open(probe, "xb"):
+            pass
+    except OSError as error:
+        raise file_problem(path, error, "cannot write") from error
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink(missing_ok=True)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise FileProblemError(path, "cannot write: permission denied")
 
 
 @contextlib.contextmanager
