@@ -225,3 +225,28 @@ def test_import_clips_to_the_slide_and_exports_coco_labels_dsa(annotated, tmp_pa
     dsa = tmp_path / "d.json"
     assert annotated.ui.export_file(dsa, "dsa")
     assert read_annotations(dsa).format == "dsa"
+
+
+def test_table_grids_export_from_the_menu(annotated, tmp_path):
+    from tilescope.engine.annotations.model import Annotation, ObjectKind
+
+    cells = [
+        Annotation(
+            shapely.box(10 + 40 * c, 10 + 20 * r, 50 + 40 * c, 30 + 20 * r),
+            class_name="Cell",
+            kind=ObjectKind.DETECTION,
+            properties={"table": 3, "row": r, "col": c, "row_span": 1, "col_span": 1},
+        )
+        for r in range(3)
+        for c in range(2)
+    ]
+    folder = tmp_path / "tables"
+    messages: list[str] = []
+    annotated.window.error_reported.connect(messages.append)
+    assert not annotated.ui.export_file(folder, "tables")  # no tables yet: said, not raised
+    assert "no table cells" in messages[-1]
+    annotated.session.store.add_many(cells)
+    assert annotated.ui.export_file(folder, "tables")
+    stem = annotated.window.current_tab().path.stem
+    assert (folder / f"{stem}.table-3.csv").read_text().splitlines() == [",", ",", ","]
+    assert (folder / f"{stem}.table-3.html").read_text().count("<tr>") == 3

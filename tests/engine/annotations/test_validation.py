@@ -206,3 +206,18 @@ def test_nan_properties_from_a_file_become_null(tmp_path: Path) -> None:
     [a] = read_annotations(path).annotations
     assert a.properties == {"v": None}
     assert a.class_name == "T x"  # control characters become spaces
+
+
+def test_geojson_export_of_a_store_with_a_nan_property(tmp_path: Path) -> None:
+    from tilescope.engine.annotations.formats import export_store
+
+    with AnnotationStore(tmp_path / "s.sqlite") as store:
+        store.add(Annotation(shapely.box(0, 0, 2, 2), properties={"ratio": float("nan")}))
+        store.add(Annotation(shapely.box(5, 5, 9, 9), score=0.5))
+        out = tmp_path / "store.geojson"
+        export_store(store, out)
+    text = out.read_text(encoding="utf-8")
+    assert "NaN" not in text and "Infinity" not in text
+    features = json.loads(text)["features"]
+    assert len(features) == 2
+    assert features[0]["properties"]["tilescope"]["properties"] == {"ratio": None}

@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 
 from tilescope.engine.annotations import class_list
+from tilescope.engine.annotations.errors import AnnotationFormatError
 from tilescope.engine.annotations.formats import (
     AnnotationFile,
     ExportOptions,
@@ -29,6 +30,7 @@ EXPORT_FORMATS: dict[str, tuple[str, str, str]] = {
     "dsa": ("DSA / HistomicsTK JSON…", "DSA annotation JSON (*.json)", ".json"),
     "coco": ("COCO Instances JSON…", "COCO JSON (*.json)", ".json"),
     "labels": ("Label Mask (TIFF)…", "Label mask (*.tif *.tiff)", ".tif"),
+    "tables": ("Table Grids (CSV + HTML)…", "", ""),  # a folder: one pair per table
 }
 #: Largest label mask the GUI writes without asking (pixels); larger slides are downsampled.
 MAX_GUI_MASK_PIXELS = 1 << 28
@@ -76,6 +78,8 @@ def export_annotations(
     MAX_GUI_MASK_PIXELS (said in the notes)."""
     if format not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {format!r}")
+    if format == "tables":
+        return export_tables(session, path, Path(image_file_name or "tables").stem)
     downsample = 1.0
     notes: list[str] = []
     if format == "labels" and size is not None:
@@ -93,3 +97,22 @@ def export_annotations(
     )
     with session.using() as store:  # may run in a worker thread
         return notes + export_store(store, path, format, options=options)
+
+
+def export_tables(session: AnnotationSession, folder: str | Path, stem: str) -> list[str]:
+    """The CSV and HTML cell grid of every table found by a table model with structure."""
+    from tilescope.plugins.table_detection.export import write_table_files
+
+    with session.using() as store:
+        cells = store.query(classes=["Cell"], include_hidden_runs=True)
+    try:
+        written = write_table_files(cells, Path(folder), stem)
+    except ValueError as error:
+        raise AnnotationFormatError(folder, str(error)) from None
+    except OSError as error:
+        raise AnnotationFormatError(folder, f"cannot write ({error.strerror})") from None
+    if not written:
+        raise AnnotationFormatError(
+            folder, "no table cells on this slide (run a table model with structure first)"
+        )
+    return [f"{len(written) // 2} table(s) as CSV and HTML"]

@@ -440,6 +440,14 @@ class AnnotationUi(QObject):
         _text, file_filter, suffix = EXPORT_FORMATS[format]
         tab = self.window.current_tab()
         stem = tab.path.stem if tab is not None else "annotations"
+        if format == "tables":  # a folder of <slide>.table-<n>.csv/.html files
+            dialog = QFileDialog(self.window, "Export table grids to a folder")
+            dialog.setFileMode(QFileDialog.FileMode.Directory)
+            dialog.fileSelected.connect(
+                lambda path: self.export_file(path, format, background=True)
+            )
+            dialog.open()
+            return
         dialog = QFileDialog(self.window, "Export annotations", f"{stem}{suffix}", file_filter)
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.setDefaultSuffix(suffix.lstrip("."))
