@@ -95,11 +95,15 @@ def test_help_lists_the_commands(launcher: str) -> None:
 # -- info ----------------------------------------------------------------------------------
 
 
+def _refuse_non_json(name: str) -> None:
+    raise AssertionError(f"info --json printed {name}, which is not JSON")
+
+
 def _info(path: Path, *extra: str, launcher: str = "python -m tilescope") -> dict:
     result = run_cli("info", path, "--json", *extra, launcher=launcher)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    return json.loads(result.stdout)
+    return json.loads(result.stdout, parse_constant=_refuse_non_json)  # NaN/Infinity refused
 
 
 def _assert_info_shape(info: dict, path: Path) -> None:
@@ -458,3 +462,16 @@ def test_library_logs_stay_off_stderr_without_debug(
     assert "chatter" not in err
     assert "our own warning" in err and err.count("once") == 1
     assert err.count(f"{missing}: file not found") == 2
+
+
+def test_region_of_a_16_bit_gray_tiff_to_png_is_stretched(tmp_path: Path) -> None:
+    """Used to be a traceback (PNG needs 8-bit); now the viewer's rendering, 0.5-99.5 %."""
+    import tifffile
+
+    ramp = np.tile(np.linspace(1000, 5000, 256).astype(np.uint16), (64, 1))
+    path = tmp_path / "gray16.tif"
+    tifffile.imwrite(path, ramp, photometric="minisblack")
+    pixels = _region(path, tmp_path / "gray16.png", 0, 0, 256, 64)
+    row = pixels[0, :, 0].astype(int)
+    assert pixels.shape == (64, 256, 3) and (pixels[..., 0] == pixels[..., 2]).all()
+    assert row[0] == 0 and row[-1] == 255 and (np.diff(row) >= 0).all()  # stretched, in order
