@@ -100,6 +100,21 @@ def export_annotations(
     return notes + _export(items, out, format, _options(frame, colours, pixel, labels, downsample))
 
 
+def load_objects(source: str | Path, run: str | None = None) -> list[Annotation]:
+    """The objects of an annotation file, or those stored for a slide (one `run` of them)."""
+    if is_annotation_file(source):
+        return read_annotations(source).annotations
+    from tilescope.engine.annotations.store import AnnotationStore, existing_store_path
+
+    store_path = existing_store_path(source)
+    if store_path is None:
+        raise AnnotationFormatError(source, "no annotations are stored for this slide")
+    with AnnotationStore(store_path) as store:
+        if run is None:
+            return list(store.iter_all())
+        return store.query(run_id=run, include_hidden_runs=True)
+
+
 def _options(
     frame: SlideFrame | None,
     colours: dict | None,
