@@ -108,6 +108,30 @@ def infer_to_folder(
 
 
 # -- annotation export (files, slide stores, object lists; every export format) -------------
-from tilescope.engine.annotation_export import export_annotations  # noqa: E402
+from tilescope.engine.annotation_export import export_annotations as _export  # noqa: E402
+
+
+def export_annotations(
+    source: str | Path | list[Annotation],
+    out: str | Path,
+    format: str | None = None,
+    **options: Any,
+) -> list[str]:
+    """Export an annotation file, a slide's stored annotations (`run=` for one model run) or
+    Annotation objects as geojson, asap, imagescope, csv, dsa, coco or labels (`slide=`,
+    `labels=`, `downsample=`, `mpp=`, `outside=`); format "tables" writes the CSV/HTML grids
+    of table runs into folder `out`. Returns notes on what the format could not keep."""
+    if format != "tables":
+        return _export(source, out, format, **options)
+    from tilescope.engine.annotation_export import load_objects
+    from tilescope.plugins.table_detection.export import write_table_files
+
+    if isinstance(source, (str, Path)):
+        objects, stem = load_objects(source, options.get("run")), Path(source).stem
+    else:
+        objects, stem = list(source), "tables"
+    written = write_table_files(objects, Path(out), stem)
+    return [f"{len(written) // 2} table(s) as CSV and HTML"]
+
 
 __all__ += ["export_annotations"]
