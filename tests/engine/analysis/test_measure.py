@@ -154,3 +154,14 @@ def test_bad_stain_vectors_and_cancel() -> None:
         measure_objects(
             ArraySlide(rgb), polygons, None, cancel=token, options=MeasureOptions(tile_size=64)
         )
+
+
+def test_a_region_drawn_around_the_cells_changes_none_of_their_values() -> None:
+    rgb, _, _, polygons = miccai("image01")
+    alone = measure_objects(ArraySlide(rgb), polygons, None)
+    region = shapely.box(20, 20, 600, 460)
+    together = measure_objects(ArraySlide(rgb), [region, *polygons], None)
+    for name in ("hematoxylin_od_mean", "cytoplasm_eosin_od_mean", "area_px2"):
+        assert np.allclose(together[name][1:], alone[name], equal_nan=True), name
+    assert together["area_px2"][0] == region.area
+    assert np.isnan(together["hematoxylin_od_mean"][0])  # a region: shape only

@@ -23,6 +23,7 @@ from tilescope.engine.inference.progress import CancelToken, ProgressTracker
 ReadRegion = Callable[[int, int, int, int], np.ndarray]  # x, y, w, h (level 0) -> RGB
 STATISTICS = ("mean", "std", "max")
 RING_PREFIX = "cytoplasm_"
+REGION_FACTOR = 25.0
 
 
 def intensity_column_names(stains: StainVectors) -> list[str]:
@@ -91,14 +92,16 @@ def measure_intensity(
     ring_px: float,
     *,
     tile_size: int = 2048,
-    max_object_px: int = 4096,
+    max_object_px: int = 1024,
     threads: int = 2,
     progress: Callable[..., None] | None = None,
     cancel: CancelToken | None = None,
 ) -> dict[str, np.ndarray]:
     """Intensity columns (see `intensity_column_names`) for each geometry.
 
-    Objects wider or taller than `max_object_px` (annotation regions, not cells) get NaN.
+    Objects wider or taller than `max_object_px`, or with more than REGION_FACTOR times the
+    median area (annotation regions, not cells), get NaN and neither block rings nor cover
+    cells. Where measured objects overlap, smaller ones win.
     """
     geoms = np.asarray(geometries, dtype=object)
     n, k = len(geoms), len(stains.names)
@@ -107,9 +110,13 @@ def measure_intensity(
     size_ok = (bounds[:, 2] - bounds[:, 0] <= max_object_px) & (
         bounds[:, 3] - bounds[:, 1] <= max_object_px
     )
-    is_area = shapely.area(geoms) > 0 if n else np.zeros(0, bool)
-    groups = _tile_groups(bounds, tile_size, size_ok & is_area)
-    tree = shapely.STRtree(geoms)
+    areas = shapely.area(geoms) if n else np.zeros(0)
+    eligible = size_ok & (areas > 0)
+    if eligible.any():  # regions drawn around cells are far larger than the cells
+        eligible &= areas <= REGION_FACTOR * float(np.median(areas[eligible]))
+    groups = _tile_groups(bounds, tile_size, eligible)
+    candidates = np.flatnonzero(eligible)
+    tree = shapely.STRtree(geoms[candidates])
     width, height = image_size
     margin = math.ceil(ring_px) + 1
 
@@ -121,7 +128,8 @@ def measure_intensity(
         empty = (np.zeros(0, np.int64), np.zeros((0, k), np.float32))
         if x1 <= x0 or y1 <= y0:
             return _TileResult(empty, empty)
-        near = np.sort(tree.query(shapely.box(x0, y0, x1, y1)))
+        near = candidates[tree.query(shapely.box(x0, y0, x1, y1))]
+        near = near[np.argsort(-areas[near], kind="stable")]  # small objects painted last
         labels = rasterize_labels(
             geoms[near], np.arange(1, len(near) + 1), (x0, y0), (y1 - y0, x1 - x0)
         )

@@ -16,7 +16,7 @@ from shapely.geometry.base import BaseGeometry
 from tilescope.engine.analysis.intensity import measure_intensity
 from tilescope.engine.analysis.shape import shape_features
 from tilescope.engine.analysis.stain import H_E_DAB, StainVectors
-from tilescope.engine.annotations.model import Annotation
+from tilescope.engine.annotations.model import Annotation, ObjectKind
 from tilescope.engine.annotations.store import AnnotationStore
 from tilescope.engine.errors import InputError
 from tilescope.engine.inference.progress import CancelToken
@@ -93,10 +93,11 @@ def measure_store(
     progress: Callable[..., None] | None = None,
     cancel: CancelToken | None = None,
     options: MeasureOptions = MeasureOptions(),
+    kind: ObjectKind | str | None = None,
 ) -> list[str]:
-    """Measure objects of a store (the given ids, else a run's detections, else all objects)
-    and store the columns; returns the measurement names."""
-    table = store.object_table(ids=ids, run_id=run_id)
+    """Measure objects of a store (the given ids, else a run's objects, else all objects, of
+    `kind` if given) and store the columns; returns the measurement names."""
+    table = store.object_table(ids=ids, run_id=run_id, kind=kind)
     columns = measure_objects(slide, table.geometries, mpp, progress, cancel, options)
     if cancel is not None:
         cancel.raise_if_cancelled()

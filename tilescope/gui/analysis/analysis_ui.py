@@ -264,6 +264,7 @@ class AnalysisUi(QObject):
                     progress=progress,
                     cancel=cancel,
                     options=options,
+                    kind=None if ids else ObjectKind.DETECTION,
                 )
 
         job = AiJob(f"Measure · {tab.path.name}", work, parent=self)
