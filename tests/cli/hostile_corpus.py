@@ -80,6 +80,13 @@ def missing_slide(folder: Path) -> Path:
     return folder / "missing.svs"
 
 
+def undecodable_name(folder: Path) -> Path:
+    """A corrupt file whose name is not UTF-8 (bytes 0xff): messages and the log must cope."""
+    path = folder / os.fsdecode(b"\xff-noise.svs")
+    path.write_bytes(np.random.default_rng(3).bytes(4096))
+    return path
+
+
 def nan_geojson(folder: Path) -> Path:
     path = folder / "nan.geojson"
     path.write_text(
@@ -104,6 +111,7 @@ BAD_SLIDES: dict[str, Callable[[Path], Path]] = {
     "truncated png": truncated_png,
     "folder": folder_as_slide,
     "fifo": fifo_slide,
+    "name not UTF-8": undecodable_name,
 }
 
 #: Bad annotation files the annotation commands must refuse in one line.

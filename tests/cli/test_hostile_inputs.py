@@ -51,8 +51,13 @@ def assert_refused(result: subprocess.CompletedProcess[str], *names: str | Path)
     lines = result.stderr.splitlines()
     assert len(lines) == 1, detail
     assert "Traceback" not in result.stderr and result.stdout == "", detail
-    assert any(str(name) in lines[0] for name in names), detail
+    assert any(_shown(name) in lines[0] for name in names), detail
     return lines[0]
+
+
+def _shown(name: str | Path) -> str:
+    """A name as stderr shows it: bytes that are not UTF-8 as backslash escapes (Python's)."""
+    return str(name).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 # -- bad slides, every command that reads one -----------------------------------------------
@@ -119,7 +124,7 @@ def test_bad_slides_are_one_line(tmp_path: Path, kind: str, command: str) -> Non
         # but the error itself is one line naming the slide, and nothing is a traceback.
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         errors = [line for line in result.stderr.splitlines() if "error:" in line]
-        assert len(errors) == 1 and str(slide) in errors[0], result.stderr
+        assert len(errors) == 1 and _shown(slide) in errors[0], result.stderr
     else:
         assert_refused(result, slide)
     written = [p for p in out.rglob("*") if p.is_file()] if out.exists() else []

@@ -38,7 +38,9 @@ def enable_file_logging(level: int = logging.INFO) -> Path | None:
         logger.removeHandler(old)
         old.close()
     try:
-        handler = _TilescopeFileLog(path, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
+        handler = _TilescopeFileLog(
+            path, maxBytes=5_000_000, backupCount=3, encoding="utf-8", errors="backslashreplace"
+        )  # a file name that is not UTF-8 must not break logging
     except OSError:
         return None
     handler.setLevel(level)
