@@ -171,3 +171,18 @@ def test_a_slide_as_input_exports_its_store(tmp_path: Path, capsys, cmu_small_sv
     csv_text = (tables / "CMU-1-Small-Region.table-1.csv").read_text()
     assert csv_text.splitlines() == [",,", ",,"]
     assert "<table>" in (tables / "CMU-1-Small-Region.table-1.html").read_text()
+
+
+def test_hostile_annotation_files_are_one_line_exit_2(tmp_path: Path, capsys) -> None:
+    from tests.engine.annotations.test_validation import HOSTILE
+
+    for name, (text, problem) in sorted(HOSTILE.items()):
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        for argv in (["stats", str(path)], ["convert", str(path), str(tmp_path / "o.json")]):
+            assert main(["annotations", *argv]) == 2, name
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and str(path) in err, name
+            assert problem.split("(")[0].strip("'") in err, name
+            assert "Traceback" not in err
+    assert not (tmp_path / "o.json").exists()
