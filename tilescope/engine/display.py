@@ -155,8 +155,19 @@ THUMBNAIL_SIDE = 2048
 
 def display_sample(source: SlideSource) -> np.ndarray:
     """The low-resolution whole image the automatic ranges are computed from."""
+    from tilescope.engine.budget import check_allocation
+
     meta = source.metadata
+    per_pixel = meta.channels * np.dtype(meta.dtype).itemsize
     for index, level in enumerate(meta.levels):
         if max(level.width, level.height) <= SAMPLE_MAX_SIDE:
+            check_allocation(
+                level.width * level.height * per_pixel, f"{source.path}: the display sample"
+            )
             return source.read_level_region(index, 0, 0, level.width, level.height)
-    return source.thumbnail(THUMBNAIL_SIDE)
+    # What SlideSource.thumbnail reads, with the level region it needs checked first.
+    from tilescope.engine.region_export import read_region_checked
+    from tilescope.engine.slide import RegionRequest
+
+    downsample = max(max(meta.width, meta.height) / THUMBNAIL_SIDE, 1.0)
+    return read_region_checked(source, RegionRequest(0, 0, meta.width, meta.height, downsample))
