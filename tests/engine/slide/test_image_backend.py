@@ -155,14 +155,23 @@ def test_images_above_pillows_default_limit_open(
     assert RGB.shape[0] * RGB.shape[1] // 4 == Image.MAX_IMAGE_PIXELS, "limit restored"
 
 
-def test_images_beyond_our_memory_limit_are_refused_cleanly(
+def test_images_beyond_the_memory_budget_are_refused_cleanly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = synthetic.write_pillow(tmp_path / "huge.png", RGB)
-    monkeypatch.setattr(image_backend, "max_pixels", lambda: 1000)
-    with pytest.raises(SlideError, match="too large to decode in memory") as raised:
-        open_slide(path)
-    assert str(path) in str(raised.value) and "80 x 60" in str(raised.value)
+    """Opening reads the header only; the first read checks the decode against the budget
+    (Pillow's 4-byte buffer + our RGB copy + the pyramid: 8 MB here, over 1 MiB)."""
+    from tilescope.engine.errors import BudgetError
+
+    path = synthetic.write_pillow(tmp_path / "huge.png", synthetic.pattern(1000, 1000, 3))
+    monkeypatch.setenv("TILESCOPE_MEMORY_BUDGET_MB", "1")
+    with open_slide(path) as slide:
+        assert slide.metadata.width == 1000
+        with pytest.raises(BudgetError, match="1000 x 1000 image would need") as raised:
+            slide.read_region(RegionRequest(0, 0, 10, 10))
+    assert str(raised.value).startswith(str(path)) and "\n" not in str(raised.value)
+    monkeypatch.setenv("TILESCOPE_MEMORY_BUDGET_MB", "64")
+    with open_slide(path) as slide:
+        assert slide.read_region(RegionRequest(0, 0, 10, 10)).shape == (10, 10, 3)
 
 
 def test_truncated_png_is_refused_not_half_shown(tmp_path: Path) -> None:
@@ -183,8 +192,8 @@ def test_truncated_jpeg_is_refused_even_if_pillow_was_told_to_allow_it(
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)  # as some libraries do
-    with pytest.raises(SlideError, match="cannot decode"):
-        open_slide(path)
+    with open_slide(path) as slide, pytest.raises(SlideError, match="cannot decode"):
+        slide.read_region(RegionRequest(0, 0, 300, 300))  # JPEG: found when decoding
     assert ImageFile.LOAD_TRUNCATED_IMAGES is True, "the caller's setting is restored"
 
 

@@ -16,6 +16,8 @@ from types import TracebackType
 
 import numpy as np
 
+from tilescope.engine.budget import check_allocation
+from tilescope.engine.errors import TilescopeError
 from tilescope.engine.slide.errors import SlideError
 from tilescope.engine.slide.metadata import SlideMetadata
 from tilescope.engine.slide.region import RegionRequest
@@ -23,6 +25,9 @@ from tilescope.engine.slide.resample import resize_array
 from tilescope.engine.slide.tile_cache import TileCache, shared_tile_cache
 
 DEFAULT_TILE_SIZE = 512
+#: Allocations from this size up are checked against the memory budget first (smaller ones
+#: are tiles: checking each would cost more than the read).
+CHECKED_BYTES = 64 << 20
 _source_ids = itertools.count()
 
 
@@ -102,7 +107,7 @@ class SlideSource(ABC):
     def _read_level_checked(self, level: int, x: int, y: int, w: int, h: int) -> np.ndarray:
         try:
             pixels = self._read_level(level, x, y, w, h)
-        except SlideError:
+        except TilescopeError:  # SlideError, BudgetError: already one line naming the file
             raise
         except Exception as error:  # a decoder failure must name the file, not crash the app
             raise SlideError(
@@ -122,6 +127,10 @@ class SlideSource(ABC):
         self._check_open()
         meta = self.metadata
         lv = meta.levels[level]
+        check_large(
+            width * height * meta.channels * np.dtype(meta.dtype).itemsize,
+            f"{self.path}: a {width} x {height} region of level {level}",
+        )
         out = np.full((height, width, meta.channels), self.background, dtype=np.dtype(meta.dtype))
         x0, y0 = max(x, 0), max(y, 0)
         x1, y1 = min(x + width, lv.width), min(y + height, lv.height)
@@ -164,6 +173,11 @@ class SlideSource(ABC):
             return self.read_level_region(level, round(lx0), round(ly0), out_w, out_h)
         ix0, iy0 = math.floor(lx0), math.floor(ly0)
         ix1, iy1 = max(math.ceil(lx1), ix0 + 1), max(math.ceil(ly1), iy0 + 1)
+        pixel_bytes = meta.channels * np.dtype(meta.dtype).itemsize
+        check_large(
+            ((ix1 - ix0) * (iy1 - iy0) + out_w * out_h) * pixel_bytes,
+            f"{self.path}: a {out_w} x {out_h} region at downsample {request.downsample:g}",
+        )
         source = self.read_level_region(level, ix0, iy0, ix1 - ix0, iy1 - iy0)
         box = (lx0 - ix0, ly0 - iy0, lx1 - ix0, ly1 - iy0)
         return resize_array(source, (out_w, out_h), box)
@@ -204,6 +218,12 @@ class SlideSource(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r}, scene={self.scene})"
+
+
+def check_large(nbytes: float, what: str) -> None:
+    """`check_allocation` for allocations of `CHECKED_BYTES` and more."""
+    if nbytes >= CHECKED_BYTES:
+        check_allocation(nbytes, what)
 
 
 def _near_integer(value: float) -> bool:

@@ -13,6 +13,7 @@ within the memory budget), so `tilescope info` of a 30,000-pixel scan reads just
 from __future__ import annotations
 
 import contextlib
+import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
+from tilescope.engine.budget import check_allocation
+from tilescope.engine.errors import BudgetError
 from tilescope.engine.slide.errors import SlideError
 from tilescope.engine.slide.metadata import Level, SlideMetadata
 from tilescope.engine.slide.opener import Backend
@@ -31,33 +34,18 @@ from tilescope.engine.slide.tile_cache import TileCache
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".gif", ".webp"}
 #: The pyramid halves until the larger side is at most this.
 SMALLEST_LEVEL = 512
-#: Decoded bytes per pixel we budget for: Pillow's 4-byte buffer, our copy and the pyramid.
-_BYTES_PER_PIXEL_BUDGET = 8
-#: Up to this size an image is decoded when opened (a cut-off file is refused at once).
-EAGER_DECODE_PIXELS = 32_000_000
-#: (channels, dtype) of the array `_to_array` makes, by Pillow mode, known from the header.
-#: Mode "I" is absent: its type depends on the values, so such images are decoded at open.
-_HEADER_TYPES = {
-    **{mode: (1, "uint16") for mode in ("I;16", "I;16L", "I;16B", "I;16N")},
-    "F": (1, "float32"),
-    **{m: (3, "uint8") for m in ("1", "L", "P", "RGB", "RGBA", "LA", "PA", "La", "RGBa")},
-    **{m: (3, "uint8") for m in ("CMYK", "YCbCr", "LAB", "HSV")},
-}
 _HALVE_BAND_ROWS = 1024  # even, so that bands pair up rows exactly
+#: Bytes per pixel of Pillow's own decode buffer, by mode (RGB is stored in 4 bytes).
+_PILLOW_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+#: EXIF orientations that turn the image by 90 degrees (width and height swap).
+_TRANSPOSED = {5, 6, 7, 8}
 
 # Pillow's decompression-bomb check guards against small files that claim huge sizes. For a
 # file the user chose we switch it off while opening (a process-wide setting, hence the lock)
-# and apply our own limit, which follows the machine's memory and gives a clear message.
+# and check the memory budget instead, which follows the machine and gives a clear message.
 # Pillow's "load truncated images" switch, which some libraries turn on, is forced off so
 # that a cut-off file is an error rather than an image with a grey bottom half.
 _pillow_limit_lock = threading.Lock()
-
-
-def max_pixels() -> int:
-    """The largest image we decode: what fits in the memory budget at our per-pixel budget."""
-    from tilescope.engine.budget import memory_budget
-
-    return int(memory_budget() // _BYTES_PER_PIXEL_BUDGET)
 
 
 @contextlib.contextmanager
@@ -72,50 +60,48 @@ def _our_size_limit_instead_of_pillows() -> Iterator[None]:
 
 
 @dataclass(frozen=True)
-class DecodedImage:
-    pixels: np.ndarray | None  # H x W x C, upright; None when only the header was read
+class ImageHeader:
+    """What an image file says before any pixel is decoded."""
+
+    width: int  # upright (after EXIF orientation)
+    height: int
+    mode: str  # Pillow's mode of the stored pixels
     format: str  # e.g. "png", "jpeg"
     frames: int
     dpi: tuple[float, float] | None  # of the paper or screen, never a microscope's mpp
-    size: tuple[int, int] = (0, 0)  # upright (width, height)
-    mode: str = ""  # Pillow's mode of the frame
+    orientation: int = 1  # EXIF orientation read from the header (1 = as stored)
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.mode.startswith("I") or self.mode == "F" else 3
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        if self.mode.startswith("I;16"):
+            return np.dtype(np.uint16)
+        return np.dtype({"I": np.int32, "F": np.float32}.get(self.mode, np.uint8))
+
+    def decode_bytes(self) -> int:
+        """Memory a decode takes at its peak: Pillow's buffer, our array and its pyramid."""
+        pixels = self.width * self.height
+        ours = pixels * self.channels * self.dtype.itemsize
+        return pixels * _PILLOW_BYTES.get(self.mode, 4) + ours + ours // 3
 
 
-def decode_image(path: Path, frame: int = 0, header_only: bool = False) -> DecodedImage:
-    """One frame of an image file, decoded completely (or, `header_only`, just described).
+@dataclass(frozen=True)
+class DecodedImage:
+    pixels: np.ndarray  # H x W x C, upright
+    format: str  # e.g. "png", "jpeg"
+    frames: int
+    dpi: tuple[float, float] | None  # of the paper or screen, never a microscope's mpp
 
-    Raises `SlideError` for anything that is not a complete, decodable image.
-    """
-    limit = max_pixels()
+
+@contextlib.contextmanager
+def _pillow_errors(path: Path) -> Iterator[None]:
+    """Pillow's many error types as one `SlideError` naming the file and the cause."""
     try:
-        with _our_size_limit_instead_of_pillows(), Image.open(path) as image:
-            format_name = (image.format or path.suffix.lstrip(".")).lower()
-            frames = int(getattr(image, "n_frames", 1))
-            if not 0 <= frame < frames:
-                raise SlideError(
-                    path, f"scene {frame} does not exist (the image has {frames} frames)"
-                )
-            width, height = image.size
-            if header_only:
-                if frame:
-                    image.seek(frame)
-                turned = image.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF: quarter turn
-                size = (height, width) if turned else (width, height)
-                dpi = _dpi(image.info.get("dpi"))
-                return DecodedImage(None, format_name, frames, dpi, size, image.mode)
-            if width * height > limit:
-                raise SlideError(
-                    path,
-                    f"image is {width} x {height} pixels, too large to decode in memory "
-                    f"(limit {limit / 1e6:.0f} megapixels); convert it to a tiled pyramidal TIFF",
-                )
-            if frame:
-                image.seek(frame)
-            image.load()
-            dpi = _dpi(image.info.get("dpi"))
-            upright = ImageOps.exif_transpose(image)
-            pixels = _to_array(upright)
-    except SlideError:
+        yield
+    except (SlideError, BudgetError):
         raise
     except UnidentifiedImageError as error:
         raise SlideError(path, "not an image Pillow can identify") from error
@@ -125,11 +111,88 @@ def decode_image(path: Path, frame: int = 0, header_only: bool = False) -> Decod
         raise SlideError(path, "permission denied: cannot read the file") from error
     except MemoryError as error:
         raise SlideError(path, "not enough memory to decode the image") from error
-    except (OSError, ValueError, SyntaxError, EOFError) as error:
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as error:
         # Pillow reports truncated or corrupt data as OSError/SyntaxError: never keep half.
         raise SlideError(path, f"cannot decode the image: {error}") from error
-    height, width = pixels.shape[:2]
-    return DecodedImage(pixels, format_name, frames, dpi, (width, height), upright.mode)
+
+
+def read_header(path: Path, frame: int = 0) -> ImageHeader:
+    """Size, mode, frames and orientation of one frame, decoding no pixels.
+
+    PNG files are also verified (every chunk's checksum, IDAT included, without inflating
+    it), so a cut-off PNG is refused at open; other formats show corruption on first read.
+    """
+    with _pillow_errors(path), _our_size_limit_instead_of_pillows(), Image.open(path) as image:
+        format_name = (image.format or path.suffix.lstrip(".")).lower()
+        frames = int(getattr(image, "n_frames", 1))
+        if not 0 <= frame < frames:
+            raise SlideError(path, f"scene {frame} does not exist (the image has {frames} frames)")
+        if frame:
+            image.seek(frame)
+        width, height = image.size
+        if width <= 0 or height <= 0:
+            raise SlideError(path, f"image has no pixels ({width} x {height})")
+        orientation = _orientation(image, format_name)
+        if orientation in _TRANSPOSED:
+            width, height = height, width
+        mode = image.mode
+        dpi = _dpi(image.info.get("dpi"))
+    if format_name == "png":
+        with _pillow_errors(path), _our_size_limit_instead_of_pillows(), Image.open(path) as fresh:
+            fresh.verify()  # must come straight after open
+    return ImageHeader(width, height, mode, format_name, frames, dpi, orientation)
+
+
+def decode_image(path: Path, frame: int = 0, header: ImageHeader | None = None) -> DecodedImage:
+    """One frame of an image file, decoded completely, within the memory budget.
+
+    Raises `BudgetError` before decoding when the image would not fit, `SlideError` for
+    anything that is not a complete, decodable image.
+    """
+    header = header or read_header(path, frame)
+    check_allocation(
+        header.decode_bytes(), f"{path}: decoding the {header.width} x {header.height} image"
+    )
+    with _pillow_errors(path), _our_size_limit_instead_of_pillows(), Image.open(path) as image:
+        if frame:
+            image.seek(frame)
+        image.load()
+        turn = _TURNS.get(header.orientation)
+        pixels = _to_array(image.transpose(turn) if turn is not None else image)
+    if pixels.shape[:2] != (header.height, header.width):
+        raise SlideError(
+            path,
+            f"decoded {pixels.shape[1]} x {pixels.shape[0]} pixels, the header says "
+            f"{header.width} x {header.height}",
+        )
+    return DecodedImage(pixels, header.format, header.frames, header.dpi)
+
+
+#: EXIF orientation -> the transpose that makes the image upright (as ImageOps.exif_transpose).
+_TURNS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _orientation(image: Image.Image, format_name: str) -> int:
+    """The EXIF orientation, from the header only: Pillow's PNG `getexif()` decodes the whole
+    image to look for an eXIf chunk after the pixels, so for PNG only one before them counts."""
+    if format_name == "png":
+        raw = image.info.get("exif")
+        if not raw:
+            return 1
+        exif = Image.Exif()
+        exif.load(raw)
+    else:
+        exif = image.getexif()
+    value = exif.get(0x0112)
+    return int(value) if isinstance(value, int) and value in _TURNS else 1
 
 
 def _dpi(value: Any) -> tuple[float, float] | None:
@@ -145,12 +208,8 @@ def _to_array(image: Image.Image) -> np.ndarray:
     mode = image.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
         return np.asarray(image).astype(np.uint16)[:, :, np.newaxis]
-    if mode == "I":
-        values = np.asarray(image)
-        # PNG stores 16-bit gray as mode "I"; keep it 16-bit when the values fit.
-        if values.size and values.min() >= 0 and values.max() <= 0xFFFF:
-            return values.astype(np.uint16)[:, :, np.newaxis]
-        return values.astype(np.int32)[:, :, np.newaxis]
+    if mode == "I":  # 32-bit integers (Pillow opens 16-bit PNG as I;16)
+        return np.asarray(image).astype(np.int32)[:, :, np.newaxis]
     if mode == "F":
         return np.asarray(image, dtype=np.float32)[:, :, np.newaxis]
     has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
@@ -220,42 +279,29 @@ class ImageSource(SlideSource):
 
     def __init__(self, path: Path, scene: int = 0, cache: TileCache | None = None) -> None:
         super().__init__(path, scene, cache)
-        header = decode_image(self.path, scene, header_only=True)
-        self._format, self._frames, self._dpi = header.format, header.frames, header.dpi
-        self._header = header
-        self._levels: list[np.ndarray | None] = [None] * len(pyramid_shapes(*header.size))
+        self._header = read_header(self.path, scene)
+        self._format, self._frames, self._dpi = (
+            self._header.format,
+            self._header.frames,
+            self._header.dpi,
+        )
+        shapes = pyramid_shapes(self._header.width, self._header.height)
+        self._levels: list[np.ndarray | None] = [None] * len(shapes)
         self._level_lock = threading.Lock()
-        width, height = header.size
-        if width * height <= EAGER_DECODE_PIXELS or header.mode not in _HEADER_TYPES:
-            self._decode_level0()
-
-    def _decode_level0(self) -> np.ndarray:
-        """Decode the file into level 0 (once; callers hold the lock or are the constructor)."""
-        full = decode_image(self.path, self.scene).pixels
-        assert full is not None
-        full.setflags(write=False)  # tiles are views of it: nobody may change them
-        self._levels[0] = full
-        return full
 
     def _load_metadata(self) -> SlideMetadata:
-        full = self._levels[0]
-        if full is not None:
-            height, width, channels = full.shape
-            dtype = full.dtype
-        else:  # not decoded yet: the header says what the pixels will be
-            width, height = self._header.size
-            channels, dtype_name = _HEADER_TYPES[self._header.mode]
-            dtype = np.dtype(dtype_name)
-        is_rgb = channels == 3 and dtype == np.uint8
+        header = self._header
+        is_rgb = header.channels == 3
         return SlideMetadata(
             format=self._format,
             levels=tuple(
-                Level(w, h, float(2**i)) for i, (w, h) in enumerate(pyramid_shapes(width, height))
+                Level(w, h, float(2**i))
+                for i, (w, h) in enumerate(pyramid_shapes(header.width, header.height))
             ),
             mpp=None,
-            channels=channels,
+            channels=header.channels,
             channel_names=("R", "G", "B") if is_rgb else ("L",),
-            dtype=dtype.name,
+            dtype=header.dtype.name,
             is_rgb=is_rgb,
             scene_count=self._frames,
             properties=self._properties(),
@@ -268,7 +314,8 @@ class ImageSource(SlideSource):
         return props
 
     def _level(self, index: int) -> np.ndarray:
-        """The pixels of a level, computed from the level above the first time it is needed."""
+        """The pixels of a level: the file is decoded on the first read, coarser levels are
+        computed from the level above the first time they are needed."""
         if self._closed:
             raise SlideError(self.path, "slide is closed")
         pixels = self._levels[index]
@@ -276,7 +323,9 @@ class ImageSource(SlideSource):
             return pixels
         with self._level_lock:
             if self._levels[0] is None:
-                self._decode_level0()
+                full = decode_image(self.path, self.scene, self._header).pixels
+                full.setflags(write=False)  # tiles are views of it: nobody may change them
+                self._levels[0] = full
             for i in range(1, index + 1):
                 if self._levels[i] is None:
                     above = self._levels[i - 1]

@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from tilescope.engine.budget import check_allocation
 from tilescope.engine.slide.errors import SlideError
 
 MINISWHITE = 0
@@ -116,6 +117,15 @@ class ByteReader:
             self._handles.clear()
 
 
+#: Chunks from this size up are checked against the memory budget before decoding.
+_CHECKED_BYTES = 64 << 20
+
+
+def check_large(nbytes: int, what: str) -> None:
+    if nbytes >= _CHECKED_BYTES:
+        check_allocation(nbytes, what)
+
+
 #: Keeps decoded chunks: `memo(key, load)` returns the cached chunk or stores `load()`.
 ChunkMemo = Callable[[tuple[int, int], Callable[[], np.ndarray]], np.ndarray]
 
@@ -195,6 +205,12 @@ class ChunkedPage:
         offset, count = int(self._offsets[index]), int(self._counts[index])
         if count == 0 or offset == 0:
             return None  # sparse file: nothing stored here, the caller fills background
+        kind = "tile" if self.tiled else "strip"
+        samples = 1 if self.planar else self.samples
+        check_large(
+            self.chunk_width * self.chunk_height * samples * self.dtype.itemsize + count,
+            f"{self._reader.path}: decoding a {self.chunk_width} x {self.chunk_height} {kind}",
+        )
         data = self._reader.read(offset, count)
         if len(data) != count:
             raise self._corrupt(column, row, f"file ends {count - len(data)} bytes early")
