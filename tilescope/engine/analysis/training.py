@@ -86,7 +86,9 @@ def apply_to_store(
     ids: Sequence[str] | None = None,
 ) -> dict[str, int]:
     """Classify detections (a run, a region's box, given ids, else all); returns counts."""
-    table = store.object_table(ids=ids, run_id=run_id, bbox=bbox, kind=ObjectKind.DETECTION)
+    table = store.object_table(
+        ids=ids, run_id=run_id, bbox=bbox, kind=ObjectKind.DETECTION, geometry=False
+    )
     if not len(table):
         return {}
     feature_matrix(store, [], classifier.features)  # clear error for missing features
