@@ -252,3 +252,27 @@ def test_vectra_qptiff_objective_colours_and_associated_images(tmp_path):
         np.testing.assert_array_equal(slide.read_level_region(1, 0, 0, 256, 192), base[::2, ::2])
         info = meta.to_json(str(path))
         assert info["channel_colours"] == ["#0000ff", "#00ff00", "#ff0000"]
+
+
+# -- a corrupt tile -------------------------------------------------------------------------
+@pytest.mark.parametrize("backend", ["tifffile", "openslide"])
+def test_a_corrupt_svs_tile_is_a_slide_error_at_once_and_others_still_read(
+    tmp_path, cmu_small_svs, backend
+):
+    """The reader says which tile is broken on the first read (the viewer draws it missing),
+    and neither gives up on the rest of the slide."""
+    from tilescope.engine.slide import TileCache
+
+    path = tmp_path / "corrupt.svs"
+    data = bytearray(cmu_small_svs.read_bytes())
+    with tifffile.TiffFile(cmu_small_svs) as tif:
+        page = tif.pages.first
+        offset, count = page.dataoffsets[0], page.databytecounts[0]  # tile (0, 0)
+    data[offset : offset + count] = bytes(count)  # no JPEG markers left
+    path.write_bytes(bytes(data))
+    with open_slide(path, backend=backend, cache=TileCache(0)) as slide:
+        with pytest.raises(SlideError) as raised:
+            slide.read_level_region(0, 0, 0, 100, 100)
+        assert str(path) in str(raised.value) and "\n" not in str(raised.value)
+        far = slide.read_level_region(0, 1500, 2000, 100, 100)
+        assert far.shape == (100, 100, 3) and far.std() > 0  # real tissue, not a blank
