@@ -28,6 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     export = sub.add_parser("export", help="export a checkpoint to ONNX")
     export.add_argument("--checkpoint", required=True)
     export.add_argument("--out", required=True, help="ONNX file to write")
+    release = sub.add_parser("release", help="tune, export, write and measure the model folder")
+    release.add_argument("--checkpoint", required=True)
+    release.add_argument("--data", required=True)
+    release.add_argument("--out", required=True, help="model folder to write")
+    release.add_argument("--speed", default=None, help="text for the card's speed section")
+    release.add_argument("--skip-tune", action="store_true")
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
@@ -49,6 +55,14 @@ def main(argv: list[str] | None = None) -> int:
             )
             run = run_train(options)
             print(json.dumps({k: v for k, v in run.items() if k != "history"}, indent=1))
+            return 0
+        if args.command == "release":
+            from tilescope.training.hover.release import release as run_release
+
+            result = run_release(
+                Path(args.checkpoint), Path(args.data), Path(args.out), args.speed, args.skip_tune
+            )
+            print(json.dumps(result["runtime"], indent=1))
             return 0
         from tilescope.training.hover.export import export_checkpoint
 

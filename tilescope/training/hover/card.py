@@ -8,6 +8,7 @@ evaluation (`tilescope.training.corpus.runtime_eval`), never typed in by hand.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -54,9 +55,10 @@ def description(run: dict[str, Any], runtime: dict[str, dict[str, float]]) -> st
     best = run.get("best") or {}
     return (
         "Nucleus instance segmentation for H&E brightfield at 0.5 um/px (about 20x): a small "
-        "HoVer-Net-style U-Net (GroupNorm; heads for nucleus probability and horizontal/"
-        "vertical distance to the nucleus centre; Graham et al. 2019) with marker-controlled "
-        "watershed post-processing, trained from scratch by the tilescope developers on a CPU. "
+        "HoVer-Net-style U-Net (BatchNorm, 0.81 M parameters; heads for nucleus probability "
+        "and horizontal/vertical distance to the nucleus centre; Graham et al. 2019) with "
+        "marker-controlled watershed post-processing, trained from scratch by the tilescope "
+        "developers on a CPU. "
         "NON-COMMERCIAL: the training data include the MoNuSeg 2018 training tiles (CC BY-NC-SA "
         "4.0), so these weights are for research and other non-commercial use only, and "
         "derivatives must be shared alike.\n\n"
@@ -94,11 +96,70 @@ def description(run: dict[str, Any], runtime: dict[str, dict[str, float]]) -> st
     )
 
 
+def readme(
+    run: dict[str, Any],
+    runtime: dict[str, dict[str, float]],
+    parameters: dict[str, Any],
+    extra: dict[str, Any],
+) -> str:
+    """README.md of the folder: the card's text plus tables (curve, groups, tuning, speed)."""
+    lines = [
+        f"# {MODEL_ID}",
+        "",
+        description(run, runtime),
+        "",
+        "## Held-out figures through tilescope's runtime",
+        "`python -m tilescope.training.corpus.runtime_eval --model nuclei-he` (tissue detection",
+        "off: every held-out tile is tissue). F1 pooled per group; AJI and PQ averaged over the",
+        'group\'s tiles; "macro" is the mean of the three groups.',
+        "",
+        "| group | tiles | nuclei | F1@0.5 | AJI | PQ |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for group, v in runtime.items():
+        lines.append(
+            f"| {group} | {int(v['tiles'])} | {int(v['nuclei'])} | {v['f1']:.3f} | "
+            f"{v['aji']:.3f} | {v['pq']:.3f} |"
+        )
+    lines += [
+        "",
+        "## Post-processing",
+        "NP > np_threshold is nucleus; markers are nucleus pixels where the HV gradient edge",
+        "measure max(-dH/dx, -dV/dy) < edge_threshold; marker-controlled watershed of that edge",
+        "map inside the nucleus mask (tilescope/plugins/hover/postprocess.py). Thresholds were",
+        "chosen on training tiles (`python -m tilescope.training.hover.tune`), never on the",
+        f"held-out split: {json.dumps(parameters)}.",
+    ]
+    tuning = extra.get("tuning")
+    if tuning:
+        lines.append(
+            f"Tuning tiles: {', '.join(tuning['tiles'])}; best {json.dumps(tuning['best'])}."
+        )
+    lines += [
+        "",
+        "## Training curve (held-out, evaluated in PyTorch with default post-processing)",
+        "| step | minutes | macro F1@0.5 | macro AJI | macro PQ |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for entry in run.get("history", []):
+        m = entry["holdout"]["macro"]
+        lines.append(
+            f"| {entry['step']} | {entry['minutes']} | {m['f1']:.3f} | {m['aji']:.3f} | "
+            f"{m['pq']:.3f} |"
+        )
+    for key in ("speed", "notes"):
+        if extra.get(key):
+            lines += ["", f"## {key.capitalize()}", str(extra[key])]
+    return "\n".join(lines) + "\n"
+
+
 def write_model_folder(
     folder: Path,
     onnx_file: Path,
     run: dict[str, Any],
     runtime: dict[str, dict[str, float]],
+    parameters: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
     version: str = "1.0",
 ) -> ModelManifest:
     folder.mkdir(parents=True, exist_ok=True)
@@ -125,7 +186,7 @@ def write_model_folder(
         ),
         output_kind="instances",
         classes=(ClassInfo("Nucleus", "#ff3030"),),
-        parameters=dict(PARAMETERS),
+        parameters=dict(parameters or PARAMETERS),
         prompted=False,
         tissue_detection=True,
         folder=folder,
@@ -138,4 +199,6 @@ def write_model_folder(
         ),
     )
     write_manifest(manifest, folder)
+    text = readme(run, runtime, dict(manifest.parameters), extra or {})
+    (folder / "README.md").write_text(text, encoding="utf-8")
     return load_manifest(folder)
