@@ -115,14 +115,15 @@ def read(
     if not len(rids) or not present:
         return list(chosen if wanted is None else wanted), out
     select = ", ".join(quote(chosen[i]) for i in present)
-    position = {int(r): i for i, r in enumerate(rids)}
-    lo, hi = min(position), max(position)
-    if hi - lo < 4 * len(position) + 1000:  # dense (a batch in storage order): one range scan
+    want = np.asarray(rids, dtype=np.int64)
+    unique = np.unique(want)
+    lo, hi = int(unique[0]), int(unique[-1])
+    if hi - lo < 4 * len(unique) + 1000:  # dense (a batch in storage order): one range scan
         rows = conn.execute(
             f"SELECT rid, {select} FROM {TABLE} WHERE rid BETWEEN ? AND ?", (lo, hi)
         ).fetchall()
     else:
-        keys, rows = list(position), []
+        keys, rows = unique.tolist(), []
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             rows += conn.execute(
@@ -130,11 +131,13 @@ def read(
                 chunk,
             ).fetchall()
     if rows:
-        found = [(position[r[0]], r[1:]) for r in rows if r[0] in position]
-        if found:
-            index = np.array([f[0] for f in found])
-            data = np.array([f[1] for f in found], dtype=np.float64)  # None -> nan
-            out[np.ix_(index, np.array(present, dtype=np.int64))] = data
+        data = np.array(rows, dtype=np.float64)  # NULL (None) -> NaN
+        got = data[:, 0].astype(np.int64)
+        order = np.argsort(got, kind="stable")
+        at = np.clip(np.searchsorted(got[order], want), 0, len(got) - 1)
+        hit = got[order][at] == want
+        source = data[order[at[hit]], 1:]
+        out[np.ix_(np.flatnonzero(hit), np.array(present, dtype=np.int64))] = source
     return list(chosen if wanted is None else wanted), out
 
 
