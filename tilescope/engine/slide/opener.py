@@ -93,12 +93,10 @@ def _check_file(path: Path) -> None:
     except OSError as error:
         raise SlideError(path, f"cannot read it: {error.strerror or error}") from None
     if is_tiff_header(head) and path.suffix.lower() not in _NO_TRUNCATION_CHECK:
-        problem = tiff_truncation(path, info.st_size)
-        if problem:
-            # With even the first directory past the end, a cut-off file and one that only
-            # starts like a TIFF cannot be told apart; say both.
-            what = "truncated or not a TIFF" if "page 0 lies" in problem else "truncated"
-            raise SlideError(path, f"file is {what}: {problem}")
+        damage = tiff_truncation(path, info.st_size)
+        if damage:
+            kind, why = damage
+            raise SlideError(path, f"file is {kind}: {why}")
 
 
 #: NDPI stores offsets modulo 4 GiB: its structure cannot be checked against the file size.

@@ -24,6 +24,8 @@ _OFFSETS = (273, 324)  # StripOffsets, TileOffsets
 _COUNTS = (279, 325)  # StripByteCounts, TileByteCounts
 _SUBIFDS = 330
 _MAX_IFDS = 100_000
+#: More directory entries than any real TIFF has (there are a few hundred tag codes in use).
+_MAX_ENTRIES = 4096
 
 
 def is_tiff_header(head: bytes) -> bool:
@@ -32,7 +34,11 @@ def is_tiff_header(head: bytes) -> bool:
 
 
 class _TruncatedError(Exception):
-    pass
+    """The structure points past the end of the file; `kind` says how that reads."""
+
+    def __init__(self, message: str, kind: str = "truncated") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class _Walker:
@@ -49,7 +55,12 @@ class _Walker:
 
     def _read(self, offset: int, length: int, what: str) -> bytes:
         if offset + length > self.size:
-            raise _TruncatedError(f"it has {self.size} bytes, but {what} lies at byte {offset}")
+            # Starting inside the file and running past its end is a cut; starting beyond it
+            # may be a cut or a damaged pointer.
+            kind = "truncated" if offset < self.size else "truncated or damaged"
+            raise _TruncatedError(
+                f"it has {self.size} bytes, but {what} lies at byte {offset}", kind
+            )
         self.handle.seek(offset)
         data = self.handle.read(length)
         if len(data) != length:
@@ -74,9 +85,18 @@ class _Walker:
     def _ifd(self, offset: int, name: str) -> tuple[int, list[int]]:
         count_size, entry_size, next_size = (8, 20, 8) if self.big else (2, 12, 4)
         count_format = "Q" if self.big else "H"
+        if offset >= self.size and name == "page 0":
+            # Even the first directory is missing: a cut-off file, or bytes that only start
+            # like a TIFF; nothing tells them apart.
+            raise _TruncatedError(
+                f"it has {self.size} bytes, but its first directory would lie at byte {offset}",
+                "truncated or not a TIFF",
+            )
         (count,) = struct.unpack(
             self.order + count_format, self._read(offset, count_size, f"the directory of {name}")
         )
+        if offset + count_size + count * entry_size > self.size and count > _MAX_ENTRIES:
+            raise _TruncatedError(f"the directory of {name} claims {count} entries", "damaged")
         table = self._read(
             offset + count_size, count * entry_size + next_size, f"the directory of {name}"
         )
@@ -92,27 +112,38 @@ class _Walker:
             values[tag] = (kind, n, len(inline), inline)
         (following,) = struct.unpack(self.order + ("Q" if self.big else "I"), table[-next_size:])
         for tag, (kind, n, room, inline) in values.items():
-            length = n * _TYPE_SIZES.get(kind, 1)
+            if kind not in _TYPE_SIZES:
+                continue  # an unknown type: readers skip the tag, so do we
+            length = n * _TYPE_SIZES[kind]
             if length > room:
                 (where,) = struct.unpack(self.order + ("Q" if self.big else "I"), inline)
+                if length > self.size:
+                    raise _TruncatedError(
+                        f"tag {tag} of {name} claims {length} bytes of values", "damaged"
+                    )
                 if where + length > self.size:
                     raise _TruncatedError(
                         f"it has {self.size} bytes, but tag {tag} of {name} needs bytes up to "
-                        f"{where + length}"
+                        f"{where + length}",
+                        "truncated" if where < self.size else "truncated or damaged",
                     )
         for offsets_tag, counts_tag in zip(_OFFSETS, _COUNTS, strict=True):
             if offsets_tag in values and counts_tag in values:
                 starts = self._array(values[offsets_tag], name)
                 lengths = self._array(values[counts_tag], name)
                 n = min(len(starts), len(lengths))
-                ends = starts[:n] + lengths[:n]
-                ends = ends[lengths[:n] > 0]
-                if ends.size and int(ends.max()) > self.size:
+                stored = lengths[:n] > 0
+                starts, ends = starts[:n][stored], starts[:n][stored] + lengths[:n][stored]
+                beyond = ends > self.size
+                if beyond.any():
                     kind_name = "tiles" if offsets_tag == 324 else "strips"
-                    missing = int((ends > self.size).sum())
+                    # Cut off: the chunks past the end are the last ones in the file. Any
+                    # chunk past the end while a later-stored one fits: a damaged table.
+                    cut = int(starts[beyond].min()) >= int(ends[~beyond].max(initial=0)) - 1
                     raise _TruncatedError(
-                        f"it has {self.size} bytes, but {missing} {kind_name} of {name} lie "
-                        f"beyond its end (up to byte {int(ends.max())})"
+                        f"it has {self.size} bytes, but {int(beyond.sum())} {kind_name} of "
+                        f"{name} lie beyond its end (up to byte {int(ends.max())})",
+                        "truncated" if cut else "damaged",
                     )
         sub_ifds = []
         if _SUBIFDS in values:
@@ -134,17 +165,20 @@ class _Walker:
         return np.frombuffer(data, dtype).astype(np.int64)
 
 
-def tiff_truncation(path: Path, size: int | None = None) -> str | None:
-    """Why the TIFF at `path` is incomplete (one line), or None when its structure fits.
+def tiff_truncation(path: Path, size: int | None = None) -> tuple[str, str] | None:
+    """(kind, why) when the TIFF at `path` points past its end, else None.
 
-    Errors other than truncation (a malformed directory) are left to the readers to report.
+    `kind` is "truncated" (cut off inside a directory, a value or the last tiles),
+    "truncated or not a TIFF" (not even the first directory is there), "truncated or damaged"
+    (a pointer past the end: a cut, or a changed offset) or "damaged" (an impossible count
+    or table). Other malformations are left to the readers to report.
     """
     try:
         with open(path, "rb") as handle:
             walker = _Walker(handle, size if size is not None else path.stat().st_size)
             walker.walk()
-    except _TruncatedError as truncated:
-        return str(truncated)
+    except _TruncatedError as problem:
+        return problem.kind, str(problem)
     except (OSError, struct.error, ValueError, OverflowError):
         return None
     return None
