@@ -87,7 +87,8 @@ def _load(path: Path) -> tuple[dict[str, Colour], bool]:
 
 def _save(path: Path, classes: dict[str, Colour]) -> None:
     text = json.dumps([{"name": n, "colour": list(c)} for n, c in classes.items()], indent=1)
-    temporary = path.with_name(f".{path.name}.part")
+    # A name of its own per writer: batch workers may learn classes at the same moment.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.part")
     try:
         temporary.write_text(text + "\n", encoding="utf-8")
         os.replace(temporary, path)

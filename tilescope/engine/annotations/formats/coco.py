@@ -64,18 +64,22 @@ def document(
     image = shapely.box(0, 0, width, height)
     names = list(categories or [])
     entries: list[dict[str, Any]] = []
-    not_areas = too_small = repaired = 0
-    for a in annotations:
-        if a.geometry.geom_type not in ("Polygon", "MultiPolygon"):
-            not_areas += 1
-            continue
-        geometry = a.geometry
-        if not shapely.is_valid(geometry):
+    items = list(annotations)
+    shapes = np.array([a.geometry for a in items], dtype=object)
+    is_area = np.isin(shapely.get_type_id(shapes), (3, 6))  # Polygon, MultiPolygon
+    not_areas = int((~is_area).sum())
+    items, shapes = [a for a, ok in zip(items, is_area, strict=True) if ok], shapes[is_area]
+    if x0 or y0:
+        shapes = shapely.transform(shapes, lambda xy: xy - [x0, y0])
+    valid = shapely.is_valid(shapes)
+    covered = shapely.covers(image, shapes)
+    too_small = repaired = 0
+    for a, geometry, is_valid, inside in zip(items, shapes, valid, covered, strict=True):
+        if not is_valid:
             geometry = repair(geometry)
             repaired += 1
-        if x0 or y0:
-            geometry = shapely.transform(geometry, lambda xy: xy - [x0, y0])
-        if not shapely.covers(image, geometry):
+            inside = shapely.covers(image, geometry)
+        if not inside:
             geometry = polygonal(shapely.intersection(geometry, image))
         if geometry.is_empty:
             continue  # outside the image
@@ -123,7 +127,7 @@ def document(
 
 def write_document(doc: dict[str, Any], path: Path) -> None:
     with atomic_text_writer(path) as out:
-        json.dump(doc, out, allow_nan=False)
+        out.write(json.dumps(doc, allow_nan=False))  # dumps: the C encoder (dump is pure Python)
 
 
 def write_image(

@@ -249,7 +249,7 @@ def write(
             document["attributes"] = {_UNCLASSIFIED: True}
         out.append(document)
     with atomic_text_writer(path) as handle:
-        json.dump(out, handle, allow_nan=False)
+        handle.write(json.dumps(out, allow_nan=False))  # dumps: the C encoder
     if parts:
         return [f"DSA elements have one part each: {parts} extra part(s) became elements"]
     return []
