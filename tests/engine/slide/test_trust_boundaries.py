@@ -276,3 +276,24 @@ def test_a_corrupt_svs_tile_is_a_slide_error_at_once_and_others_still_read(
         assert str(path) in str(raised.value) and "\n" not in str(raised.value)
         far = slide.read_level_region(0, 1500, 2000, 100, 100)
         assert far.shape == (100, 100, 3) and far.std() > 0  # real tissue, not a blank
+
+
+def test_ome_zarr_huge_declared_chunks_are_checked_before_decoding(tmp_path, monkeypatch):
+    from tilescope.engine.errors import BudgetError
+
+    root = synthetic.write_ome_zarr(tmp_path / "chunks.zarr", [synthetic.pattern(64, 64, 1)])
+    array_meta = root / "0" / ".zarray"
+    meta = json.loads(array_meta.read_text())
+    meta["chunks"] = [1, 9000, 9000]  # 81 MB per chunk, whatever the image size
+    array_meta.write_text(json.dumps(meta))
+    monkeypatch.setenv("TILESCOPE_MEMORY_BUDGET_MB", "32")
+    with open_slide(root) as slide, pytest.raises(BudgetError) as raised:
+        slide.read_level_region(0, 0, 0, 10, 10)
+    assert str(raised.value).startswith(f"{root}: decoding one 1 x 9000 x 9000 chunk")
+
+
+def test_ome_zarr_metadata_that_is_not_metadata_is_refused(tmp_path):
+    root = synthetic.write_ome_zarr(tmp_path / "deep.zarr", [synthetic.pattern(16, 16, 1)])
+    (root / ".zattrs").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(SlideError, match=r"\.zattrs"):
+        open_slide(root)

@@ -12,6 +12,7 @@ taking the first time point and the first z plane.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +23,7 @@ from tilescope.engine.slide.errors import SlideError
 from tilescope.engine.slide.metadata import Level, SlideMetadata
 from tilescope.engine.slide.mpp import vendor_mpp
 from tilescope.engine.slide.opener import Backend
-from tilescope.engine.slide.source import DEFAULT_TILE_SIZE, SlideSource
+from tilescope.engine.slide.source import DEFAULT_TILE_SIZE, SlideSource, check_large
 from tilescope.engine.slide.tile_cache import TileCache
 
 # Length units NGFF allows for space axes that give a microscope resolution, in micrometres.
@@ -192,7 +193,14 @@ class OmeZarrSource(SlideSource):
         )
 
     def _read_level(self, level: int, x: int, y: int, width: int, height: int) -> np.ndarray:
-        block = np.asarray(self._arrays[level][self._axes.selection(x, y, width, height)])
+        array = self._arrays[level]
+        # zarr decodes whole chunks: a file declaring 100,000-pixel chunks must not make a
+        # small read allocate gigabytes.
+        check_large(
+            math.prod(int(n) for n in array.chunks) * np.dtype(array.dtype).itemsize,
+            f"{self.path}: decoding one {' x '.join(str(n) for n in array.chunks)} chunk",
+        )
+        block = np.asarray(array[self._axes.selection(x, y, width, height)])
         return np.ascontiguousarray(self._axes.to_yxc(block))
 
     def _close(self) -> None:
@@ -297,8 +305,17 @@ def _read_group_attrs(root: Path, folder: Path) -> tuple[dict[str, Any], Literal
     raise SlideError(root, f"no zarr metadata in {_relative(root, folder) or 'the folder'}")
 
 
+#: Zarr metadata documents are a few kilobytes; anything far larger is not one.
+MAX_METADATA_BYTES = 16 << 20
+
+
 def _read_json(root: Path, file: Path) -> dict[str, Any]:
     try:
+        size = file.stat().st_size
+        if size > MAX_METADATA_BYTES:
+            raise SlideError(
+                root, f"{_relative(root, file)} is {size} bytes, too large for zarr metadata"
+            )
         document = json.loads(file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise SlideError(
@@ -306,6 +323,8 @@ def _read_json(root: Path, file: Path) -> dict[str, Any]:
             f"broken OME-Zarr metadata: {_relative(root, file)} is not valid JSON "
             f"({error.msg} at line {error.lineno}, column {error.colno})",
         ) from error
+    except RecursionError:
+        raise SlideError(root, f"{_relative(root, file)} is nested too deeply") from None
     except (OSError, UnicodeDecodeError) as error:
         raise SlideError(root, f"cannot read {_relative(root, file)}: {error}") from error
     if not isinstance(document, dict):
