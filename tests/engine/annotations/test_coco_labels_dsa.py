@@ -277,3 +277,14 @@ def test_dsa_hostile_elements(tmp_path: Path, document: dict, problem: str) -> N
     path.write_text(json.dumps(document), encoding="utf-8")
     with pytest.raises(AnnotationFormatError, match=problem):
         read_annotations(path)
+
+
+def test_label_zarr_is_an_ngff_image_label_for_ome_zarr_models(tmp_path: Path) -> None:
+    models = pytest.importorskip("ome_zarr_models.v04.image_label", reason="ome-zarr-models")
+    objects = [Annotation(shapely.box(0, 0, 40, 40), class_name="Tumor")]
+    options = ExportOptions(
+        class_colours={"Tumor": (200, 0, 0)}, mpp=0.25, size=(64, 64), labels="class"
+    )
+    export_annotations(objects, tmp_path / "l.zarr", options=options)
+    label = models.ImageLabel.from_zarr(zarr.open_group(str(tmp_path / "l.zarr"), mode="r"))
+    assert label.attributes.image_label.colors[0].rgba == (200, 0, 0, 255)
