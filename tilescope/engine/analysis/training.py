@@ -99,6 +99,6 @@ def apply_to_store(
     known = set(classifier.classes)
     keep = {i: c for i, c in zip(examples.ids, examples.labels, strict=True) if c in known}
     classes = [keep.get(i, p) for i, p in zip(table.ids, predicted, strict=True)]
-    store.set_classes(table.ids, classes)
+    store.set_classes(table.ids, classes, rids=table.rids)
     names, counts = np.unique(np.array([c or "" for c in classes]), return_counts=True)
     return {str(n): int(c) for n, c in zip(names, counts, strict=True)}

@@ -902,10 +902,9 @@ class AnnotationStore:
                 "SELECT w.pos, a.rid, a.id FROM wanted_ids w JOIN annotations a ON a.id = w.id "
                 "ORDER BY w.pos"
             ).fetchall()
-            conn.execute(
-                "UPDATE annotations SET version = ? WHERE id IN (SELECT id FROM wanted_ids)",
-                (version,),
-            )
+            # The objects' rows are not rewritten (a geometry each): the transaction's version
+            # tells other processes something changed; listeners here get the ids.
+            del version
             conn.execute("DELETE FROM wanted_ids")
             if found:
                 pos = np.array([r[0] for r in found], dtype=np.int64)
@@ -972,11 +971,15 @@ class AnnotationStore:
         return [(r[0], r[1]) for r in self._conn.execute(sql, [path, path, *params])]
 
     def set_classes(
-        self, ids: Sequence[str], class_names: Sequence[str | None] | str | None
+        self,
+        ids: Sequence[str],
+        class_names: Sequence[str | None] | str | None,
+        *,
+        rids: Sequence[int] | np.ndarray | None = None,
     ) -> int:
         """Classify many objects at once (a classifier's result); one transaction, one event.
-
-        Not an undoable edit: run the classifier again, or undo by applying the old classes.
+        `rids` (from `object_table`, same order as `ids`) skip the id lookups. Only objects
+        whose class changes are written. Not an undoable edit: apply the old classes to undo.
         """
         ids = list(ids)
         names = (
@@ -994,18 +997,46 @@ class AnnotationStore:
             version = self._write_version(state)
             self._ensure_classes(conn, set(names))
             conn.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS new_classes (id TEXT PRIMARY KEY, name TEXT)"
+                "CREATE TEMP TABLE IF NOT EXISTS new_classes (rid INTEGER PRIMARY KEY, name TEXT)"
             )
             conn.execute("DELETE FROM new_classes")
-            conn.executemany(
-                "INSERT OR REPLACE INTO new_classes VALUES (?, ?)", zip(ids, names, strict=True)
+            if rids is not None:
+                if len(rids) != len(ids):
+                    raise ValueError("set_classes needs one rid per id")
+                conn.executemany(
+                    "INSERT OR REPLACE INTO new_classes VALUES (?, ?)",
+                    zip(np.asarray(rids, dtype=np.int64).tolist(), names, strict=True),
+                )
+            else:
+                conn.execute("CREATE TEMP TABLE IF NOT EXISTS new_class_ids (id TEXT, name TEXT)")
+                conn.execute("DELETE FROM new_class_ids")
+                conn.executemany(
+                    "INSERT INTO new_class_ids VALUES (?, ?)", zip(ids, names, strict=True)
+                )
+                conn.execute(
+                    "INSERT OR REPLACE INTO new_classes SELECT a.rid, n.name "
+                    "FROM new_class_ids n JOIN annotations a ON a.id = n.id"
+                )
+                conn.execute("DELETE FROM new_class_ids")
+            conn.execute(  # unchanged classes need no write
+                "DELETE FROM new_classes WHERE rid IN (SELECT n.rid FROM new_classes n "
+                "JOIN annotations a ON a.rid = n.rid WHERE a.class_name IS n.name)"
             )
+            many = conn.execute("SELECT COUNT(*) FROM new_classes").fetchone()[0]
+            existing = conn.execute("SELECT MAX(rid) FROM annotations").fetchone()[0] or 0
+            bulk = many >= _BULK_REINDEX_MIN and 2 * many >= existing
+            rebuilt = ("annotations_class", "annotations_version")
+            if bulk:  # rebuilding two indexes once beats a million index updates
+                for name in rebuilt:
+                    conn.execute(f"DROP INDEX IF EXISTS {name}")
             changed = conn.execute(
                 "UPDATE annotations SET class_name = n.name, version = ? FROM new_classes n "
-                "WHERE annotations.id = n.id AND annotations.class_name IS NOT n.name "
-                "RETURNING annotations.id",
+                "WHERE annotations.rid = n.rid RETURNING annotations.id",
                 (version,),
             ).fetchall()
+            if bulk:
+                for name in rebuilt:
+                    conn.execute(SECONDARY_INDEXES[name])
             conn.execute("DELETE FROM new_classes")
             state.pending.note_updated([r[0] for r in changed])
         return len(changed)
