@@ -5,7 +5,8 @@ level coordinate 0 / downsample is exact). Level-aligned regions read through
 `read_region` must be crops of it, at every level, for the shared slides and for generated
 ones whose downsamples are not integers: JPEG SVS and Aperio JPEG 2000 in both colour
 spaces (33005 RGB, 33003 YCbCr), where a level read at round(x * ds) used to come out
-resampled at a sub-pixel offset (whole-level mean absolute difference 0.7-2.1).
+resampled at a sub-pixel offset (whole-level mean absolute difference 0.7-2.1). Both the
+backend chosen for each file and the OpenSlide backend are held to it.
 """
 
 from __future__ import annotations
@@ -109,10 +110,15 @@ def _regions(width: int, height: int, seed: int):
         yield int(rng.integers(-20, width)), int(rng.integers(-20, height)), w, h
 
 
-def test_level_aligned_regions_equal_openslide_level_pixels(slide_path: Path) -> None:
+@pytest.mark.parametrize("backend", [None, "openslide"])
+def test_level_aligned_regions_equal_openslide_level_pixels(
+    slide_path: Path, backend: str | None
+) -> None:
+    """By the backend chosen for the file (tifffile for all of these) and through OpenSlide
+    itself, whose reads at non-integer downsamples must start at exact anchors."""
     reference = openslide.OpenSlide(str(slide_path))
-    with open_slide(slide_path, cache=TileCache(0)) as ours:
-        assert ours.backend_name == "tifffile"
+    with open_slide(slide_path, cache=TileCache(0), backend=backend) as ours:
+        assert ours.backend_name == (backend or "tifffile")
         assert ours.metadata.downsamples == reference.level_downsamples
         for level, (width, height) in enumerate(reference.level_dimensions):
             want = composite_on_white(
@@ -130,6 +136,15 @@ def test_level_aligned_regions_equal_openslide_level_pixels(slide_path: Path) ->
                     got, expected, err_msg=f"{slide_path.name} level {level} at ({x}, {y})"
                 )
     reference.close()
+
+
+def test_exact_anchor_lands_within_a_512th_of_a_level_pixel() -> None:
+    from tilescope.engine.slide.backends.openslide_backend import exact_anchor
+
+    for ds in (2.997005988023952, 5.994011976047904, 16.0021, 1.5):
+        for position in range(0, 5000, 37):
+            anchor, k = exact_anchor(position, ds)
+            assert k <= position and 0 <= anchor / ds - k < 1 / 512
 
 
 def test_generated_levels_have_non_integer_downsamples(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ The OpenSlide library comes from the `openslide-bin` wheel; no system package is
 from __future__ import annotations
 
 import contextlib
+import math
 from pathlib import Path
 from typing import Any
 
@@ -105,8 +106,19 @@ class OpenSlideSource(SlideSource):
 
     def _read_level(self, level: int, x: int, y: int, width: int, height: int) -> np.ndarray:
         ds = self.metadata.levels[level].downsample
-        location = (round(x * ds), round(y * ds))
-        return self._openslide_read(location, level, (width, height))
+        if float(ds).is_integer():
+            return self._openslide_read((round(x * ds), round(y * ds)), level, (width, height))
+        # OpenSlide places a read at level coordinate location / ds; with a downsample like
+        # 2.997 that is a fraction of a pixel off and its pixels come out resampled. Start
+        # instead at a level pixel k <= x whose level-0 anchor X = ceil(k * ds) lands within
+        # 1/520 px of it: cairo keeps positions in 24.8 fixed point, so such an offset rounds
+        # to none and the pixels are the level's own (tested against whole-level reads).
+        anchor_x, kx = exact_anchor(x, ds)
+        anchor_y, ky = exact_anchor(y, ds)
+        pixels = self._openslide_read(
+            (anchor_x, anchor_y), level, (x - kx + width, y - ky + height)
+        )
+        return pixels[y - ky :, x - kx :]
 
     def _openslide_read(
         self, location: tuple[int, int], level: int, size: tuple[int, int]
@@ -162,6 +174,26 @@ class OpenSlideSource(SlideSource):
 
     def _close(self) -> None:
         self._slide.close()
+
+
+#: How far back (level pixels) to look for an exact anchor; beyond it, round as before.
+_ANCHOR_WINDOW = 1024
+_ANCHOR_EPSILON = 1 / 520
+
+
+def exact_anchor(position: int, ds: float) -> tuple[int, int]:
+    """(level-0 coordinate X, level coordinate k <= position) with X / ds within
+    `_ANCHOR_EPSILON` above k, for the closest such k within `_ANCHOR_WINDOW`; failing that
+    (downsamples a hair from an integer, like 4.0003), the smallest offset found there."""
+    best = (math.inf, round(position * ds), position)
+    for k in range(position, max(-1, position - _ANCHOR_WINDOW), -1):
+        anchor = math.ceil(k * ds)
+        offset = anchor / ds - k
+        if offset < _ANCHOR_EPSILON:
+            return anchor, k
+        if offset < best[0]:
+            best = (offset, anchor, k)
+    return best[1], best[2]
 
 
 def _aligned(request: RegionRequest, ds: float) -> bool:
