@@ -154,6 +154,12 @@ def test_examples_train_live_preview_and_apply(qtbot, annotated, tmp_path: Path)
     job = ui.apply(WHOLE_SLIDE)
     qtbot.waitUntil(lambda: not job.active, timeout=30000)
     assert job.state == JobState.DONE and sum(job.result.values()) == len(ids)
+    ui.refresh()
+    runs = [panel.scope.itemText(i) for i in range(panel.scope.count())]
+    run_choice = next(text for text in runs if text.startswith("Run: threshold-nuclei"))
+    job = ui.apply(run_choice)
+    qtbot.waitUntil(lambda: not job.active, timeout=30000)
+    assert job.state == JobState.DONE and sum(job.result.values()) == len(ids)
     # The threshold classifier on one feature.
     panel.threshold_feature.setCurrentText("area_um2")
     panel.threshold.setValue(float(cut))

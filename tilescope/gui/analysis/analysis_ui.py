@@ -184,6 +184,7 @@ class AnalysisUi(QObject):
         store = session.store
         runs = [(f"Run: {r.model_id} ({r.run_id[:8]})", r.run_id) for r in store.runs()]
         self.measure_panel.set_runs(runs)
+        self.classifier_panel.set_runs(runs)
         names = store.measurement_names()
         self.classifier_panel.set_features(names)
         self.classifier_panel.set_classes(sorted(c.name for c in store.classes()))
@@ -427,7 +428,7 @@ class AnalysisUi(QObject):
             return {}
 
     def apply(self, scope: str, model: Any = None) -> AiJob | dict[str, int] | None:
-        """Apply to the view or a region at once, or to the whole slide as a job."""
+        """Apply to the view or a region at once, or to a run or the whole slide as a job."""
         model = model or self.classifier
         if model is None:
             self._say("Train or load a classifier first")
@@ -440,9 +441,11 @@ class AnalysisUi(QObject):
             self._say(_counts_text(counts))
             return counts
 
+        run_id = self.classifier_panel.run_for(scope)
+
         def work(progress: Any, cancel: Any) -> dict[str, int]:
             with session.using() as store:
-                return apply_to_store(store, model)
+                return apply_to_store(store, model, run_id=run_id)
 
         job = AiJob(f"Classify · {tab.path.name}", work, parent=self)
         job.finished.connect(lambda counts: self._say(_counts_text(counts)))

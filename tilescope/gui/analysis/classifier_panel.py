@@ -146,6 +146,21 @@ class ClassifierPanel(QWidget):
             if self.features.item(i).checkState() == Qt.CheckState.Checked
         ]
 
+    def set_runs(self, runs: list[tuple[str, str]]) -> None:
+        """Apply-to choices: whole slide, view, region, then each run (label, run id)."""
+        current = self.scope.currentText()
+        self.scope.clear()
+        self.scope.addItems([WHOLE_SLIDE, IN_VIEW, IN_SELECTION])
+        for label, run_id in runs:
+            self.scope.addItem(label, run_id)
+        self.scope.setCurrentIndex(max(self.scope.findText(current), 0))
+
+    def run_for(self, scope: str) -> str | None:
+        """The run id of a "Run: ..." choice (None for the others)."""
+        index = self.scope.findText(scope)
+        data = self.scope.itemData(index) if index >= 0 else None
+        return str(data) if data else None
+
     def set_classes(self, names: list[str]) -> None:
         current = self.example_class.currentText()
         self.example_class.clear()
