@@ -40,8 +40,8 @@ class ClassifierPanel(QWidget):
         super().__init__(parent)
         self.example_class = QComboBox()
         self.example_class.setEditable(True)
-        add = QPushButton("Add selected as examples")
-        add.setToolTip("Label the selected objects with this class (or drop classified points)")
+        add = QPushButton("Add selected")
+        add.setToolTip("Use the selected objects as examples of this class (or drop points)")
         add.clicked.connect(
             lambda: self.add_examples_requested.emit(self.example_class.currentText())
         )
