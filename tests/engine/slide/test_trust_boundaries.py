@@ -297,3 +297,33 @@ def test_ome_zarr_metadata_that_is_not_metadata_is_refused(tmp_path):
     (root / ".zattrs").write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(SlideError, match=r"\.zattrs"):
         open_slide(root)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"x": float("nan")},
+        {"y": float("inf")},
+        {"width": float("nan")},
+        {"height": -1},
+        {"downsample": float("nan")},
+        {"downsample": 0},
+        {"x": "12"},
+    ],
+)
+def test_region_requests_refuse_non_finite_values_in_one_line(fields):
+    from tilescope.engine.errors import InputError
+    from tilescope.engine.slide import RegionRequest
+
+    values = {"x": 0, "y": 0, "width": 10, "height": 10, "downsample": 1.0, **fields}
+    with pytest.raises(InputError) as raised:
+        RegionRequest(**values)
+    assert str(raised.value).startswith("region: ") and "\n" not in str(raised.value)
+    assert isinstance(raised.value, ValueError)  # callers catching ValueError keep working
+
+
+def test_region_request_takes_numpy_scalars():
+    from tilescope.engine.slide import RegionRequest
+
+    request = RegionRequest(np.int64(4), np.float32(2.5), np.int64(10), 10, np.float64(2))
+    assert request.output_size == (5, 5)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+from tilescope.engine.errors import InputError
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,10 +23,21 @@ class RegionRequest:
     downsample: float = 1.0
 
     def __post_init__(self) -> None:
+        # InputError is a ValueError too: callers catching that keep working.
+        for name in ("x", "y", "width", "height", "downsample"):
+            value = getattr(self, name)
+            try:
+                finite = math.isfinite(value)  # numpy scalars too
+            except TypeError:
+                finite = False
+            if not finite:
+                raise InputError("region", f"{name} must be a finite number, got {value!r}")
         if self.width <= 0 or self.height <= 0:
-            raise ValueError(f"region size must be positive, got {self.width} x {self.height}")
+            raise InputError(
+                "region", f"region size must be positive, got {self.width} x {self.height}"
+            )
         if not self.downsample > 0:
-            raise ValueError(f"downsample must be positive, got {self.downsample}")
+            raise InputError("region", f"downsample must be positive, got {self.downsample}")
 
     @property
     def output_size(self) -> tuple[int, int]:
