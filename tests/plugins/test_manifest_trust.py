@@ -256,3 +256,21 @@ def test_any_value_anywhere_is_accepted_sanely_or_refused_in_one_line(tmp_path, 
     assert 0 < spec.batch_size <= 256
     assert math.isfinite(spec.normalisation.scale) and spec.normalisation.scale != 0
     assert 2 * max((spec.overlap + 1) // 2, spec.halo) < min(spec.patch_size)
+
+
+def test_models_check_lists_every_parameter_problem_of_the_model_type(tmp_path):
+    folder = model_folder(tmp_path)
+
+    def three_parameter_problems(d: dict) -> None:
+        d["parameters"].update(threshold=7, thresold=0.3, min_area=-5)
+        d["prompted"] = True
+
+    _edit(folder, three_parameter_problems)
+    problems = check_model(folder).problems
+    keys = sorted(p.split("key '")[1].split("'")[0] for p in problems)
+    assert keys == [
+        "parameters.min_area",
+        "parameters.threshold",
+        "parameters.thresold",
+        "prompted",
+    ]

@@ -59,8 +59,12 @@ def check_model(folder: str | Path) -> CheckReport:
     parameters: dict[str, object] = {}
     try:
         found = get_type(manifest.type)
-        parameters = found.validate_manifest(manifest)
-        cls = found
+        type_problems = _generic_type_problems(found, manifest)
+        if type_problems:
+            problems += type_problems
+        else:
+            parameters = found.validate_manifest(manifest)  # the type's own checks too
+            cls = found
     except (ManifestError, UnknownModelTypeError) as error:
         problems.append(f"{manifest.path}: {error}" if isinstance(error, KeyError) else str(error))
     onnx = manifest.onnx_path
@@ -94,6 +98,35 @@ def check_model(folder: str | Path) -> CheckReport:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         problems.append(f"{onnx}: running the model on a dummy input failed: {first}")
     return report
+
+
+def _generic_type_problems(cls: type[ModelType], manifest: ModelManifest) -> list[str]:
+    """Every problem the base type checks would raise one at a time: output kind, prompted,
+    each unknown parameter and each parameter value out of its range."""
+    problems: list[str] = []
+
+    def add(problem: str, key: str) -> None:
+        problems.append(str(ManifestError(manifest.path, problem, key)))
+
+    if manifest.output_kind not in cls.output_kinds:
+        add(
+            f"model type {cls.type_name!r} reads {', '.join(cls.output_kinds)}, "
+            f"not {manifest.output_kind!r}",
+            "output.kind",
+        )
+    if manifest.prompted != cls.prompted:
+        add(f"must be {str(cls.prompted).lower()} for model type {cls.type_name!r}", "prompted")
+    allowed = ", ".join(sorted(cls.parameter_specs)) or "none"
+    for name in sorted(set(manifest.parameters) - set(cls.parameter_specs)):
+        add(
+            f"is not a parameter of model type {cls.type_name!r} (allowed: {allowed})",
+            f"parameters.{name}",
+        )
+    for name, spec in cls.parameter_specs.items():
+        problem = spec.check(manifest.parameters.get(name, spec.default))
+        if problem:
+            add(problem, f"parameters.{name}")
+    return problems
 
 
 def _hash_named_onnx(folder: Path, report: CheckReport) -> None:
