@@ -88,17 +88,26 @@ def test_measure_fills_the_table_and_the_object_details(qtbot, annotated) -> Non
     assert float(rows["area_um2"]) == pytest.approx(areas.max(), rel=1e-3)
     assert "dab_od_mean" in rows
     shot(annotated.ui.list_panel, "details.png")
+    # Stain vectors estimated from a region drawn over tissue.
+    x, y, w, h = REGION
+    region = annotated.session.store.add(Annotation(shapely.box(x, y, x + w, y + h)))
+    annotated.session.select([region])
+    before = ui.measure_panel.stains.stains()
+    assert ui.estimate_stains()
+    after = ui.measure_panel.stains.stains()
+    assert after.names == ["hematoxylin", "eosin"] and after != before
 
 
 def test_cancel_keeps_nothing(qtbot, annotated) -> None:
     add_nuclei(annotated)
     ui = annotated.window.analysis
     job = ui.measure()
-    job.cancel()
+    job.cancel()  # long before its objects are measured
     qtbot.waitUntil(lambda: not job.active, timeout=60000)
+    assert job.state == JobState.CANCELLED
     assert ui.measure_panel.measure.isEnabled()
-    if job.state != JobState.DONE:  # cancelled before the end: nothing was stored
-        assert annotated.session.store.measurement_names() == []
+    assert annotated.session.store.measurement_names() == []
+    assert "cancelled" in ui.measure_panel.status.text()
 
 
 def test_examples_train_live_preview_and_apply(qtbot, annotated, tmp_path: Path) -> None:

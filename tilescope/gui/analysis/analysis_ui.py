@@ -34,6 +34,7 @@ from tilescope.engine.analysis.training import (
 )
 from tilescope.engine.annotations.model import ObjectKind
 from tilescope.engine.errors import TilescopeError
+from tilescope.engine.inference.progress import RunCancelledError
 from tilescope.engine.slide.region import RegionRequest
 from tilescope.gui.ai.job import AiJob
 from tilescope.gui.analysis.classifier_panel import IN_SELECTION, IN_VIEW, ClassifierPanel
@@ -210,8 +211,7 @@ class AnalysisUi(QObject):
         note = f"{rows.total:,} objects, {len(rows.names)} measurements"
         if shown < rows.total:
             note += f" (first {shown:,} listed)"
-        if not self.measure_panel.cancel.isEnabled():
-            self.measure_panel.status.setText(note)
+        self.measure_panel.table_note.setText(note)
         self.table_refreshed.emit()
 
     def _show_object(self, object_id: str) -> None:
@@ -255,7 +255,7 @@ class AnalysisUi(QObject):
         mpp = self._mpp(session)
 
         def work(progress: Any, cancel: Any) -> list[str]:
-            with session.using() as store:
+            with session.using() as store, contextlib.suppress(RunCancelledError):
                 return measure_store(
                     store,
                     source,
@@ -267,6 +267,7 @@ class AnalysisUi(QObject):
                     options=options,
                     kind=None if ids else ObjectKind.DETECTION,
                 )
+            return []  # cancelled: nothing was stored
 
         job = AiJob(f"Measure · {tab.path.name}", work, parent=self)
         job.progress.connect(lambda report: panel.set_progress(report.done, report.total))

@@ -48,6 +48,7 @@ class MeasurePanel(QWidget):
         self.progress.setVisible(False)
         self.status = QLabel()
         self.status.setWordWrap(True)
+        self.table_note = QLabel()
         self.model = MeasurementTableModel()
         self.table = QTableView()
         self.table.setModel(self.model)
@@ -70,6 +71,7 @@ class MeasurePanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
+        layout.addWidget(self.table_note)
         layout.addWidget(self.table, 1)
 
     def set_runs(self, runs: list[tuple[str, str]]) -> None:
