@@ -15,13 +15,14 @@ import time
 from pathlib import Path
 
 from tilescope.batch.cluster import run_on_cluster
-from tilescope.batch.tasks import SlideTask, run_slide_task
+from tilescope.batch.tasks import run_slide_task
+from tilescope.engine.inference.job import JobSpec
 from tilescope.resources import demo_slide_path
 
 
-def _tasks(slides: list[Path], out: Path, model: str, roi: tuple[float, ...]) -> list[SlideTask]:
+def _tasks(slides: list[Path], out: Path, model: str, roi: tuple[float, ...]) -> list[JobSpec]:
     return [
-        SlideTask(str(s), model, str(out), region=roi, store=False)  # type: ignore[arg-type]
+        JobSpec(s, model, out_dir=out, region=roi, store=False)  # type: ignore[arg-type]
         for s in slides
     ]
 

@@ -8,8 +8,9 @@
         for obj in result.annotations:          # tilescope Annotation values
             print(obj.class_name, obj.score, obj.geometry.wkt)   # level-0 pixels
 
-`run_model` also accepts a numpy image. `infer_to_folder` is what `tilescope infer` runs
-(GeoJSON + OME-Zarr + the slide's annotation store, resumable).
+`run_model` also accepts a numpy image. `run_job(JobSpec(...))` is what `tilescope infer`,
+the cluster and the GUI run (the slide's annotation store, GeoJSON exported from it, the
+probability map when the model makes one, resumable); `infer_to_folder` is its short form.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from tilescope.engine.annotations.model import Annotation
-from tilescope.engine.inference.job import JobResult, run_job
+from tilescope.engine.inference.job import JobResult, JobSpec
 from tilescope.engine.inference.memory_slide import ArraySlide
 from tilescope.engine.inference.progress import CancelToken, ProgressListener, ProgressReport
 from tilescope.engine.inference.runner import RunOptions, RunSummary, run_on_slide
@@ -28,10 +29,13 @@ from tilescope.engine.inference.types import Prompt
 from tilescope.engine.slide import SlideSource, open_slide
 from tilescope.plugins.base import ModelType
 from tilescope.plugins.catalog import list_models, load_model
+from tilescope.plugins.jobs import run_job
 
 __all__ = [
     "Annotation",
     "CancelToken",
+    "JobResult",
+    "JobSpec",
     "ModelType",
     "ProgressReport",
     "Prompt",
@@ -41,6 +45,7 @@ __all__ = [
     "load_model",
     "open_slide",
     "polygons",
+    "run_job",
     "run_model",
     "segment",
 ]
@@ -85,26 +90,30 @@ def infer_to_folder(
     out_dir: str | Path,
     region: tuple[float, float, float, float] | None = None,
     *,
+    scene: int = 0,
+    mpp: float | None = None,
     resume: bool = False,
     store: bool = True,
+    keep_previous: bool = False,
     device: str = "auto",
     progress: ProgressListener | None = None,
     cancel: CancelToken | None = None,
 ) -> JobResult:
-    """What `tilescope infer` does for one slide."""
-    if isinstance(model, str):
-        model = load_model(model, device=device)
-    return run_job(
-        slide_path,
-        model,
-        model.identity(),
-        out_dir,
-        RunOptions(region=region),
-        resume=resume,
+    """What `tilescope infer` does for one slide scene (a `JobSpec` run by `run_job`)."""
+    loaded = model if isinstance(model, ModelType) else None
+    spec = JobSpec(
+        slide=Path(slide_path),
+        model=str(loaded.manifest.folder) if loaded is not None else str(model),
+        out_dir=Path(out_dir),
+        scene=scene,
+        region=region,
+        mpp=mpp,
         store=store,
-        progress=progress,
-        cancel=cancel,
+        resume=resume,
+        keep_previous=keep_previous,
+        device=device,
     )
+    return run_job(spec, progress, cancel, model=loaded)
 
 
 # -- annotation export (files, slide stores, object lists; every export format) -------------

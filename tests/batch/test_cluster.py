@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tilescope.batch.tasks import SlideTask, run_slide_task
+from tilescope.batch.tasks import run_slide_task
+from tilescope.engine.inference.job import JobSpec
 from tilescope.resources import demo_slide_path
 
 distributed = pytest.importorskip("distributed")
@@ -50,9 +51,9 @@ def two_slides(tmp_path: Path) -> list[Path]:
     return slides
 
 
-def _tasks(slides: list[Path], out: Path) -> list[SlideTask]:
+def _tasks(slides: list[Path], out: Path) -> list[JobSpec]:
     return [
-        SlideTask(str(s), "nuclei-maskrcnn", str(out), region=ROI, threads=1, store=False)
+        JobSpec(s, "nuclei-maskrcnn", out_dir=out, region=ROI, threads=1, store=False)
         for s in slides
     ]
 

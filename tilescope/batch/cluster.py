@@ -18,11 +18,12 @@ from typing import Any
 
 from tilescope.batch.tasks import (
     SlideOutcome,
-    SlideTask,
     run_slide_task,
     single_threaded_worker_environment,
 )
 from tilescope.engine.errors import TilescopeError
+from tilescope.engine.inference.job import JobSpec
+from tilescope.engine.inference.progress import CancelToken, ProgressReport
 
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
 PROGRESS_INTERVAL_S = 0.5
@@ -69,33 +70,36 @@ def connect(address: str) -> tuple[Any, Any | None]:
         raise ClusterError(f"cannot reach the Dask scheduler at {address}: {error}") from None
 
 
-def _worker_entry(task: SlideTask, queue_name: str, stop_name: str) -> SlideOutcome:
+def _worker_entry(task: JobSpec, queue_name: str, stop_name: str) -> SlideOutcome:
     """Runs on a worker: one thread, progress into the queue, stop when the client asks."""
     from distributed import Queue, Variable
 
     single_threaded_worker_environment()
     queue = Queue(queue_name)
     stop = Variable(stop_name)
+    cancel = CancelToken()
     last = 0.0
 
-    def progress(done: int, total: int) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if now - last >= PROGRESS_INTERVAL_S or done == total:
-            last = now
-            queue.put((task.slide, done, total))
-
-    def cancelled() -> bool:
+    def stop_asked() -> bool:
         try:
             return bool(stop.get(timeout=0.05))
         except Exception:  # the variable is unset until the client cancels
             return False
 
-    return run_slide_task(replace(task, threads=1), progress, cancelled)
+    def progress(report: ProgressReport) -> None:
+        nonlocal last
+        if stop_asked():
+            cancel.cancel()
+        now = time.monotonic()
+        if now - last >= PROGRESS_INTERVAL_S or report.done == report.total:
+            last = now
+            queue.put((str(task.slide), report.done, report.total))
+
+    return run_slide_task(replace(task, threads=1), progress, cancel)
 
 
 def run_on_cluster(
-    tasks: Sequence[SlideTask],
+    tasks: Sequence[JobSpec],
     address: str,
     on_progress: Callable[[str, int, int], None] | None = None,
     on_outcome: Callable[[SlideOutcome], None] | None = None,
@@ -144,9 +148,10 @@ def run_on_cluster(
     return outcomes
 
 
-def _outcome_of(future: Any, task: SlideTask) -> SlideOutcome:
+def _outcome_of(future: Any, task: JobSpec) -> SlideOutcome:
     try:
         outcome: SlideOutcome = future.result()
     except Exception as error:  # a worker died twice, or the task crashed: report, go on
-        return SlideOutcome(task.slide, error=f"{task.slide}: worker failed: {error}")
+        slide = str(task.slide)
+        return SlideOutcome(slide, "failed", f"{slide}: worker failed: {error}")
     return outcome

@@ -1,50 +1,51 @@
-"""One slide as a self-contained task that any process (a Dask worker included) can run.
+"""One slide (all the scenes its spec covers) as a task any process can run, a Dask worker
+included, and what became of it.
 
-A task carries plain data only (paths, ids, numbers), so it travels to workers without
-pickling a model, a session or an open file; the worker loads the model itself.
+A task is a `JobSpec`: plain data (paths, ids, numbers), so it travels to workers without
+pickling a model, a session or an open file; the worker loads the model itself. A local
+`tilescope infer` runs the very same function with the model it loaded once.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal
 
+from tilescope.engine.errors import TilescopeError, one_line
+from tilescope.engine.inference.job import JobResult, JobSpec, scene_specs
+from tilescope.engine.inference.progress import CancelToken, ProgressListener
+from tilescope.plugins.base import ModelType
+from tilescope.plugins.jobs import run_job
 
-@dataclass(frozen=True)
-class SlideTask:
-    slide: str
-    model: str  # model id or folder
-    out_dir: str
-    region: tuple[float, float, float, float] | None = None
-    tissue_detection: bool | None = None
-    batch_size: int | None = None
-    parameters: dict[str, Any] = field(default_factory=dict)
-    device: str = "auto"
-    threads: int | None = None
-    resume: bool = False
-    store: bool = True
+SlideStatus = Literal["done", "resumed", "finished earlier", "cancelled", "failed"]
 
 
 @dataclass(frozen=True)
 class SlideOutcome:
-    """What happened to one slide; `error` is a one-line message when it failed."""
+    """What happened to one slide; `error` is a one-line message when it failed.
+
+    `status`: "done" (run now from the start), "resumed" (an interrupted run finished now),
+    "finished earlier" (skipped by resume, outputs untouched), "cancelled" or "failed".
+    """
 
     slide: str
+    status: SlideStatus = "done"
     error: str | None = None
     objects: int = 0
     counts_by_class: dict[str, int] = field(default_factory=dict)
     tiles_run: int = 0
     tiles_total: int = 0
     seconds: float = 0.0
-    geojson: str | None = None
+    geojson: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    replaced_runs: int = 0
     worker: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.error is None
+        return self.status not in ("failed", "cancelled")
 
 
 def single_threaded_worker_environment() -> None:
@@ -54,74 +55,55 @@ def single_threaded_worker_environment() -> None:
 
 
 def run_slide_task(
-    task: SlideTask,
-    progress: Callable[[int, int], None] | None = None,
-    cancelled: Callable[[], bool] | None = None,
+    spec: JobSpec,
+    progress: ProgressListener | None = None,
+    cancel: CancelToken | None = None,
+    *,
+    model: ModelType | None = None,
 ) -> SlideOutcome:
-    """Run the model on one slide exactly as `tilescope infer` does locally.
+    """Run the spec on every scene it covers, exactly as `tilescope infer` does.
 
     Input problems (bad slide, bad model, region outside the slide) come back as an outcome
     with `error` set, so that one bad slide never stops a batch.
     """
-    from tilescope.engine.annotations.errors import AnnotationStoreError
-    from tilescope.engine.inference.job import run_job
-    from tilescope.engine.inference.progress import CancelToken
-    from tilescope.engine.inference.results import ResumeError
-    from tilescope.engine.inference.runner import RunOptions
-    from tilescope.engine.inference.sessions import SessionError
-    from tilescope.engine.slide.errors import SlideError
-    from tilescope.plugins.catalog import load_model
-    from tilescope.plugins.manifest import ManifestError
-    from tilescope.plugins.registry import UnknownModelTypeError
-
     worker = f"{os.uname().nodename}:{os.getpid()}"
     started = time.perf_counter()
+    results: list[JobResult] = []
     try:
-        model = load_model(task.model, device=task.device, threads=task.threads)
-        model.parameters.update(task.parameters)
-        cancel = CancelToken()
-
-        def on_progress(report: Any) -> None:
-            if cancelled is not None and cancelled():
-                cancel.cancel()
-            if progress is not None:
-                progress(report.done, report.total)
-
-        result = run_job(
-            task.slide,
-            model,
-            model.identity(),
-            task.out_dir,
-            RunOptions(
-                region=task.region,
-                tissue_detection=task.tissue_detection,
-                batch_size=task.batch_size,
-            ),
-            resume=task.resume,
-            store=task.store,
-            progress=on_progress,
-            cancel=cancel,
-        )
-    except (
-        SlideError,
-        ResumeError,
-        SessionError,
-        AnnotationStoreError,
-        ManifestError,
-        UnknownModelTypeError,
-    ) as error:
-        return SlideOutcome(task.slide, error=str(error), worker=worker)
-    except ValueError as error:
-        return SlideOutcome(task.slide, error=f"{task.slide}: {error}", worker=worker)
-    summary = result.summary
+        for scene_spec in scene_specs(spec):
+            results.append(run_job(scene_spec, progress, cancel, model=model))
+            if results[-1].cancelled:
+                break
+    except TilescopeError as error:
+        message = one_line(error)
+        if str(spec.slide) not in message:
+            message = f"{spec.slide}: {message}"
+        return SlideOutcome(str(spec.slide), "failed", message, worker=worker)
+    counts: dict[str, int] = {}
+    for result in results:
+        for name, n in result.counts_by_class.items():
+            counts[name] = counts.get(name, 0) + n
     return SlideOutcome(
-        slide=task.slide,
-        error="cancelled" if summary.cancelled else None,
-        objects=len(summary.annotations),
-        counts_by_class=summary.counts_by_class(),
-        tiles_run=summary.tiles_run,
-        tiles_total=summary.tiles_total,
+        slide=str(spec.slide),
+        status=_status(results),
+        error="cancelled" if any(r.cancelled for r in results) else None,
+        objects=sum(counts.values()),
+        counts_by_class=counts,
+        tiles_run=sum(r.summary.tiles_run for r in results),
+        tiles_total=sum(r.summary.tiles_total for r in results),
         seconds=time.perf_counter() - started,
-        geojson=str(result.geojson),
+        geojson=tuple(str(r.geojson) for r in results if r.geojson is not None),
+        notes=tuple(dict.fromkeys(n for r in results for n in r.summary.notes)),
+        replaced_runs=sum(len(r.replaced) for r in results),
         worker=worker,
     )
+
+
+def _status(results: list[JobResult]) -> SlideStatus:
+    if any(r.cancelled for r in results):
+        return "cancelled"
+    if all(r.status == "finished earlier" for r in results):
+        return "finished earlier"
+    if any(r.summary.tiles_resumed or r.status == "finished earlier" for r in results):
+        return "resumed"
+    return "done"

@@ -1,9 +1,13 @@
 """`tilescope infer SLIDE... --model ID --out DIR`: run a model over slides, resumably.
 
-Per slide: DIR/<stem>.geojson (QuPath), DIR/<stem>.zarr (probability maps), detections in
-the slide's annotation store; DIR/<stem>.resume.jsonl while unfinished. A bad slide is
+Each slide (each scene of a multi-scene file: DIR/<stem>.scene<N>.*) is one `JobSpec` run by
+the engine's one job: DIR/<stem>.geojson (QuPath, exported from the store's run),
+DIR/<stem>.zarr (probability maps, only for models that make them), detections in the
+slide's annotation store (replacing the model's earlier run unless --keep-previous);
+DIR/<stem>.resume.jsonl while unfinished, DIR/<stem>.done.json once finished. A bad slide is
 reported in one line and the others still run (exit 2 at the end). Ctrl+C stops cleanly
-after the current batch; `--resume` continues where it stopped.
+after the current batch; `--resume` continues where it stopped and skips finished slides.
+The run ends with one summary line.
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ import argparse
 import signal
 import sys
 import time
-from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from tilescope.cli.errors import EXIT_USAGE_OR_INPUT, CliError
+from tilescope.engine.inference.progress import ProgressListener
 
 
 def _roi(text: str) -> tuple[float, float, float, float]:
@@ -46,7 +51,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-tissue-detection", action="store_true", help="run on background tiles too"
     )
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run; slides already finished in DIR are skipped",
+    )
+    parser.add_argument(
+        "--keep-previous",
+        action="store_true",
+        help="keep earlier runs of this model in the slide's store (default: replace them)",
+    )
+    parser.add_argument(
+        "--scene",
+        type=int,
+        metavar="N",
+        help="run only scene/page N (from 0); default: every scene of a multi-scene file",
+    )
+    parser.add_argument(
+        "--mpp",
+        type=float,
+        metavar="UM",
+        help="pixel size in µm/px, for slides whose file has none or a wrong one "
+        "(default: the size set for the slide, then the file's)",
+    )
     parser.add_argument(
         "--cluster",
         metavar="ADDRESS",
@@ -72,28 +99,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _apply_parameters(model: Any, pairs: list[str]) -> None:
-    """Override the model's parameters with KEY=VALUE pairs, checked like the manifest's."""
-    import yaml
-
-    specs = model.parameter_specs
+def _parameters(model: Any, pairs: list[str]) -> dict[str, Any]:
+    """KEY=VALUE pairs as the model's typed parameter overrides, checked by the model type."""
+    overrides: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         key = key.strip()
         if not sep or not key:
             raise CliError(f"--param must be KEY=VALUE, got {pair!r}")
-        spec = specs.get(key)
-        if spec is None:
-            known = ", ".join(sorted(specs)) or "none"
-            raise CliError(f"model {model.manifest.id} has no parameter {key!r} (has: {known})")
-        try:
-            value = text if spec.kind is str else yaml.safe_load(text)
-        except yaml.YAMLError:
-            value = text
-        problem = spec.check(value)
-        if problem:
-            raise CliError(f"--param {key} {problem}")
-        model.parameters[key] = float(value) if spec.kind is float else value
+        overrides[key] = model.parse_parameter(key, text)
+    model.set_parameters(overrides)  # InputError naming the parameter, before any slide runs
+    return overrides
 
 
 class _Bars:
@@ -104,7 +120,7 @@ class _Bars:
         self.finished_seconds: list[float] = []
         self.bar: Any = None
 
-    def start(self, index: int, name: str) -> Callable[[Any], None]:
+    def start(self, index: int, name: str) -> ProgressListener:
         from tqdm import tqdm
 
         self.bar = tqdm(
@@ -146,36 +162,56 @@ class _Bars:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tilescope.engine.annotations.errors import AnnotationStoreError
-    from tilescope.engine.inference.job import run_job
-    from tilescope.engine.inference.progress import CancelToken
-    from tilescope.engine.inference.results import ResumeError
-    from tilescope.engine.inference.runner import RunOptions
-    from tilescope.engine.inference.sessions import SessionError, fallback_notice
-    from tilescope.engine.slide.errors import SlideError
-    from tilescope.plugins.catalog import load_model
-    from tilescope.plugins.manifest import ManifestError
-    from tilescope.plugins.registry import UnknownModelTypeError
+    from tilescope.engine.inference.job import JobSpec
+    from tilescope.engine.inference.sessions import fallback_notice
+    from tilescope.engine.pixel_size import check_mpp
+    from tilescope.plugins.jobs import load_job_model
 
     if args.batch_size is not None and args.batch_size < 1:
         raise CliError(f"--batch-size must be at least 1, got {args.batch_size}")
-    try:
-        model = load_model(args.model, device=args.device, threads=args.threads)
-        notice = fallback_notice(args.device)
-        if notice:
-            print(f"tilescope: {notice}", file=sys.stderr)
-        _ = model.session  # a broken ONNX file fails here, once, not per slide
-    except (ManifestError, UnknownModelTypeError, SessionError) as error:
-        raise CliError(str(error)) from None
-    _apply_parameters(model, args.param + (["structure=true"] if args.structure else []))
-    identity = model.identity()
-    options = RunOptions(
+    if args.scene is not None and args.scene < 0:
+        raise CliError(f"--scene must be 0 or more, got {args.scene}")
+    mpp = check_mpp(args.mpp) if args.mpp is not None else None
+    spec = JobSpec(
+        slide=Path(args.slides[0]),
+        model=str(args.model),
+        out_dir=Path(args.out),
+        scene=args.scene,
         region=args.roi,
+        mpp=mpp,
+        store=not args.no_store,
+        resume=args.resume,
+        keep_previous=args.keep_previous,
         tissue_detection=False if args.no_tissue_detection else None,
         batch_size=args.batch_size,
+        device=args.device,
+        threads=args.threads,
     )
+    model = load_job_model(spec)  # ManifestError etc.: one line, exit 2
+    notice = fallback_notice(args.device)
+    if notice:
+        print(f"tilescope: {notice}", file=sys.stderr)
+    _ = model.session  # a broken ONNX file fails here, once, not per slide
+    overrides = _parameters(model, args.param + (["structure=true"] if args.structure else []))
+    spec = replace(spec, model=str(model.manifest.folder), parameters=overrides)
+    specs = [replace(spec, slide=Path(slide)) for slide in args.slides]
+    started = time.perf_counter()
     if args.cluster:
-        return _run_on_cluster(args, model)
+        outcomes, interrupted = _run_on_cluster(specs, args.cluster)
+    else:
+        outcomes, interrupted = _run_here(specs, model)
+    print(summary_line(outcomes, len(specs), time.perf_counter() - started))
+    if interrupted:
+        print("tilescope: cancelled; run again with --resume to continue", file=sys.stderr)
+        return 130
+    return EXIT_USAGE_OR_INPUT if any(o.status == "failed" for o in outcomes) else 0
+
+
+def _run_here(specs: list[Any], model: Any) -> tuple[list[Any], bool]:
+    """Slides one after another in this process; Ctrl+C stops after the current batch."""
+    from tilescope.batch.tasks import run_slide_task
+    from tilescope.engine.inference.progress import CancelToken
+
     cancel = CancelToken()
 
     def on_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -187,82 +223,88 @@ def run(args: argparse.Namespace) -> int:
         )
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
-    failures = 0
-    bars = _Bars(len(args.slides))
+    outcomes = []
+    bars = _Bars(len(specs))
     try:
-        for index, slide in enumerate(args.slides):
+        for index, spec in enumerate(specs):
             if cancel.cancelled:
                 break
             started = time.perf_counter()
-            update = bars.start(index, Path(slide).name)
-            try:
-                result = run_job(
-                    slide,
-                    model,
-                    identity,
-                    args.out,
-                    options,
-                    resume=args.resume,
-                    store=not args.no_store,
-                    progress=update,
-                    cancel=cancel,
-                )
-            except (SlideError, ResumeError, SessionError, AnnotationStoreError) as error:
-                bars.stop(time.perf_counter() - started)
-                print(f"tilescope: error: {error}", file=sys.stderr)
-                failures += 1
-                continue
-            except ValueError as error:  # e.g. a region outside this slide
-                bars.stop(time.perf_counter() - started)
-                print(f"tilescope: error: {slide}: {error}", file=sys.stderr)
-                failures += 1
-                continue
+            update = bars.start(index, spec.slide.name)
+            outcome = run_slide_task(spec, update, cancel, model=model)
             bars.stop(time.perf_counter() - started)
-            print(_summary_line(result), file=sys.stdout)
-            for note in result.summary.notes:
-                print(f"  note: {note}", file=sys.stdout)
+            outcomes.append(outcome)
+            _print_outcome(outcome)
     finally:
         signal.signal(signal.SIGINT, previous)
-    if cancel.cancelled:
-        print("tilescope: cancelled; run again with --resume to continue", file=sys.stderr)
-        return 130
-    return EXIT_USAGE_OR_INPUT if failures else 0
+    return outcomes, cancel.cancelled
 
 
-def _summary_line(result: Any) -> str:
-    s = result.summary
-    counts = ", ".join(f"{name} {n}" for name, n in sorted(s.counts_by_class().items()))
-    resumed = f", {s.tiles_resumed} resumed" if s.tiles_resumed else ""
+def _print_outcome(outcome: Any) -> None:
+    """One line per slide: stdout for results, stderr for a failure."""
+    if outcome.status == "failed":
+        print(f"tilescope: error: {outcome.error}", file=sys.stderr)
+        return
+    name = Path(outcome.slide).name
+    counts = ", ".join(f"{k} {n}" for k, n in sorted(outcome.counts_by_class.items()))
+    where = " -> " + ", ".join(outcome.geojson) if outcome.geojson else ""
+    if outcome.status == "finished earlier":
+        print(f"{name}: finished earlier, {outcome.objects} objects, outputs kept{where}")
+        return
+    rate = outcome.tiles_run / outcome.seconds if outcome.seconds > 0 else 0.0
+    extra = f", {outcome.status}" if outcome.status in ("resumed", "cancelled") else ""
+    replaced = f", replaced {outcome.replaced_runs} earlier run(s)" if outcome.replaced_runs else ""
+    on = f" on {outcome.worker}" if outcome.worker and outcome.worker != _here() else ""
+    print(
+        f"{name}: {outcome.objects} objects ({counts or 'none'}) in {outcome.seconds:.1f} s, "
+        f"{outcome.tiles_run} tiles at {rate:.2f} tiles/s{extra}{replaced}{on}{where}"
+    )
+    for note in outcome.notes:
+        print(f"  note: {note}")
+
+
+def _here() -> str:
+    import os
+
+    return f"{os.uname().nodename}:{os.getpid()}"
+
+
+def summary_line(outcomes: list[Any], slides: int, seconds: float) -> str:
+    """The batch in one line: slides done / resumed / failed, objects, time."""
+    by_status: dict[str, int] = {}
+    for o in outcomes:
+        by_status[o.status] = by_status.get(o.status, 0) + 1
+    not_run = slides - len(outcomes)
+    parts = [f"{by_status.get('done', 0)} done"]
+    resumed = by_status.get("resumed", 0) + by_status.get("finished earlier", 0)
+    parts.append(f"{resumed} resumed")
+    if by_status.get("finished earlier"):
+        parts[-1] += f" ({by_status['finished earlier']} finished earlier)"
+    parts.append(f"{by_status.get('failed', 0)} failed")
+    if by_status.get("cancelled") or not_run:
+        parts.append(f"{by_status.get('cancelled', 0) + not_run} cancelled")
+    objects = sum(o.objects for o in outcomes if o.status != "failed")
     return (
-        f"{result.slide.name}: {len(s.annotations)} objects ({counts or 'none'}) in "
-        f"{s.seconds:.1f} s, {s.tiles_run} tiles at {s.tiles_per_second:.2f} tiles/s{resumed}, "
-        f"{100 * s.skipped_fraction:.0f}% background skipped -> {result.geojson}"
+        f"tilescope infer: {slides} slide{'s' if slides != 1 else ''}: {', '.join(parts)}; "
+        f"{objects:,} objects in {_duration(seconds)}"
     )
 
 
-def _run_on_cluster(args: argparse.Namespace, model: Any) -> int:
-    """The same per-slide jobs as a local run, spread over Dask workers."""
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {rest:02d} s"
+
+
+def _run_on_cluster(specs: list[Any], address: str) -> tuple[list[Any], bool]:
+    """The same per-slide tasks as a local run, spread over Dask workers."""
     from tqdm import tqdm
 
-    from tilescope.batch.cluster import ClusterError, run_on_cluster
-    from tilescope.batch.tasks import SlideOutcome, SlideTask
+    from tilescope.batch.cluster import run_on_cluster
 
-    tasks = [
-        SlideTask(
-            slide=str(slide),
-            model=str(model.manifest.folder),
-            out_dir=str(args.out),
-            region=args.roi,
-            tissue_detection=False if args.no_tissue_detection else None,
-            batch_size=args.batch_size,
-            parameters=dict(model.parameters),
-            device=args.device,
-            resume=args.resume,
-            store=not args.no_store,
-        )
-        for slide in args.slides
-    ]
-    slides_bar = tqdm(total=len(tasks), desc="slides", unit="slide", file=sys.stderr)
+    slides_bar = tqdm(total=len(specs), desc="slides", unit="slide", file=sys.stderr)
     tiles: dict[str, tuple[int, int]] = {}
     tiles_bar = tqdm(total=0, desc="tiles", unit="tile", file=sys.stderr)
     interrupted = False
@@ -273,17 +315,10 @@ def _run_on_cluster(args: argparse.Namespace, model: Any) -> int:
         tiles_bar.n = sum(d for d, _ in tiles.values())
         tiles_bar.refresh()
 
-    def on_outcome(outcome: SlideOutcome) -> None:
+    def on_outcome(outcome: Any) -> None:
         slides_bar.update(1)
-        if outcome.ok:
-            counts = ", ".join(f"{k} {v}" for k, v in sorted(outcome.counts_by_class.items()))
-            tqdm.write(
-                f"{Path(outcome.slide).name}: {outcome.objects} objects ({counts or 'none'}) in "
-                f"{outcome.seconds:.1f} s on {outcome.worker} -> {outcome.geojson}",
-                file=sys.stdout,
-            )
-        else:
-            tqdm.write(f"tilescope: error: {outcome.error}", file=sys.stderr)
+        with tqdm.external_write_mode(file=sys.stderr):
+            _print_outcome(outcome)
 
     def on_interrupt(signum: int, frame: FrameType | None) -> None:
         nonlocal interrupted
@@ -295,15 +330,10 @@ def _run_on_cluster(args: argparse.Namespace, model: Any) -> int:
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         outcomes = run_on_cluster(
-            tasks, args.cluster, on_progress, on_outcome, should_stop=lambda: interrupted
+            specs, address, on_progress, on_outcome, should_stop=lambda: interrupted
         )
-    except ClusterError as error:
-        raise CliError(str(error)) from None
     finally:
         signal.signal(signal.SIGINT, previous)
         tiles_bar.close()
         slides_bar.close()
-    if interrupted:
-        print("tilescope: cancelled; run again with --resume to continue", file=sys.stderr)
-        return 130
-    return EXIT_USAGE_OR_INPUT if any(not o.ok for o in outcomes) else 0
+    return outcomes, interrupted

@@ -25,7 +25,8 @@ points) and returns annotations in level-0 pixels. GUI and CLI call it directly.
 
 Type-specific thresholds are declared in `parameter_specs` (name -> `Param`); the manifest's
 ``parameters:`` mapping is checked against them (unknown keys rejected, defaults filled) and
-the result is `self.parameters`.
+the result is `self.parameters`. A run's own overrides (CLI `--param`, the GUI, the API, a
+cluster task) go through `set_parameters`, which checks them the same way.
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from tilescope.engine.annotations.model import Annotation
-from tilescope.engine.inference.job import ModelIdentity
+from tilescope.engine.errors import InputError
 from tilescope.engine.inference.sessions import cached_session
 from tilescope.engine.inference.types import (
+    ModelIdentity,
     Prompt,
     RegionInfo,
     TileInfo,
@@ -208,9 +210,41 @@ class ModelType(ABC):
             sha256=m.sha256,
             parameters=dict(self.parameters),
             class_colours={c.name: c.colour for c in m.classes},
-            writes_probabilities=m.output_kind in ("semantic", "probability", "instances")
-            and not self.whole_image,
         )
+
+    # -- a run's parameter overrides ----------------------------------------------------
+    def set_parameters(self, overrides: Mapping[str, Any]) -> None:
+        """Override parameters for this model's runs, each checked against its `Param`.
+
+        Raises `InputError` naming the parameter (unknown name, wrong type, out of range);
+        nothing is changed unless every override is acceptable.
+        """
+        checked: dict[str, Any] = {}
+        for key, value in overrides.items():
+            spec = self.parameter_specs.get(key)
+            if spec is None:
+                known = ", ".join(sorted(self.parameter_specs)) or "none"
+                raise InputError(
+                    f"parameter {key}",
+                    f"model {self.manifest.id} has no such parameter (has: {known})",
+                )
+            problem = spec.check(value)
+            if problem:
+                raise InputError(f"parameter {key}", problem)
+            checked[key] = float(value) if spec.kind is float else value
+        self.parameters.update(checked)
+
+    def parse_parameter(self, key: str, text: str) -> Any:
+        """A parameter value typed as text (``--param key=text``): YAML for non-strings."""
+        import yaml
+
+        spec = self.parameter_specs.get(key)
+        if spec is None or spec.kind is str:
+            return text
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError:
+            return text
 
     def uses_tissue_detection(self) -> bool:
         return self.manifest.tissue_detection

@@ -1,146 +1,373 @@
-"""One slide, one model, one output folder: what `tilescope infer` and scripts run.
+"""One model run on one slide scene, described by a plain `JobSpec`: what every caller runs.
 
-Writes, under `out_dir`: `<stem>.geojson` (QuPath FeatureCollection), `<stem>.zarr`
-(probability maps, when the model makes them) and `<stem>.resume.jsonl` (the resume log;
-removed when the run completes). Detections also go to the slide's annotation store as one
-run, unless `store` is False.
+`tilescope infer` (locally and on a cluster), the GUI and `tilescope.api` all build a
+`JobSpec` and call `run_job` with a model loaded for it (loading is the plugins' business:
+`tilescope.plugins.jobs.load_job_model`). The spec says what is wanted; `run_job` makes it so:
+
+- the store: objects go to the slide's annotation store as each batch finishes (with
+  ``store=False`` to a temporary store, so that everything below works the same); the model's
+  class colours are adopted when the store first learns the classes; a completed run replaces
+  the earlier runs it repeats (same model, scene and parameters) unless ``keep_previous``;
+- in ``out_dir`` (see `outputs`): the GeoJSON exported from the run the store received, the
+  probability map only when the model makes one (its path recorded with the run, for the
+  GUI's Runs dock), the resume log while unfinished, and the finished record that lets
+  ``resume`` skip a finished slide without touching its outputs.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import logging
-from dataclasses import dataclass, field
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from tilescope.engine.annotations.store import AnnotationStore
+from tilescope.engine.inference.outputs import (
+    FinishedRecord,
+    OutputNames,
+    export_geojson,
+    same_run,
+)
 from tilescope.engine.inference.progress import CancelToken, ProgressListener
 from tilescope.engine.inference.results import (
     ResultSink,
     ResumeLog,
     StoreSink,
-    write_geojson,
+    adopt_class_colours,
+    delete_runs,
 )
 from tilescope.engine.inference.runner import RunOptions, RunSummary, run_on_slide
 from tilescope.engine.inference.stitching import ProbabilityZarr
-from tilescope.engine.inference.types import TileModel
+from tilescope.engine.inference.tiling import Box
+from tilescope.engine.inference.types import ModelIdentity, TileModel
+from tilescope.engine.pixel_size import apply_pixel_size
 from tilescope.engine.slide.opener import open_slide
 
 log = logging.getLogger(__name__)
 
+#: Store metadata key (+ run id) of a run's probability map folder; the Runs dock reads it.
+HEATMAP_KEY = "heatmap:"
+#: Run parameter naming the scene of a run in a multi-scene file.
+SCENE_PARAMETER = "scene"
+
+JobStatus = Literal["done", "cancelled", "finished earlier"]
+
 
 @dataclass(frozen=True)
-class ModelIdentity:
-    """What the job records about the model (for the store's runs table and resume checks)."""
+class JobSpec:
+    """What to run and what to keep: plain data (paths, ids, numbers), so it travels to
+    cluster workers and can be compared and logged."""
 
-    id: str
-    version: str
-    sha256: str
-    parameters: dict[str, Any] = field(default_factory=dict)
-    class_colours: dict[str, str] = field(default_factory=dict)
-    writes_probabilities: bool = True
-
-
-@dataclass
-class JobResult:
     slide: Path
-    summary: RunSummary
-    geojson: Path
-    zarr: Path | None
+    model: str  # model id or folder
+    out_dir: Path | None = None  # GeoJSON, map, resume log, finished record; None: none
+    scene: int | None = None  # None: every scene (`scene_specs`); `run_job` runs scene 0
+    region: Box | None = None  # level-0 x, y, w, h; None: the whole scene
+    parameters: dict[str, Any] = field(default_factory=dict)  # overrides of the model's
+    mpp: float | None = None  # pixel size override (µm/px), before the stored and the file's
+    store: bool = True  # False: the slide's store is left alone (a temporary one is used)
+    geojson: bool = True  # export the run to out_dir/<name>.geojson
+    maps: bool = True  # write the probability map, when the model makes one
+    resume: bool = False  # continue an interrupted run; skip a finished one
+    keep_previous: bool = False  # keep earlier runs of this model instead of replacing them
+    tissue_detection: bool | None = None  # None: as the model says
+    batch_size: int | None = None  # None: as the model says
+    run_id: str | None = None  # None: a fresh id (or the interrupted run's, on resume)
+    device: str = "auto"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "slide", Path(self.slide))
+        if self.out_dir is not None:
+            object.__setattr__(self, "out_dir", Path(self.out_dir))
+        if self.region is not None:
+            object.__setattr__(self, "region", tuple(float(v) for v in self.region))
+        object.__setattr__(self, "parameters", dict(self.parameters))
 
 
-def output_stem(slide_path: Path) -> str:
-    return slide_path.stem if slide_path.suffix else slide_path.name
+@dataclass(frozen=True)
+class JobResult:
+    spec: JobSpec
+    scene: int
+    status: JobStatus
+    summary: RunSummary  # tiles, time, notes; empty for a run finished earlier
+    counts_by_class: dict[str, int]
+    geojson: Path | None = None
+    zarr: Path | None = None
+    replaced: tuple[str, ...] = ()  # ids of the earlier runs this run replaced
+
+    @property
+    def slide(self) -> Path:
+        return self.spec.slide
+
+    @property
+    def run_id(self) -> str:
+        return self.summary.run_id
+
+    @property
+    def objects(self) -> int:
+        return sum(self.counts_by_class.values())
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status == "cancelled"
+
+
+def scene_count(slide_path: Path) -> int:
+    with open_slide(slide_path) as slide:
+        return max(1, slide.metadata.scene_count)
+
+
+def scene_specs(spec: JobSpec) -> list[JobSpec]:
+    """The spec for each scene it covers: its own scene, or every scene of the file."""
+    if spec.scene is not None:
+        return [spec]
+    return [replace(spec, scene=n) for n in range(scene_count(spec.slide))]
 
 
 def run_job(
-    slide_path: str | Path,
+    spec: JobSpec,
     model: TileModel,
-    identity: ModelIdentity,
-    out_dir: str | Path,
-    options: RunOptions | None = None,
-    *,
-    resume: bool = False,
-    store: bool = True,
     progress: ProgressListener | None = None,
     cancel: CancelToken | None = None,
 ) -> JobResult:
-    """Run the model on one slide into `out_dir`; raises `SlideError` for a bad slide."""
-    options = options or RunOptions()
-    slide_path = Path(slide_path)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = output_stem(slide_path)
-    with open_slide(slide_path) as slide:
+    """Run `model` (loaded for `spec`) as the spec says; see the module docstring.
+
+    Raises `SlideError` for a bad slide, `InputError` for a region outside it, `ResumeError`
+    for a resume log of another run, `AnnotationStoreError` for a store that cannot be used.
+    """
+    scene = spec.scene or 0
+    identity = model.identity()
+    with open_slide(spec.slide, scene=scene) as slide:
+        pixel_size = apply_pixel_size(slide, spec.mpp)
         meta = slide.metadata
-        header = {
-            "slide": slide_path.name,
-            "slide_size": [meta.width, meta.height],
-            "model": identity.id,
-            "model_version": identity.version,
-            "model_sha256": identity.sha256,
-            "parameters": identity.parameters,
-            "region": list(options.region) if options.region else None,
-            "tissue_detection": options.tissue_detection,
-            "batch_size": options.batch_size,
-            "run_id": options.run_id or _fresh_run_id(slide_path, identity),
-        }
-        resume_path = out / f"{stem}.resume.jsonl"
-        resume_log = ResumeLog(resume_path, header, resume=resume)
-        sinks: list[ResultSink] = []
-        annotation_store = None
-        if store:
-            from tilescope.engine.annotations.store import AnnotationStore
-
-            annotation_store = AnnotationStore.for_slide(slide_path)
-            if not any(r.run_id == resume_log.run_id for r in annotation_store.runs()):
-                annotation_store.add_run(
-                    identity.id, identity.version, identity.parameters, run_id=resume_log.run_id
-                )
-            sinks.append(StoreSink(annotation_store))
-        zarr_path = out / f"{stem}.zarr"
-        made_maps: list[ProbabilityZarr] = []
-
-        def maps(downsample: float) -> ProbabilityZarr | None:
-            if not identity.writes_probabilities:
-                return None
-            writer = ProbabilityZarr(
-                zarr_path,
-                (meta.width, meta.height),
-                downsample,
-                channels=max(1, len(identity.class_colours) or 1),
-                mpp=meta.mpp,
-                channel_names=list(identity.class_colours) or None,
-                resume=resume,
+        multi = meta.scene_count > 1
+        names = (
+            OutputNames.of(spec.out_dir, spec.slide, scene, meta.scene_count)
+            if spec.out_dir is not None
+            else None
+        )
+        header = _header(spec, identity, meta.width, meta.height, scene if multi else None)
+        header["mpp"] = pixel_size.mpp
+        if names is not None:
+            names.folder.mkdir(parents=True, exist_ok=True)
+            if spec.resume:
+                earlier = FinishedRecord.load(names.done)
+                if earlier is not None and not same_run(header, earlier.header):
+                    return _finished_earlier(spec, scene, earlier)
+            names.done.unlink(missing_ok=True)  # this run replaces what the record described
+            if not spec.resume:
+                _remove_stale_map(names.zarr)
+        header["run_id"] = spec.run_id or str(uuid.uuid4())
+        with _job_store(spec, names) as store:
+            return _run(
+                spec, model, identity, slide, scene, multi, names, header, store, progress, cancel
             )
-            made_maps.append(writer)
-            return writer
 
-        try:
-            summary = run_on_slide(
-                slide,
-                model,
-                options,
-                sinks=sinks,
-                resume_log=resume_log,
-                probability_maps=maps,
-                progress=progress,
-                cancel=cancel,
-            )
-        finally:
+
+def _run(
+    spec: JobSpec,
+    model: TileModel,
+    identity: ModelIdentity,
+    slide: Any,
+    scene: int,
+    multi: bool,
+    names: OutputNames | None,
+    header: dict[str, Any],
+    store: AnnotationStore | None,
+    progress: ProgressListener | None,
+    cancel: CancelToken | None,
+) -> JobResult:
+    resume_log = (
+        ResumeLog(names.resume_log, header, resume=spec.resume) if names is not None else None
+    )
+    run_id = resume_log.run_id if resume_log is not None else str(header["run_id"])
+    sinks: list[ResultSink] = []
+    if store is not None:
+        if not any(r.run_id == run_id for r in store.runs()):
+            adopt_class_colours(store, identity.class_colours)
+            parameters = dict(identity.parameters)
+            if multi:
+                parameters[SCENE_PARAMETER] = scene
+            store.add_run(identity.id, identity.version, parameters, run_id=run_id)
+        sink = StoreSink(store)
+        if resume_log is not None and resume_log.annotations:
+            sink.add([], resume_log.annotations)  # a temporary store starts empty on resume
+        sinks.append(sink)
+    made: list[ProbabilityZarr] = []
+    meta = slide.metadata
+
+    def maps(downsample: float) -> ProbabilityZarr | None:
+        if names is None or not spec.maps:
+            return None
+        writer = ProbabilityZarr(
+            names.zarr,
+            (meta.width, meta.height),
+            downsample,
+            channels=max(1, len(identity.class_colours)),
+            mpp=meta.mpp,
+            channel_names=list(identity.class_colours) or None,
+            resume=spec.resume,
+        )
+        made.append(writer)
+        return writer
+
+    options = RunOptions(
+        region=spec.region,
+        tissue_detection=spec.tissue_detection,
+        batch_size=spec.batch_size,
+        run_id=run_id,
+        object_properties={"scene": scene} if multi else {},
+    )
+    try:
+        summary = run_on_slide(
+            slide,
+            model,
+            options,
+            sinks=sinks,
+            resume_log=resume_log,
+            probability_maps=maps,
+            progress=progress,
+            cancel=cancel,
+        )
+    finally:
+        if resume_log is not None:
             resume_log.close()
-            if annotation_store is not None:
-                annotation_store.close()
-    geojson = out / f"{stem}.geojson"
-    write_geojson(geojson, summary.annotations, identity.class_colours)
-    if not summary.cancelled:
-        resume_path.unlink(missing_ok=True)
-    return JobResult(slide_path, summary, geojson, zarr_path if made_maps else None)
+    zarr_path = names.zarr if names is not None and made else None
+    if zarr_path is None and names is not None and spec.resume and summary.tiles_resumed:
+        zarr_path = _finish_resumed_map(names.zarr, maps, summary.downsample)
+    replaced: tuple[str, ...] = ()
+    geojson_path = None
+    if store is not None:
+        if not summary.cancelled:
+            if spec.store and not spec.keep_previous:
+                replaced = _replace_earlier(store, identity, run_id, scene)
+            if spec.store and zarr_path is not None:
+                store.set_metadata(f"{HEATMAP_KEY}{run_id}", str(zarr_path.resolve()))
+        if spec.geojson and names is not None:
+            colours = {c.name: c.colour for c in store.classes()}
+            objects = store.query(run_id=run_id, include_hidden_runs=True)
+            export_geojson(names.geojson, objects, colours)
+            geojson_path = names.geojson
+    counts = summary.counts_by_class()
+    status: JobStatus = "cancelled" if summary.cancelled else "done"
+    if names is not None and not summary.cancelled:
+        FinishedRecord(
+            header={k: v for k, v in header.items() if k != "run_id"},
+            run_id=run_id,
+            counts_by_class=counts,
+            geojson=str(geojson_path) if geojson_path else None,
+            zarr=str(zarr_path) if zarr_path else None,
+        ).save(names.done)
+        names.resume_log.unlink(missing_ok=True)
+    return JobResult(spec, scene, status, summary, counts, geojson_path, zarr_path, replaced)
 
 
-def _fresh_run_id(slide_path: Path, identity: ModelIdentity) -> str:
-    import time
-    import uuid
+def _header(
+    spec: JobSpec, identity: ModelIdentity, width: int, height: int, scene: int | None
+) -> dict[str, Any]:
+    """What makes two runs the same run (resume checks): everything but the run id."""
+    return {
+        "slide": spec.slide.name,
+        "slide_size": [width, height],
+        "scene": scene,
+        "model": identity.id,
+        "model_version": identity.version,
+        "model_sha256": identity.sha256,
+        "parameters": identity.parameters,
+        "region": list(spec.region) if spec.region else None,
+        "tissue_detection": spec.tissue_detection,
+        "batch_size": spec.batch_size,
+    }
 
-    seed = f"{slide_path.resolve()}:{identity.id}:{identity.sha256}:{time.time_ns()}"
-    return str(uuid.UUID(hashlib.sha256(seed.encode()).hexdigest()[:32]))
+
+@contextlib.contextmanager
+def _job_store(spec: JobSpec, names: OutputNames | None) -> Iterator[AnnotationStore | None]:
+    """The slide's store; with ``store=False`` a temporary one (when an export needs it)."""
+    if spec.store:
+        store = AnnotationStore.for_slide(spec.slide)
+        try:
+            yield store
+        finally:
+            store.close()
+        return
+    if not (spec.geojson and names is not None):
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="tilescope-job-") as folder:
+        store = AnnotationStore(Path(folder) / "run.sqlite")
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+def _replace_earlier(
+    store: AnnotationStore, identity: ModelIdentity, run_id: str, scene: int
+) -> tuple[str, ...]:
+    """Delete the earlier runs this run repeats (the user did not ask to keep them)."""
+    earlier = tuple(
+        r for r in earlier_runs(store, identity.id, scene, identity.parameters) if r != run_id
+    )
+    if earlier:
+        removed = delete_runs(store, earlier)
+        log.info(
+            "replaced %d earlier run(s) of %s (%d objects)", len(earlier), identity.id, removed
+        )
+    return earlier
+
+
+def earlier_runs(
+    store: AnnotationStore, model_id: str, scene: int, parameters: dict[str, Any]
+) -> list[str]:
+    """Runs a new run would repeat: same model, same scene, same parameters (a run with other
+    parameters is a different result, kept). The GUI asks before replacing them."""
+    found = []
+    for run in store.runs():
+        theirs = dict(run.parameters)
+        their_scene = theirs.pop(SCENE_PARAMETER, 0)
+        if run.model_id == model_id and their_scene == scene and theirs == parameters:
+            found.append(run.run_id)
+    return found
+
+
+def _finished_earlier(spec: JobSpec, scene: int, record: FinishedRecord) -> JobResult:
+    return JobResult(
+        spec,
+        scene,
+        "finished earlier",
+        RunSummary(record.run_id),
+        dict(record.counts_by_class),
+        Path(record.geojson) if record.geojson else None,
+        Path(record.zarr) if record.zarr else None,
+    )
+
+
+def _remove_stale_map(path: Path) -> None:
+    """A fresh run's map replaces an earlier run's map of the same name (only ours)."""
+    if not path.is_dir():
+        return
+    import zarr
+
+    try:
+        ours = "tilescope" in zarr.open_group(str(path), mode="r").attrs
+    except Exception:  # not a zarr group: not ours to delete
+        return
+    if ours:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _finish_resumed_map(path: Path, maps: Any, downsample: float) -> Path | None:
+    """A resumed run whose remaining tiles wrote nothing to the map: finish the earlier part."""
+    if not path.is_dir():
+        return None
+    writer = maps(downsample)
+    if writer is None:
+        return None
+    writer.finish()
+    return path

@@ -1,4 +1,4 @@
-"""Where a run's objects go as they come: a resume log, the annotation store, GeoJSON.
+"""Where a run's objects go as they come: the resume log and the annotation store.
 
 Crash safety and "never twice": object ids are derived from (run id, tile, object number),
 so redoing a tile yields the same ids. Per batch the runner writes the store first (skipping
@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-import shapely.geometry
-
-from tilescope.engine.annotations.model import Annotation, ObjectKind, ShapeType
+from tilescope.engine.annotations.classes import Colour, from_hex
+from tilescope.engine.annotations.formats.geojson import decode_feature, encode_feature
+from tilescope.engine.annotations.model import Annotation
 from tilescope.engine.errors import TilescopeError
 from tilescope.engine.inference.types import TileInfo
 
@@ -88,8 +88,8 @@ class ResumeLog:
             try:
                 record = json.loads(line)
                 tiles = [int(t) for t in record["tiles"]]
-                objects = [feature_to_annotation(f) for f in record["features"]]
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                objects = [decode_feature(f, self.path) for f in record["features"]]
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError, TilescopeError):
                 break  # a torn write: everything after it is redone
             self.done.update(tiles)
             self.annotations.extend(objects)
@@ -106,7 +106,7 @@ class ResumeLog:
         self._write_line(
             {
                 "tiles": [t.index for t in tiles],
-                "features": [annotation_to_feature(a) for a in annotations],
+                "features": [encode_feature(a, {}) for a in annotations],
             }
         )
         self.done.update(t.index for t in tiles)
@@ -134,95 +134,20 @@ class StoreSink:
         pass
 
 
-# -- GeoJSON in QuPath's (>= 0.3) FeatureCollection style --------------------------------------
-def _rgb(colour: str | None) -> list[int] | None:
-    if not colour or len(colour) != 7:
-        return None
-    return [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+def adopt_class_colours(store: Any, colours: Mapping[str, str]) -> None:
+    """Teach the store the model's classes with the model's colours ("#rrggbb"), before any
+    object of them arrives; a colour the store already has for a class (the user's) wins."""
+    have = {c.name for c in store.classes()}
+    for name, colour in colours.items():
+        if name in have:
+            continue
+        try:
+            rgb: Colour | None = from_hex(colour)
+        except ValueError:
+            rgb = None  # the manifest parser checks colours; the store's default then
+        store.set_class(name, rgb)
 
 
-def annotation_to_feature(a: Annotation, colour: str | None = None) -> dict[str, Any]:
-    properties: dict[str, Any] = {"objectType": a.kind.value}
-    if a.class_name:
-        classification: dict[str, Any] = {"name": a.class_name}
-        rgb = _rgb(colour)
-        if rgb:
-            classification["color"] = rgb
-        properties["classification"] = classification
-    if a.name:
-        properties["name"] = a.name
-    measurements = dict(a.measurements)
-    if a.score is not None:
-        measurements["score"] = a.score
-        properties["score"] = a.score
-    if measurements:
-        properties["measurements"] = measurements
-    if a.run_id:
-        properties["run_id"] = a.run_id
-    if a.properties:
-        properties["metadata"] = a.properties
-    return {
-        "type": "Feature",
-        "id": a.id,
-        "geometry": shapely.geometry.mapping(a.geometry),
-        "properties": properties,
-    }
-
-
-def feature_to_annotation(feature: dict[str, Any]) -> Annotation:
-    props = feature.get("properties") or {}
-    geometry = shapely.geometry.shape(feature["geometry"])
-    kind = ObjectKind(props.get("objectType", "detection"))
-    shape = {
-        "Point": ShapeType.POINT,
-        "MultiPoint": ShapeType.POINTS,
-        "LineString": ShapeType.LINE,
-        "MultiPolygon": ShapeType.MULTIPOLYGON,
-    }.get(geometry.geom_type, ShapeType.POLYGON)
-    measurements = dict(props.get("measurements") or {})
-    score = props.get("score", measurements.pop("score", None))
-    measurements.pop("score", None)
-    return Annotation(
-        geometry=geometry,
-        shape_type=shape,
-        class_name=(props.get("classification") or {}).get("name"),
-        kind=kind,
-        name=props.get("name"),
-        score=score,
-        properties=dict(props.get("metadata") or {}),
-        measurements=measurements,
-        run_id=props.get("run_id"),
-        id=str(feature.get("id") or uuid.uuid4()),
-    )
-
-
-SCORE_MEASUREMENT = "Detection probability"  # the name QuPath's own detectors use
-
-
-def write_geojson(
-    path: Path, annotations: Iterable[Annotation], colours: dict[str, str] | None = None
-) -> int:
-    """Write a QuPath (>= 0.3) FeatureCollection with the annotation formats' writer.
-
-    The score is also written as the measurement "Detection probability", so QuPath shows
-    and filters on it. Returns the number of objects written.
-    """
-    from tilescope.engine.annotations.formats import geojson
-
-    rgb: dict[str, tuple[int, int, int]] = {}
-    for name, colour in (colours or {}).items():
-        r, g, b = _rgb(colour) or [255, 0, 0]
-        rgb[name] = (r, g, b)
-    count = 0
-
-    def with_score() -> Iterable[Annotation]:
-        nonlocal count
-        for a in annotations:
-            count += 1
-            if a.score is None:
-                yield a
-            else:
-                yield a.evolve(measurements={**a.measurements, SCORE_MEASUREMENT: a.score})
-
-    geojson.write(with_score(), path, rgb)
-    return count
+def delete_runs(store: Any, run_ids: Iterable[str]) -> int:
+    """Delete earlier runs (their objects with them); returns how many objects went."""
+    return sum(store.delete_run(run_id) for run_id in run_ids)

@@ -82,6 +82,8 @@ class RunOptions:
     batch_size: int | None = None  # None: as the model says
     io_threads: int = 2
     run_id: str | None = None
+    #: added to every object's properties (e.g. ``{"scene": 2}`` in a multi-scene file)
+    object_properties: dict[str, Any] = field(default_factory=dict)
 
 
 def _plan(
@@ -117,8 +119,17 @@ def _batches(tiles: Sequence[TileInfo], size: int) -> list[list[TileInfo]]:
     return [list(tiles[i : i + size]) for i in range(0, len(tiles), size)]
 
 
+MapFactory = Callable[[float], ProbabilityZarr | None]
+
+
 class _Writer:
-    """The single writer: filters instances, numbers them, writes sinks, maps and the log."""
+    """The single writer: filters instances, numbers them, writes sinks, maps and the log.
+
+    The probability map is made when the first tile brings probabilities, so models that
+    make none (instance models) leave no map behind. Tiles blend only into neighbours that
+    are written too (`planned`): at the edge of the region or of tissue a tile keeps its own
+    values instead of fading into the zeros of a tile that never comes.
+    """
 
     def __init__(
         self,
@@ -126,17 +137,41 @@ class _Writer:
         model: TileModel,
         sinks: Sequence[ResultSink],
         resume_log: ResumeLog | None,
-        maps: ProbabilityZarr | None,
         summary: RunSummary,
+        *,
+        maps: MapFactory | None = None,
+        planned: set[tuple[int, int]] | None = None,
+        object_properties: dict[str, Any] | None = None,
     ) -> None:
         self.run_id = run_id
         self.model = model
         self.sinks = sinks
         self.resume_log = resume_log
-        self.maps = maps
         self.summary = summary
         self.halo = model.tile_spec().halo
         self.seams = SeamFilter()
+        self.maps: ProbabilityZarr | None = None
+        self._map_factory = maps
+        self._planned = planned
+        self._properties = dict(object_properties or {})
+
+    def _blend_edges(self, tile: TileInfo) -> tuple[bool, bool, bool, bool]:
+        """Blend towards each neighbour the plan writes too (both sides of a seam agree)."""
+        if self._planned is None:
+            return tile.inner_edges
+        c, r, planned = tile.col, tile.row, self._planned
+        return (
+            (c - 1, r) in planned,
+            (c, r - 1) in planned,
+            (c + 1, r) in planned,
+            (c, r + 1) in planned,
+        )
+
+    def open_maps(self) -> ProbabilityZarr | None:
+        if self.maps is None and self._map_factory is not None:
+            self.maps = self._map_factory(self.summary.downsample)
+            self._map_factory = None  # asked once: None means this run writes no map
+        return self.maps
 
     def write(self, tiles: list[TileInfo], results: list[TileResult]) -> None:
         kept: list[Annotation] = []
@@ -146,15 +181,19 @@ class _Writer:
                 filter_instances(result.instances, tile) + filter_instances(result.boxes, tile),
             )
             for number, obj in enumerate(objects):
+                extra = {"properties": {**obj.properties, **self._properties}}
                 kept.append(
                     obj.evolve(
                         id=object_id(self.run_id, tile.index, number),
                         run_id=self.run_id,
                         kind=ObjectKind.DETECTION,
+                        **(extra if self._properties else {}),
                     )
                 )
-            if self.maps is not None and result.probabilities is not None:
-                self.maps.write_tile(tile, result.probabilities, self.halo)
+            if result.probabilities is not None:
+                maps = self.open_maps()
+                if maps is not None:
+                    maps.write_tile(tile, result.probabilities, self.halo, self._blend_edges(tile))
         for sink in self.sinks:
             sink.add(tiles, kept)
         if self.resume_log is not None:
@@ -176,8 +215,10 @@ def run_on_slide(
 ) -> RunSummary:
     """Run `model` over `slide` (or `options.region`); see the module docstring.
 
-    `probability_maps(downsample)` makes the map writer once the resolution is known.
-    Cancelling returns a summary with `cancelled=True`; what finished is kept (and logged).
+    `probability_maps(downsample)` makes the map writer when the first tile brings
+    probabilities. Cancelling returns a summary with `cancelled=True`; what finished is kept
+    (and logged). A resumed run feeds the seam filter the objects already written, so an
+    object at a seam is dropped as a copy exactly as it would have been without the stop.
     """
     options = options or RunOptions()
     cancel = cancel or CancelToken()
@@ -193,12 +234,23 @@ def run_on_slide(
     summary.downsample = downsample
     summary.tiles_total = len(tiles) + len(background)
     summary.tiles_skipped = len(background)
+    writer = _Writer(
+        run_id,
+        model,
+        sinks,
+        resume_log,
+        summary,
+        maps=probability_maps,
+        planned={(t.col, t.row) for t in tiles},
+        object_properties=options.object_properties,
+    )
     if resume_log is not None:
         summary.annotations.extend(resume_log.annotations)
         summary.tiles_resumed = sum(1 for t in tiles if t.index in resume_log.done)
+        done = [t for t in tiles if t.index in resume_log.done]
+        for tile, objects in _owners(done, resume_log.annotations).items():
+            writer.seams.remember(tile, objects)
         tiles = [t for t in tiles if t.index not in resume_log.done]
-    maps = probability_maps(downsample) if probability_maps is not None else None
-    writer = _Writer(run_id, model, sinks, resume_log, maps, summary)
     tracker = ProgressTracker(
         summary.tiles_total - summary.tiles_skipped,
         summary.tiles_skipped,
@@ -210,10 +262,34 @@ def run_on_slide(
         _pipeline(slide, model, _batches(tiles, batch_size), writer, tracker, cancel, options)
     except RunCancelledError:
         summary.cancelled = True
-    if maps is not None:
-        maps.finish()
+    if writer.maps is not None:
+        writer.maps.finish()
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _owners(
+    tiles: Sequence[TileInfo], objects: Sequence[Annotation]
+) -> dict[TileInfo, list[Annotation]]:
+    """The tile whose core holds each object's centroid: the tile that kept it."""
+    import bisect
+
+    cols = sorted({(t.level0_core[0], t.col) for t in tiles})
+    rows = sorted({(t.level0_core[1], t.row) for t in tiles})
+    by_cell = {(t.col, t.row): t for t in tiles}
+    owners: dict[TileInfo, list[Annotation]] = {}
+    xs, ys = [x for x, _ in cols], [y for y, _ in rows]
+    for obj in objects:
+        if obj.geometry.is_empty:
+            continue
+        c = obj.geometry.centroid
+        i, j = bisect.bisect_right(xs, c.x) - 1, bisect.bisect_right(ys, c.y) - 1
+        if i < 0 or j < 0:
+            continue
+        tile = by_cell.get((cols[i][1], rows[j][1]))
+        if tile is not None:
+            owners.setdefault(tile, []).append(obj)
+    return owners
 
 
 def _pipeline(

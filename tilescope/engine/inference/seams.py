@@ -84,6 +84,14 @@ class SeamFilter:
                     self._cells[cell].append((tile.index, obj))
         return [obj for obj in objects if id(obj) in kept]
 
+    def remember(self, tile: TileInfo, objects: list[Annotation]) -> None:
+        """Index objects `tile` kept in an earlier, interrupted call of the same run, as
+        `keep` would have: a resumed run then drops the same seam copies."""
+        for obj in objects:
+            if not obj.geometry.is_empty and self._near_seam(obj, tile):
+                for cell in self._cells_of(obj.geometry.bounds):
+                    self._cells[cell].append((tile.index, obj))
+
     def _duplicates(
         self,
         obj: Annotation,

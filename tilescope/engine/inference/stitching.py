@@ -5,11 +5,12 @@ touching an inner tile edge (possibly cut) are dropped. Because the plan's overl
 the largest object, the owning tile always sees the object whole, so nothing is duplicated
 and nothing is cut in half.
 
-Probability maps: each tile contributes its core plus a band reaching half-way into the
-overlap (so the halo, the unreliable border, never contributes); across that band a linear
-ramp blends it with the neighbours written before it (tiles are written in plan order by the
-one writer). The map goes into a chunked zarr array (OME-Zarr 0.4, zarr_format=2) covering
-the slide at model resolution; a pyramid is built when the run ends.
+Probability maps: each tile contributes with weight 1 in its core and a linear ramp across
+each seam to a written neighbour, over the band both tiles see reliably (the halo never
+contributes); the ramps are 0.5 on the core boundary, where the instance rule changes owner,
+and neighbouring weights sum to 1, so the stored map blends tiles without steps. The map
+goes into a chunked zarr array (OME-Zarr 0.4, zarr_format=2) covering the slide at model
+resolution; a pyramid is built when the run ends.
 """
 
 from __future__ import annotations
@@ -99,35 +100,48 @@ class ProbabilityZarr:
         self._weights: dict[int, tuple[np.ndarray, np.ndarray, tuple[int, int]]] = {}
 
     # -- writing -------------------------------------------------------------------------
-    def write_tile(self, tile: TileInfo, probabilities: np.ndarray, halo: int = 0) -> None:
-        """Write one tile's core, feathered into the left and top neighbours written before.
+    def write_tile(
+        self,
+        tile: TileInfo,
+        probabilities: np.ndarray,
+        halo: int = 0,
+        blend: tuple[bool, bool, bool, bool] | None = None,
+    ) -> None:
+        """Add one tile's share of the map: weight 1 inside its core, ramps across each seam.
 
-        Tiles arrive in plan (row-major) order, so the neighbours to the left, above and
-        above-left are already in the array. The tile writes its core plus a band reaching
-        into those neighbours (never into its own halo), with a weight rising from 0 at the
-        band's outer edge to 1 at the core, so seams blend instead of stepping.
+        Across a seam between two tiles the weights run linearly from 0 to 1 over the band
+        both tiles see reliably (their overlap without the halo), crossing 0.5 exactly on the
+        core boundary, where the objects' centroid-in-core rule changes owner. The two
+        weights sum to 1 everywhere (at corners the products of both axes do), so the
+        stored value is a proper blend of the tiles' predictions: no step, no tile patch.
+        `blend` (left, top, right, bottom) says which neighbours are written too (both
+        sides of a seam must agree); towards any other side the tile writes its core alone,
+        with weight 1 (the default: cores tile the map exactly, seams unblended).
         """
         if probabilities.shape[0] != self.channels:  # extra channels dropped, missing ones 0
             fitted = np.zeros((self.channels, *probabilities.shape[1:]), dtype=np.float32)
             n = min(self.channels, probabilities.shape[0])
             fitted[:n] = probabilities[:n]
             probabilities = fitted
+        left, top, right, bottom = blend or (False, False, False, False)
         x_off = round(tile.x / tile.downsample)
         y_off = round(tile.y / tile.downsample)
         cx0, cy0, cx1, cy1 = tile.core
-        left, top = tile.inner_edges[0], tile.inner_edges[1]
-        band_x = max(0, min(cx0 - halo, cx0 // 2)) if left else 0
-        band_y = max(0, min(cy0 - halo, cy0 // 2)) if top else 0
-        ex0, ey0 = max(cx0 - band_x, -x_off), max(cy0 - band_y, -y_off)
-        ex1, ey1 = min(cx1, self.width - x_off), min(cy1, self.height - y_off)
+        band = max(0, min(cx0, cy0) - halo)  # reliable pixels past the core, on each side
+        wx, ex0, ex1 = _axis_weights(cx0, cx1, band, left, right)
+        wy, ey0, ey1 = _axis_weights(cy0, cy1, band, top, bottom)
+        # clip to the map (tiles at the slide's edge reach past it) and to the tile's pixels
+        ex0, ey0 = max(ex0, -x_off, 0), max(ey0, -y_off, 0)
+        ex1 = min(ex1, self.width - x_off, probabilities.shape[2])
+        ey1 = min(ey1, self.height - y_off, probabilities.shape[1])
         if ex1 <= ex0 or ey1 <= ey0:
             return
-        block = probabilities[:, ey0:ey1, ex0:ex1]
-        weight = _ramp(ex0, ex1, cx0, band_x)[None, :] * _ramp(ey0, ey1, cy0, band_y)[:, None]
+        block = probabilities[:, ey0:ey1, ex0:ex1].astype(np.float32)
+        weight = wy(ey0, ey1)[:, None] * wx(ex0, ex1)[None, :]
         sl = (slice(None), slice(y_off + ey0, y_off + ey1), slice(x_off + ex0, x_off + ex1))
         if bool((weight < 1.0).any()):
             existing = np.asarray(self.array[sl], dtype=np.float32) / 255.0
-            block = existing * (1.0 - weight) + block * weight
+            block = np.where(weight >= 1.0, block, existing + block * weight)
         self.array[sl] = np.clip(np.rint(block * 255.0), 0, 255).astype(np.uint8)
 
     def finish(self, levels: int | None = None) -> None:
@@ -194,9 +208,22 @@ class ProbabilityZarr:
         }
 
 
-def _ramp(e0: int, e1: int, c0: int, band: int) -> np.ndarray:
-    """Weights along one axis: rising linearly over the `band` pixels before `c0`, then 1."""
-    positions = np.arange(e0, e1, dtype=np.float32) + 0.5
-    if band <= 0:
-        return np.ones(e1 - e0, dtype=np.float32)
-    return np.clip((positions - (c0 - band)) / band, 0.0, 1.0).astype(np.float32)
+def _axis_weights(c0: int, c1: int, band: int, low: bool, high: bool) -> tuple[Any, int, int]:
+    """(weights(e0, e1), extent start, extent end) of one tile along one axis, tile pixels.
+
+    Towards a blended side the tile reaches `band` pixels past its core with a ramp that is
+    0.5 on the core boundary; towards any other side it stops at the core with weight 1.
+    """
+    lo = c0 - band if low and band > 0 else c0
+    hi = c1 + band if high and band > 0 else c1
+
+    def weights(e0: int, e1: int) -> np.ndarray:
+        positions = np.arange(e0, e1, dtype=np.float32) + 0.5
+        w = np.ones(e1 - e0, dtype=np.float32)
+        if lo < c0:
+            w = np.minimum(w, (positions - (c0 - band)) / (2 * band))
+        if hi > c1:
+            w = np.minimum(w, ((c1 + band) - positions) / (2 * band))
+        return np.clip(w, 0.0, 1.0).astype(np.float32)
+
+    return weights, lo, hi

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from tilescope.engine.errors import InputError
 from tilescope.engine.inference.types import TileInfo, TileSpec
 from tilescope.engine.slide.metadata import SlideMetadata
 
@@ -50,13 +51,14 @@ def full_region(meta: SlideMetadata) -> Box:
 
 
 def clip_region(region: Box, meta: SlideMetadata) -> Box:
-    """The part of `region` inside the slide; ValueError when nothing is left."""
+    """The part of `region` inside the slide; InputError (a ValueError) when nothing is left."""
     x, y, w, h = region
     x0, y0 = max(0.0, x), max(0.0, y)
     x1, y1 = min(float(meta.width), x + w), min(float(meta.height), y + h)
     if x1 <= x0 or y1 <= y0:
-        raise ValueError(
-            f"region {x:g},{y:g},{w:g},{h:g} lies outside the {meta.width} x {meta.height} slide"
+        raise InputError(
+            f"region {x:g},{y:g},{w:g},{h:g}",
+            f"lies outside the {meta.width} x {meta.height} slide",
         )
     return (x0, y0, x1 - x0, y1 - y0)
 

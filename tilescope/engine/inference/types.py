@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import shapely.affinity
@@ -151,11 +151,24 @@ class RegionInfo:
         return shapely.affinity.affine_transform(geometry, [d, 0.0, 0.0, d, self.x, self.y])
 
 
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What a job records about a model: the runs table, resume checks, the classes' colours."""
+
+    id: str
+    version: str
+    sha256: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    class_colours: dict[str, str] = field(default_factory=dict)  # name -> "#rrggbb"
+
+
 @runtime_checkable
 class TileModel(Protocol):
     """What the runner needs from a model type (`tilescope.plugins.base.ModelType` is one)."""
 
     def tile_spec(self) -> TileSpec: ...
+
+    def identity(self) -> ModelIdentity: ...
 
     def uses_tissue_detection(self) -> bool: ...
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMenu
+from PySide6.QtWidgets import QDockWidget, QMenu, QMessageBox
 
-from tilescope.engine.inference.job import JobResult
+from tilescope.engine.inference.job import JobResult, earlier_runs
 from tilescope.engine.inference.probability_pyramid import HeatmapError
 from tilescope.gui.ai.heatmap_layer import HeatmapLayer
 from tilescope.gui.ai.inference_task import (
@@ -31,7 +32,7 @@ from tilescope.gui.ai.job import AiJob, JobState
 from tilescope.gui.ai.jobs_panel import JobsPanel
 from tilescope.gui.ai.models_panel import ModelsPanel, Scope
 from tilescope.gui.ai.nuclick_tool import SHORTCUT, NuClickTool
-from tilescope.gui.ai.runs_panel import RunsPanel
+from tilescope.gui.ai.runs_panel import RunsPanel, remove_run_output
 
 if TYPE_CHECKING:
     from tilescope.gui.annotations.session import AnnotationSession
@@ -208,11 +209,13 @@ class AiUi(QObject):
         overrides: dict | None = None,
         *,
         batch_size: int | None = None,
+        keep_previous: bool | None = None,
     ) -> AiJob | None:
         """Start `model_id` on the current slide's viewport, selection or whole slide.
 
         `overrides` replace model parameters (e.g. ``structure`` for table models);
-        `batch_size` None runs the model's own batch size.
+        `batch_size` None runs the model's own batch size. The run replaces the model's
+        earlier runs on this slide unless `keep_previous`; None asks the user when there are.
         """
         tab = self.window.current_tab()
         session = self.annotations.session_for(tab)
@@ -222,12 +225,19 @@ class AiUi(QObject):
         region = self._region_for(scope, tab.view, session)
         if region is False:
             return None
+        scene = int(getattr(tab.view.source, "scene", 0))
+        if keep_previous is None:
+            keep_previous = self._ask_keep_previous(session, model_id, scene, overrides or {})
+            if keep_previous is None:
+                return None
         request = InferenceRequest(
             tab.path,
             model_id,
             region,  # type: ignore[arg-type]
             dict(overrides or {}),
             batch_size=batch_size,
+            scene=scene,
+            keep_previous=keep_previous,
         )
         title = f"{model_id} · {tab.path.name} · {request.scope_text()}"
         job = AiJob(
@@ -248,6 +258,39 @@ class AiUi(QObject):
         job.start()
         self.job_started.emit(job)
         return job
+
+    def _ask_keep_previous(
+        self, session: AnnotationSession, model_id: str, scene: int, overrides: dict
+    ) -> bool | None:
+        """Whether to keep the model's earlier runs (False: replace; None: the user cancelled)."""
+        from tilescope.engine.errors import TilescopeError
+        from tilescope.plugins.catalog import load_model
+
+        try:  # the parameters the run will have: only a run with the same ones is repeated
+            model = load_model(model_id)
+            model.set_parameters(overrides)
+        except TilescopeError:
+            return False  # the job itself reports the problem
+        earlier = earlier_runs(session.store, model_id, scene, dict(model.parameters))
+        if not earlier:
+            return False
+        objects = sum(session.store.count(run_id=r, include_hidden_runs=True) for r in earlier)
+        box = QMessageBox(self.window)
+        box.setWindowTitle("Run again")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setText(
+            f"{model_id} has run on this slide before ({objects:,} objects). "
+            "Replace that run with the new one, or keep both?"
+        )
+        replace = box.addButton("Replace", QMessageBox.ButtonRole.AcceptRole)
+        keep = box.addButton("Keep both", QMessageBox.ButtonRole.ActionRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(replace)
+        box.exec()
+        clicked = box.clickedButton()
+        if clicked is replace:
+            return False
+        return True if clicked is keep else None
 
     def _region_for(
         self, scope: str, view: SlideView, session: AnnotationSession
@@ -298,6 +341,9 @@ class AiUi(QObject):
             text = f"{count:,} objects in {summary.seconds:.1f} s"
             if summary.notes:
                 text += " · " + "; ".join(summary.notes)
+        if result.replaced:
+            text += f" · replaced the earlier run{'s' if len(result.replaced) > 1 else ''}"
+            self._forget_runs(tab, session, result.replaced)
         row = self.jobs_panel.row_for(job)
         if row is not None:
             row.set_outcome(text)
@@ -309,6 +355,18 @@ class AiUi(QObject):
         if self.window.current_tab() is tab:
             self.runs_panel.refresh()
         self.job_ended.emit(job)
+
+    def _forget_runs(
+        self, tab: SlideTab, session: AnnotationSession, run_ids: tuple[str, ...]
+    ) -> None:
+        """Drop the heat maps (layers and cache folders) of runs a new run replaced."""
+        for run_id in run_ids:
+            if self._tab_alive(tab):
+                self._hide_heatmap(tab, run_id)
+            if not session.closed:
+                path = session.store.get_metadata(f"{HEATMAP_KEY}{run_id}")
+                if path:
+                    remove_run_output(Path(path))
 
     def _on_job_failed(self, job: AiJob, message: str) -> None:
         self._say(message)
@@ -373,6 +431,9 @@ class AiUi(QObject):
         if shown and path:
             self.show_heatmap(tab, run_id, path)
             return
+        self._hide_heatmap(tab, run_id)
+
+    def _hide_heatmap(self, tab: SlideTab, run_id: str) -> None:
         layer = self._slide_ai(tab).heatmaps.pop(run_id, None)
         if layer is not None:
             tab.view.remove_overlay(layer)

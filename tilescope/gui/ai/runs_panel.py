@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
 from tilescope.engine import user_dirs
 from tilescope.engine.annotations.events import ChangeEvent
 from tilescope.engine.annotations.store import AnnotationStore
+from tilescope.engine.inference.job import HEATMAP_KEY
 from tilescope.gui.ai.colormap import COLOUR_MAPS
-from tilescope.gui.ai.inference_task import HEATMAP_KEY
 
 log = logging.getLogger(__name__)
 
