@@ -113,12 +113,19 @@ def progress_and_cancel(description: str) -> Iterator[tuple[Callable[[Any], None
         bar.close()
 
 
+def check_output(out: str) -> None:
+    """Refuse an output we could not write before any work is done."""
+    path = Path(out)
+    if path.suffix.lower() not in (".csv", ".geojson", ".json"):
+        raise CliError(f"{out}: the output must end in .csv or .geojson")
+    if not path.parent.is_dir():
+        raise CliError(f"{out}: the folder {path.parent} does not exist")
+
+
 def export(store: Any, out: str, run_id: str | None) -> None:
     from tilescope.engine.annotations.formats import export_store
 
-    suffix = Path(out).suffix.lower()
-    if suffix not in (".csv", ".geojson", ".json"):
-        raise CliError(f"{out}: the output must end in .csv or .geojson")
+    check_output(out)
     notes = export_store(store, out, **({"run_id": run_id} if run_id else {}))
     for note in notes:
         print(f"tilescope: note: {note}", file=sys.stderr)

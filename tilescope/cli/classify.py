@@ -15,6 +15,7 @@ from typing import Any
 
 from tilescope.cli.analysis_common import (
     add_common_arguments,
+    check_output,
     export,
     objects_store,
     open_with_pixel_size,
@@ -73,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from tilescope.engine.analysis.measure import measure_store
     from tilescope.engine.analysis.training import apply_to_store, feature_matrix
 
+    check_output(args.out)
     if args.save and not args.train:
         raise CliError("--save needs --train")
     slide, mpp, _ = open_with_pixel_size(args.slide, args.mpp)

@@ -14,6 +14,7 @@ import time
 
 from tilescope.cli.analysis_common import (
     add_common_arguments,
+    check_output,
     export,
     objects_store,
     open_with_pixel_size,
@@ -58,6 +59,7 @@ def stains_from_argument(text: str):  # type: ignore[no-untyped-def]
 def run(args: argparse.Namespace) -> int:
     from tilescope.engine.analysis.measure import MeasureOptions, measure_store
 
+    check_output(args.out)
     if not args.ring_um >= 0:
         raise CliError(f"--ring-um must be zero or more, got {args.ring_um}")
     options = MeasureOptions(stains=stains_from_argument(args.stains), ring_um=args.ring_um)
