@@ -1,4 +1,4 @@
-"""The window's status bar: cursor position (px and um), magnification, tiles loading."""
+"""The status bar: cursor position (px and um), pixel size, magnification, tiles loading."""
 
 from __future__ import annotations
 
@@ -26,9 +26,12 @@ class ViewStatusBar(QStatusBar):
         self.position = QLabel()
         self.zoom = QLabel()
         self.loading = QLabel()
+        self.pixel_size = QLabel()
+        self.pixel_size.setObjectName("pixel-size")
         self.position.setMinimumWidth(320)
         self.addWidget(self.position, 1)
         self.addPermanentWidget(self.loading)
+        self.addPermanentWidget(self.pixel_size)
         self.addPermanentWidget(self.zoom)
         self._view: SlideView | None = None
 
@@ -45,6 +48,10 @@ class ViewStatusBar(QStatusBar):
                 signal.connect(slot)
             self._show_zoom()
             self._show_loading(view.pending_tiles())
+
+    def show_pixel_size(self, text: str) -> None:
+        """The current slide's pixel size and where it came from, or that it is unknown."""
+        self.pixel_size.setText(text)
 
     def _connections(self, view: SlideView) -> list[tuple[SignalInstance, Callable[..., None]]]:
         return [

@@ -110,13 +110,23 @@ class _ThreadState:
     pending: PendingChange = field(default_factory=PendingChange)
 
 
-def existing_store_path(slide_path: str | Path, folder: str | Path | None = None) -> Path | None:
-    """The store file of a slide if one exists already (reading it must not create one)."""
+def store_file_name(identity: str, scene: int = 0) -> str:
+    """Scene 0 (every single-scene file) keeps the file's store; each further scene of a
+    multi-scene file or page of a multi-page document has its own, so its objects stay with it."""
+    if scene < 0:
+        raise ValueError(f"scene must be 0 or more, got {scene}")
+    return f"{identity}{STORE_SUFFIX}" if scene == 0 else f"{identity}.scene{scene}{STORE_SUFFIX}"
+
+
+def existing_store_path(
+    slide_path: str | Path, folder: str | Path | None = None, scene: int = 0
+) -> Path | None:
+    """The store file of a slide (scene) if one exists already (reading must not create one)."""
     from tilescope.engine.annotations.identity import slide_identity
     from tilescope.engine.user_dirs import annotation_store_dir
 
     base = Path(folder) if folder is not None else annotation_store_dir()
-    path = base / f"{slide_identity(slide_path)}{STORE_SUFFIX}"
+    path = base / store_file_name(slide_identity(slide_path), scene)
     return path if path.is_file() else None
 
 
@@ -170,8 +180,10 @@ class AnnotationStore:
     # ----------------------------------------------------------------- opening and closing
 
     @classmethod
-    def for_slide(cls, slide_path: str | Path, folder: str | Path | None = None) -> AnnotationStore:
-        """The store of a slide, keyed by the slide's identity (not its path).
+    def for_slide(
+        cls, slide_path: str | Path, folder: str | Path | None = None, scene: int = 0
+    ) -> AnnotationStore:
+        """The store of a slide's scene, keyed by the slide's identity (not its path).
 
         `folder` is a project folder the user chose; by default the per-user store folder.
         """
@@ -180,7 +192,7 @@ class AnnotationStore:
 
         identity = slide_identity(slide_path)
         base = Path(folder) if folder is not None else annotation_store_dir()
-        store = cls(base / f"{identity}{STORE_SUFFIX}")
+        store = cls(base / store_file_name(identity, scene))
         if store.get_metadata("slide_name") != Path(slide_path).name:
             store.set_metadata("slide_name", Path(slide_path).name)
             store.set_metadata("slide_identity", identity)

@@ -209,7 +209,7 @@ class AnnotationUi(QObject):
         from tilescope.engine.annotations.store import AnnotationStore
 
         run_in_background(
-            partial(AnnotationStore.for_slide, path),
+            partial(AnnotationStore.for_slide, path, scene=tab.view.source.scene),
             partial(self._session_ready, key),
             partial(self._session_failed, path),
         )
