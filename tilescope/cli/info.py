@@ -36,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
         )
     mpp = f"{meta.mpp[0]:g} x {meta.mpp[1]:g} um/px" if meta.mpp else "unknown"
     print(f"  resolution  {mpp}")
+    for note in meta.notes:  # e.g. why a stated pixel size was not believed
+        print(f"  note        {note}")
     power = f"{meta.objective_power:g}x" if meta.objective_power else "unknown"
     print(f"  objective   {power}")
     print(f"  channels    {meta.channels} ({', '.join(meta.channel_names)}), {meta.dtype}")

@@ -327,3 +327,12 @@ def test_region_request_takes_numpy_scalars():
 
     request = RegionRequest(np.int64(4), np.float32(2.5), np.int64(10), 10, np.float64(2))
     assert request.output_size == (5, 5)
+
+
+def test_info_text_shows_the_note(tmp_path, capsys):
+    from tilescope.cli.main import main
+
+    path = _svs(tmp_path / "scan.svs", "|MPP = 1e-300")
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "resolution  unknown" in out and "note        the Aperio description" in out
