@@ -50,6 +50,8 @@ def test_measure_writes_one_row_per_object_with_id_first(
         == 0
     )
     rows = _rows(out)
+    header = out.read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert len(header) == len(set(header))  # area_um2 once, not from two sources
     assert len(rows) == len(ids) and next(iter(rows[0])) == "id"
     assert {r["id"] for r in rows} == set(ids)
     for column in ("area_um2", "solidity", "hematoxylin_od_mean", "cytoplasm_dab_od_max"):

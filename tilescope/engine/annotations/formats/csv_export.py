@@ -60,7 +60,8 @@ def write(
     del class_colours
     items = list(annotations)
     measured = measure_many([a.geometry for a in items], mpp) if items else None
-    measurement_names = sorted({name for a in items for name in a.measurements})
+    # Stored measurements named like a base column (area_um2, perimeter_um) are not repeated.
+    measurement_names = sorted({n for a in items for n in a.measurements} - set(BASE_COLUMNS))
     with atomic_text_writer(path, newline="") as out:
         writer = csv.writer(out)
         writer.writerow([safe_cell(v) for v in BASE_COLUMNS + measurement_names + ["properties"]])
