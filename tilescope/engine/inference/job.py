@@ -290,7 +290,7 @@ def _header(
 def _job_store(spec: JobSpec, names: OutputNames | None) -> Iterator[AnnotationStore | None]:
     """The slide's store; with ``store=False`` a temporary one (when an export needs it)."""
     if spec.store:
-        store = AnnotationStore.for_slide(spec.slide)
+        store = AnnotationStore.for_slide(spec.slide, scene=spec.scene or 0)  # per scene
         try:
             yield store
         finally:
