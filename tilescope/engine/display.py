@@ -95,10 +95,13 @@ def default_display(metadata: SlideMetadata, sample: np.ndarray | None) -> Displ
         f"Channel {i + 1}" for i in range(len(metadata.channel_names), metadata.channels)
     ]
     channels = []
+    stated = _file_colours(metadata)
     for index in range(metadata.channels):
         low, high = _auto_range(metadata, sample, index)
         if metadata.is_rgb and index < 3:  # e.g. 16-bit RGB: red, green, blue as they are
             color = _RGB_PRIMARIES[index]
+        elif stated.get(index) is not None:  # the file's own (QPTIFF, OME, omero)
+            color = stated[index]
         else:
             color = default_color(index, names[index], metadata.channels)
         channels.append(ChannelDisplay(names[index], color, low, high))
@@ -107,6 +110,19 @@ def default_display(metadata: SlideMetadata, sample: np.ndarray | None) -> Displ
         high = max(c.maximum for c in channels[:3])
         channels[:3] = [replace(c, minimum=low, maximum=high) for c in channels[:3]]
     return DisplaySettings(tuple(channels))
+
+
+def _file_colours(metadata: SlideMetadata) -> dict[int, RGB]:
+    """Channel colours the file states ("#rrggbb"), unless they are all the same (writers
+    that put white on every channel say nothing about colour)."""
+    colours: dict[int, RGB] = {}
+    for index, text in enumerate(metadata.channel_colours):
+        if len(text) == 7 and text.startswith("#"):
+            try:
+                colours[index] = (int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16))
+            except ValueError:
+                continue
+    return colours if len(set(colours.values())) > 1 else {}
 
 
 def _auto_range(

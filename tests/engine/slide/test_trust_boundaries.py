@@ -336,3 +336,13 @@ def test_info_text_shows_the_note(tmp_path, capsys):
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
     assert "resolution  unknown" in out and "note        the Aperio description" in out
+
+
+def test_qptiff_channel_colours_are_the_default_display(tmp_path):
+    """The viewer and `region` colour each channel as the scanner said (engine.display)."""
+    from tilescope.engine.display import default_display
+
+    test_vectra_qptiff_objective_colours_and_associated_images(tmp_path)
+    with open_slide(tmp_path / "vectra.qptiff") as slide:
+        display = default_display(slide.metadata, None)
+    assert [c.color for c in display.channels] == [(0, 0, 255), (0, 255, 0), (255, 0, 0)]
