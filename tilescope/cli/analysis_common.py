@@ -122,10 +122,12 @@ def check_output(out: str) -> None:
         raise CliError(f"{out}: the folder {path.parent} does not exist")
 
 
-def export(store: Any, out: str, run_id: str | None) -> None:
-    from tilescope.engine.annotations.formats import export_store
+def export(store: Any, out: str, run_id: str | None, mpp: float | None) -> None:
+    """Write the objects with the pixel size used for measuring (CSV µm columns)."""
+    from tilescope.engine.annotations.formats import ExportOptions, export_store
 
     check_output(out)
-    notes = export_store(store, out, **({"run_id": run_id} if run_id else {}))
+    filters = {"run_id": run_id} if run_id else {}
+    notes = export_store(store, out, options=ExportOptions(mpp=mpp), **filters)
     for note in notes:
         print(f"tilescope: note: {note}", file=sys.stderr)

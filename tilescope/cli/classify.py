@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             if args.save:
                 model.save(args.save)
         counts = apply_to_store(store, model, run_id=args.run)
-        export(store, args.out, args.run)
+        export(store, args.out, args.run, mpp)
     total = sum(counts.values())
     parts = ", ".join(
         f"{name or 'Unclassified'} {n} ({100 * n / total:.1f}%)" for name, n in counts.items()

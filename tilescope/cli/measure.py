@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             names = measure_store(
                 store, slide, mpp, run_id=args.run, progress=update, cancel=cancel, options=options
             )
-        export(store, args.out, args.run)
+        export(store, args.out, args.run, mpp)
     print(
         f"{args.out}: {count} objects, {len(names)} measurements ({described}) "
         f"in {time.perf_counter() - started:.1f} s",
