@@ -90,3 +90,33 @@ def test_a_runs_probability_map_is_drawn_over_the_slide(qtbot, annotated):
     assert job.result.zarr.exists()
     ai.runs_panel.delete_run(job.result.summary.run_id)
     assert not job.result.zarr.parent.exists()
+
+
+def test_a_cli_runs_map_appears_in_the_runs_dock(qtbot, tmp_path):
+    """`tilescope infer` records its map with the run: the Runs dock offers and shows it."""
+    from PySide6.QtCore import Qt
+
+    from tests.gui.annotation_helpers import open_annotated
+    from tilescope.cli.main import main
+    from tilescope.resources import demo_slide_path
+
+    out = tmp_path / "out"
+    args = ["infer", str(demo_slide_path()), "--model", "nuclei-unet-he", "--out", str(out)]
+    assert main([*args, "--roi", "800,800,300,300"]) == 0
+    annotated = open_annotated(qtbot)
+    try:
+        ai = annotated.window.ai
+        ai.runs_panel.refresh()
+        (run_id,) = ai.runs_panel.run_ids()
+        item = ai.runs_panel.item_for(run_id)
+        assert item is not None and item.checkState(COL_MAP) == Qt.CheckState.Unchecked
+        item.setCheckState(COL_MAP, Qt.CheckState.Checked)
+        layer = ai.heatmaps()[run_id]
+        assert layer.pyramid.levels[0].shape[1:] == (
+            annotated.view.source.metadata.height,
+            annotated.view.source.metadata.width,
+        )
+        recorded = annotated.session.store.get_metadata(f"heatmap:{run_id}")
+        assert recorded == str((out / "CMU-1-Small-Region.zarr").resolve())
+    finally:
+        annotated.window.close()

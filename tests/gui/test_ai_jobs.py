@@ -108,3 +108,48 @@ def test_a_broken_model_is_reported_by_name_and_the_app_keeps_running(
     assert ok is not None
     qtbot.waitUntil(lambda: not ok.active, timeout=60000)
     assert ok.state == JobState.DONE, ok.error
+
+
+def _answer_later(answers: list[str], button: str) -> None:
+    """Click `button` of the question box the next run_model call opens."""
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    def click() -> None:
+        boxes = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox)]
+        box = next(b for b in boxes if b.isVisible())
+        answers.append(box.text())
+        next(b for b in box.buttons() if b.text().replace("&", "") == button).click()
+
+    QTimer.singleShot(0, click)
+
+
+def test_running_a_model_again_asks_to_replace_or_keep_the_earlier_run(qtbot, annotated):
+    look_at(annotated, 1100, 1100, 320)
+    ai = annotated.window.ai
+    store = annotated.session.store
+
+    def run(answer: str | None) -> object:
+        answers: list[str] = []
+        if answer is not None:
+            _answer_later(answers, answer)
+        job = ai.run_model("nuclei-unet-he", Scope.VIEWPORT)
+        if answer is not None:
+            assert answers and "nuclei-unet-he has run on this slide before" in answers[0]
+        if job is not None:
+            qtbot.waitUntil(lambda: not job.active, timeout=60000)
+            assert job.state == JobState.DONE, job.error
+        return job
+
+    first = run(None)  # nothing to replace: no question
+    assert first is not None and len(store.runs()) == 1
+    second = run("Keep both")
+    assert second is not None and len(store.runs()) == 2
+    assert run("Cancel") is None and len(store.runs()) == 2
+    first_map = first.result.zarr
+    assert first_map is not None and first_map.exists()
+    third = run("Replace")
+    assert third is not None
+    assert [r.run_id for r in store.runs()] == [third.result.run_id]
+    assert set(third.result.replaced) == {first.result.run_id, second.result.run_id}
+    assert not first_map.exists()  # the replaced runs' maps leave the cache too
+    assert list(ai.heatmaps()) == [third.result.run_id]
