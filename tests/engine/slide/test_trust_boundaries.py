@@ -346,3 +346,25 @@ def test_qptiff_channel_colours_are_the_default_display(tmp_path):
     with open_slide(tmp_path / "vectra.qptiff") as slide:
         display = default_display(slide.metadata, None)
     assert [c.color for c in display.channels] == [(0, 0, 255), (0, 255, 0), (255, 0, 0)]
+
+
+@pytest.mark.parametrize("bigtiff", [False, True])
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+def test_truncation_found_in_classic_and_big_tiffs_of_either_byte_order(
+    tmp_path, bigtiff, byteorder
+):
+    pixels = synthetic.pattern(600, 700, 3)
+    path = tmp_path / "pyramid.tif"
+    with tifffile.TiffWriter(path, bigtiff=bigtiff, byteorder=byteorder) as tif:
+        tif.write(pixels, tile=(128, 128), compression="zlib", subifds=1)
+        tif.write(pixels[::2, ::2], tile=(128, 128), compression="zlib", subfiletype=1)
+        tif.write(pixels[::4, ::4], tile=(128, 128), compression="zlib")
+    with open_slide(path) as slide:  # whole: opens
+        assert len(slide.metadata.levels) >= 2
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 5000])
+    with pytest.raises(SlideError) as raised:
+        open_slide(path)
+    assert "file is truncated: it has" in str(raised.value) and "tiles of page 1" in str(
+        raised.value
+    )
