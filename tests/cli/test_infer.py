@@ -200,6 +200,8 @@ def test_models_import(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_ctrl_c_cancels_cleanly_and_resume_finishes(tmp_path: Path) -> None:
+    """A batch stopped by Ctrl+C in its second slide: --resume finishes that slide and
+    leaves the first (finished) one alone, outputs and store included (issue 14)."""
     import os
     import signal
     import subprocess
@@ -209,6 +211,9 @@ def test_ctrl_c_cancels_cleanly_and_resume_finishes(tmp_path: Path) -> None:
     image, discs = disc_image(900, 900, count=150, radius=(3, 9), seed=12)
     slide = tmp_path / "big.tif"
     tifffile.imwrite(slide, image, photometric="rgb", tile=(256, 256))
+    small_image, small_discs = disc_image(200, 160, count=12, radius=(3, 8), seed=13)
+    small = tmp_path / "small.tif"
+    tifffile.imwrite(small, small_image, photometric="rgb")
     folder = model_folder(tmp_path / "models", batch_size=2)
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -217,6 +222,7 @@ def test_ctrl_c_cancels_cleanly_and_resume_finishes(tmp_path: Path) -> None:
         "-m",
         "tilescope",
         "infer",
+        str(small),
         str(slide),
         "--model",
         str(folder),
@@ -235,13 +241,20 @@ def test_ctrl_c_cancels_cleanly_and_resume_finishes(tmp_path: Path) -> None:
     assert proc.returncode == 130, stderr
     assert "--resume" in stderr and "Traceback" not in stderr
     assert log.exists()
+    small_geojson = out / "small.geojson"
+    finished = (small_geojson.read_bytes(), small_geojson.stat().st_mtime_ns)
     resumed = subprocess.run(
         [*cmd, "--resume"], capture_output=True, text=True, env=env, timeout=300
     )
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed" in resumed.stdout
+    assert "small.tif: finished earlier" in resumed.stdout
+    assert (small_geojson.read_bytes(), small_geojson.stat().st_mtime_ns) == finished
+    assert len(json.loads(small_geojson.read_text())["features"]) == len(small_discs)
+    with AnnotationStore.for_slide(small) as store:
+        assert len(store.runs()) == 1 and store.count() == len(small_discs)
     features = json.loads((out / "big.geojson").read_text())["features"]
     assert len(features) == len(discs)
     assert len({f["id"] for f in features}) == len(features)
     with AnnotationStore.for_slide(slide) as store:
-        assert store.count() == len(discs)
+        assert len(store.runs()) == 1 and store.count() == len(discs)
