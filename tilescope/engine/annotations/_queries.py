@@ -76,8 +76,9 @@ def select(
         where = [box, own, *where]
         params = [x1, x0, y1, y0, x1, x0, y1, y0, *params]
         if min_size > 0:
-            # Objects smaller than a screen pixel at this zoom are not worth drawing.
-            where.append("(a.x1 - a.x0 >= ? OR a.y1 - a.y0 >= ?)")
+            # Objects smaller than a screen pixel at this zoom are not worth drawing; points
+            # (no extent) are, as markers of a fixed screen size.
+            where.append("(a.x1 - a.x0 >= ? OR a.y1 - a.y0 >= ? OR (a.x1 = a.x0 AND a.y1 = a.y0))")
             params.extend([min_size, min_size])
     if where:
         sql += " WHERE " + " AND ".join(where)

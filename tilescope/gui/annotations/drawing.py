@@ -21,7 +21,9 @@ ANNOTATION_LINE_PX = 2.0
 DETECTION_LINE_PX = 1.0
 ANNOTATION_FILL_ALPHA = 28  # a faint fill shows holes and which side is inside
 DETECTION_FILL_ALPHA = 96  # detections: filled with the class colour at opacity
-POINT_RADIUS_PX = 4.0
+POINT_RADIUS_PX = 5.0  # screen pixels, at every zoom (QuPath's default point radius)
+POINT_OUTLINE = QColor(20, 20, 20, 220)  # dark: visible on brightfield's white background
+POINT_OUTLINE_PX = 1.5
 SELECTION_COLOUR = QColor(255, 255, 0)  # QuPath's selection highlight
 SELECTION_LINE_PX = 3.0
 
@@ -86,7 +88,7 @@ def draw_objects(
         point_items = _members(codes, shapes.point_owner, number, masks.get("points"))
         if point_items:
             painter.setBrush(style.qcolor())
-            painter.setPen(cosmetic_pen(QColor(255, 255, 255), 1.0))
+            painter.setPen(cosmetic_pen(POINT_OUTLINE, POINT_OUTLINE_PX))
             for index in point_items:
                 painter.drawEllipse(shapes.points[index], radius, radius)
     painter.setOpacity(base_opacity)

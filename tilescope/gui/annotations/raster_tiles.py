@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 TILE_PX = 512
 MAX_TILE_BYTES = 96 * TILE_PX * TILE_PX * 4  # 96 ARGB tiles, ~100 MB
 DOT_PX = 3.0  # detections smaller than this (tile pixels) are drawn as dots
+_POINT_TYPES = (0, 4)  # shapely type ids of Point and MultiPoint
 TileKey = tuple[int, int, int]  # (log2 downsample, column, row)
 Stamp = tuple[int, int]  # (store generation, times this tile's area was edited since)
 
@@ -118,7 +119,9 @@ def _draw_dots(
         return np.zeros(0, dtype=bool)
     bounds = shapely.bounds(batch.geometries)
     size = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
+    # Points stay markers (a fixed size with an outline, by `draw_objects`), never dots.
     small = size < DOT_PX * downsample
+    small &= ~np.isin(shapely.get_type_id(batch.geometries), _POINT_TYPES)
     if not small.any():
         return small
     cx = (bounds[:, 0] + bounds[:, 2]) / 2
