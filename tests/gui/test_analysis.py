@@ -174,6 +174,11 @@ def test_examples_train_live_preview_and_apply(qtbot, annotated, tmp_path: Path)
     panel.threshold.setValue(float(cut))
     counts = ui.apply_threshold(IN_VIEW)
     assert set(counts) == {"Positive", "Negative"}
+    q1, q2, q3 = np.quantile(area, [0.25, 0.5, 0.75])
+    panel.levels.setText(f"{q1},{q2},{q3}")  # IHC-style scoring: Negative/1+/2+/3+
+    counts = ui.apply_threshold(WHOLE_SLIDE)
+    qtbot.waitUntil(lambda: not counts.active, timeout=30000)
+    assert set(counts.result) == {"Negative", "1+", "2+", "3+"}
     shot(ui.dock, "classify-panel.png")
 
 

@@ -31,7 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     how.add_argument("--train", metavar="LABELLED", help="file of labelled examples")
     how.add_argument("--classifier", metavar="CLF.onnx", help="a classifier saved with --save")
     how.add_argument(
-        "--threshold", metavar="FEATURE>VALUE", help="e.g. dab_od_mean>0.2 (Positive/Negative)"
+        "--threshold",
+        metavar="FEATURE>VALUE",
+        help="e.g. dab_od_mean>0.2 (Positive/Negative), or dab_od_mean>0.2,0.4,0.6 "
+        "(Negative/1+/2+/3+, with an H-score in summaries)",
     )
     parser.add_argument("--save", metavar="CLF.onnx", help="write the trained classifier")
     parser.add_argument(
@@ -70,7 +73,7 @@ def _labels_from_file(store: Any, path: str, run_id: str | None) -> tuple[list[s
 
 
 def run(args: argparse.Namespace) -> int:
-    from tilescope.engine.analysis.classifier import ObjectClassifier, ThresholdClassifier, train
+    from tilescope.engine.analysis.classifier import ObjectClassifier, parse_threshold, train
     from tilescope.engine.analysis.measure import measure_store
     from tilescope.engine.analysis.training import apply_to_store, feature_matrix
 
@@ -84,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
                 measure_store(store, slide, mpp, run_id=args.run, progress=update, cancel=cancel)
         model: Any
         if args.threshold:
-            model = ThresholdClassifier.parse(args.threshold, args.above, args.below)
+            model = parse_threshold(args.threshold, args.above, args.below)
         elif args.classifier:
             model = ObjectClassifier.load(args.classifier)
         else:

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import shapely
 
+from tilescope.engine.analysis.classifier import parse_threshold
 from tilescope.engine.analysis.summary import ALL, WHOLE_SLIDE, summarize, write_summary_csv
+from tilescope.engine.analysis.training import apply_to_store
 from tilescope.engine.annotations import Annotation
 from tilescope.engine.annotations.store import AnnotationStore
 
@@ -49,3 +51,20 @@ def test_without_pixel_size_densities_are_unknown(tmp_path: Path) -> None:
         rows = summarize(store, mpp=None)
     tumour = next(r for r in rows if r.region == "Tumor" and r.object_class == ALL)
     assert tumour.count == 1 and math.isnan(tumour.density_per_mm2)
+
+
+def test_h_score_from_intensity_classes(tmp_path: Path) -> None:
+    rule = parse_threshold("dab_od_mean>0.2,0.4,0.6")
+    values = np.array([0.1, 0.3, 0.5, 0.7, 0.7, np.nan])
+    assert rule.predict(values) == ["Negative", "1+", "2+", "3+", "3+", None]
+    with AnnotationStore(tmp_path / "s.sqlite") as store:
+        store.add(Annotation(shapely.box(0, 0, 100, 100), class_name="Tumor"))
+        cells = [shapely.box(10 * k, 10, 10 * k + 5, 15) for k in range(5)]
+        ids = store.add_detections(cells, None)
+        store.set_measurements(ids, {"dab_od_mean": values[:5]})
+        apply_to_store(store, rule)
+        rows = summarize(store, mpp=None)
+    tumour = next(r for r in rows if r.region == "Tumor" and r.object_class == ALL)
+    # 20% 1+, 20% 2+, 40% 3+: 20 + 40 + 120.
+    assert tumour.h_score == pytest.approx(180.0)
+    assert all(math.isnan(r.h_score) for r in rows if r.object_class != ALL)

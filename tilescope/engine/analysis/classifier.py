@@ -72,6 +72,52 @@ class ThresholdClassifier:
         return out.tolist()
 
 
+INTENSITY_CLASSES = ("Negative", "1+", "2+", "3+")
+
+
+@dataclass(frozen=True, slots=True)
+class IntensityClassifier:
+    """QuPath's positive cell scoring: Negative, 1+, 2+, 3+ by three rising thresholds of one
+    feature (e.g. DAB OD); the summary turns the classes into an H-score."""
+
+    feature: str
+    thresholds: tuple[float, float, float]
+
+    def __post_init__(self) -> None:
+        t = self.thresholds
+        if len(t) != 3 or not all(math.isfinite(v) for v in t) or not t[0] < t[1] < t[2]:
+            raise InputError("thresholds", f"need three rising numbers, got {t!r}")
+
+    @property
+    def features(self) -> list[str]:
+        return [self.feature]
+
+    @property
+    def classes(self) -> list[str]:
+        return list(INTENSITY_CLASSES)
+
+    def predict(self, features: np.ndarray) -> list[str | None]:
+        values = np.asarray(features, dtype=np.float64).reshape(len(features), -1)[:, 0]
+        level = sum((values > t).astype(np.int64) for t in self.thresholds)
+        out = np.array(INTENSITY_CLASSES, dtype=object)[level]
+        out[np.isnan(values)] = None
+        return out.tolist()
+
+
+def parse_threshold(
+    text: str, above: str = "Positive", below: str | None = "Negative"
+) -> ThresholdClassifier | IntensityClassifier:
+    """``FEATURE>VALUE`` (two classes) or ``FEATURE>T1,T2,T3`` (Negative/1+/2+/3+)."""
+    name, sep, values = text.partition(">")
+    if sep and values.count(",") == 2:
+        try:
+            t1, t2, t3 = (float(v) for v in values.split(","))
+        except ValueError:
+            raise InputError("--threshold", f"must be FEATURE>T1,T2,T3, got {text!r}") from None
+        return IntensityClassifier(name.strip(), (t1, t2, t3))
+    return ThresholdClassifier.parse(text, above, below)
+
+
 @dataclass
 class ObjectClassifier:
     """A trained classifier: ONNX bytes plus the features and classes it was trained on."""

@@ -1,4 +1,5 @@
-"""Counts, densities and percentages of object classes inside annotation regions.
+"""Counts, densities and percentages of object classes inside annotation regions, and the
+H-score (1 x %1+ + 2 x %2+ + 3 x %3+) where objects were scored Negative/1+/2+/3+.
 
 "Positive % in Tumor" and "lymphocytes per mm^2 in Stroma": every drawn region (an annotation
 with an area) gets one row per detection class found in it, plus an "All" row. An object is in
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 
+from tilescope.engine.analysis.classifier import INTENSITY_CLASSES
 from tilescope.engine.analysis.shape import centroids
 from tilescope.engine.annotations.model import ObjectKind
 from tilescope.engine.annotations.store import AnnotationStore
@@ -35,6 +37,7 @@ class SummaryRow:
     count: int
     percent: float  # of the objects in the region
     density_per_mm2: float  # NaN when the pixel size is unknown
+    h_score: float = math.nan  # All rows where objects were scored 1+/2+/3+: 0..300
 
 
 def _rows(
@@ -47,6 +50,15 @@ def _rows(
     total = len(classes)
     counts = np.bincount(classes, minlength=len(names)) if total else np.zeros(len(names), int)
     out = []
+    levels = {n: k for k, n in enumerate(INTENSITY_CLASSES)}
+    scored = total and any(
+        names[i] in levels and levels[names[i]] and counts[i] for i in range(len(names))
+    )
+    h_score = (
+        sum(levels.get(n, 0) * 100.0 * counts[i] / total for i, n in enumerate(names))
+        if scored
+        else math.nan
+    )
     for index in [i for i in range(len(names)) if counts[i]] + [-1]:
         count = int(counts[index]) if index >= 0 else total
         name = names[index] if index >= 0 else ALL
@@ -59,6 +71,7 @@ def _rows(
                 count=count,
                 percent=100.0 * count / total if total else 0.0,
                 density_per_mm2=count / area_mm2 if area_mm2 > 0 else math.nan,
+                h_score=h_score if index < 0 else math.nan,
             )
         )
     return out

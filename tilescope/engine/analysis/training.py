@@ -14,7 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-from tilescope.engine.analysis.classifier import ObjectClassifier, ThresholdClassifier
+from tilescope.engine.analysis.classifier import (
+    IntensityClassifier,
+    ObjectClassifier,
+    ThresholdClassifier,
+)
 from tilescope.engine.annotations.model import ObjectKind
 from tilescope.engine.annotations.store import AnnotationStore, BBox
 from tilescope.engine.errors import InputError
@@ -80,7 +84,7 @@ def feature_matrix(
 
 def apply_to_store(
     store: AnnotationStore,
-    classifier: ObjectClassifier | ThresholdClassifier,
+    classifier: ObjectClassifier | ThresholdClassifier | IntensityClassifier,
     run_id: str | None = None,
     bbox: BBox | None = None,
     ids: Sequence[str] | None = None,

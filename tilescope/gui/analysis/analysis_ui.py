@@ -22,7 +22,12 @@ from PySide6.QtCore import QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QScrollArea, QTabWidget
 
-from tilescope.engine.analysis.classifier import ObjectClassifier, ThresholdClassifier, train
+from tilescope.engine.analysis.classifier import (
+    ObjectClassifier,
+    ThresholdClassifier,
+    parse_threshold,
+    train,
+)
 from tilescope.engine.analysis.measure import MeasureOptions, measure_store
 from tilescope.engine.analysis.stain import estimate_stain_vectors
 from tilescope.engine.analysis.summary import summarize, write_summary_csv
@@ -461,12 +466,21 @@ class AnalysisUi(QObject):
         if not feature:
             self._say("Measure the objects first")
             return None
-        rule = ThresholdClassifier(
-            feature,
-            panel.threshold.value(),
-            panel.above.text() or "Positive",
-            panel.below.text() or None,
-        )
+        rule: Any
+        levels = panel.levels.text().strip()
+        try:
+            if levels:
+                rule = parse_threshold(f"{feature}>{levels}")
+            else:
+                rule = ThresholdClassifier(
+                    feature,
+                    panel.threshold.value(),
+                    panel.above.text() or "Positive",
+                    panel.below.text() or None,
+                )
+        except TilescopeError as error:
+            self._say(str(error))
+            return None
         return self.apply(scope, rule)
 
     def save_classifier(self, path: str | Path | None = None) -> bool:

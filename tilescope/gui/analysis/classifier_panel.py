@@ -94,6 +94,9 @@ class ClassifierPanel(QWidget):
         self.threshold.setDecimals(3)
         self.threshold.setSingleStep(0.05)
         self.threshold.setValue(0.2)
+        self.levels = QLineEdit()
+        self.levels.setPlaceholderText("or three levels, e.g. 0.2,0.4,0.6: 1+/2+/3+")
+        self.levels.setToolTip("Score Negative/1+/2+/3+ (the summary shows the H-score)")
         self.above = QLineEdit("Positive")
         self.below = QLineEdit("Negative")
         apply_threshold = QPushButton("Apply threshold")
@@ -108,6 +111,7 @@ class ClassifierPanel(QWidget):
         names.addWidget(self.above)
         names.addWidget(self.below)
         tform.addRow("Classes", names)
+        tform.addRow("Levels", self.levels)
         tform.addRow(apply_threshold)
 
         layout = QVBoxLayout(self)

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from tilescope.engine.analysis.summary import SummaryRow
 
-HEADERS = ["Region", "Region class", "Area (mm²)", "Class", "Count", "%", "Per mm²"]
+HEADERS = ["Region", "Region class", "Area (mm²)", "Class", "Count", "%", "Per mm²", "H-score"]
 
 
 class SummaryPanel(QWidget):
@@ -60,10 +60,11 @@ class SummaryPanel(QWidget):
                 f"{row.count:,}",
                 f"{row.percent:.1f}",
                 _number(row.density_per_mm2, "{:,.0f}"),
+                _number(row.h_score, "{:.0f}"),
             ]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                if c in (2, 4, 5, 6):
+                if c in (2, 4, 5, 6, 7):
                     item.setTextAlignment(
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
