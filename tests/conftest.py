@@ -17,7 +17,10 @@ def shared_file(*parts: str) -> Path:
     """A file under ../shared/data, or skip the test cleanly when it is not there."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"shared sample data not available: {path}")
+        pytest.skip(
+            f"shared sample data not available: {path} (put the sample-data folder at "
+            f"{SHARED_DATA}, i.e. ../shared/data beside the repository; README, 'Tests')"
+        )
     return path
 
 
