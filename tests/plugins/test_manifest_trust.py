@@ -274,3 +274,15 @@ def test_models_check_lists_every_parameter_problem_of_the_model_type(tmp_path):
         "parameters.thresold",
         "prompted",
     ]
+
+
+def test_keys_and_values_with_control_characters_stay_on_one_line(tmp_path):
+    """Found by the property test: a key "\\n" under input made a two-line message."""
+    data = _valid_mapping(tmp_path)
+    data["input"]["\n"] = None
+    data["name\x00"] = "x"
+    path = tmp_path / "test-threshold" / "tilescope-model.yaml"
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(data, path)
+    assert "\n" not in str(caught.value) and "key 'input.\\n'" in str(caught.value)
+    assert "key 'name\\x00'" in str(caught.value)

@@ -70,10 +70,19 @@ class ManifestError(TilescopeError):
 
     def __init__(self, path: str | Path, problem: str, key: str | None = None) -> None:
         self.path = str(path)
-        self.key = key
-        self.problem = problem
-        where = f"{self.path}: key '{key}'" if key else self.path
-        super().__init__(f"{where}: {problem}")
+        # Keys and values come from the file: a newline or control character in them must
+        # not break the one-line message.
+        self.key = _printable(key) if key is not None else None
+        self.problem = _printable(problem)
+        where = f"{self.path}: key '{self.key}'" if self.key else self.path
+        super().__init__(f"{where}: {self.problem}")
+
+
+def _printable(text: str) -> str:
+    """`text` with control characters written as escapes (\\n, \\x00, ...)."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 @dataclass(frozen=True, slots=True)
