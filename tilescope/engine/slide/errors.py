@@ -15,5 +15,13 @@ class SlideError(TilescopeError):
 
     def __init__(self, path: str | Path, problem: str) -> None:
         self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+        # Problems quote the file's own text (tag values, codec messages): control
+        # characters in it are escaped so the message stays one line.
+        self.problem = _printable(problem)
+        super().__init__(f"{self.path}: {self.problem}")
+
+
+def _printable(text: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
