@@ -368,3 +368,16 @@ def test_truncation_found_in_classic_and_big_tiffs_of_either_byte_order(
     assert "file is truncated: it has" in str(raised.value) and "tiles of page 1" in str(
         raised.value
     )
+
+
+def test_bioformats2raw_series_outside_the_folder_is_refused(tmp_path):
+    import zarr
+
+    synthetic.write_ome_zarr(tmp_path / "elsewhere", [synthetic.pattern(32, 32, 1)])
+    root = synthetic.write_bioformats2raw(
+        tmp_path / "collection.zarr", [[synthetic.pattern(32, 32, 1)]]
+    )
+    ome = zarr.open_group(str(root / "OME"), mode="w", zarr_format=2)
+    ome.attrs["series"] = ["../elsewhere"]
+    with pytest.raises(SlideError, match=r"series path '\.\./elsewhere' points outside"):
+        open_slide(root)
