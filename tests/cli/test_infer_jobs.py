@@ -177,10 +177,13 @@ def test_parameters_are_checked_on_every_path(tmp_path: Path) -> None:
 
 
 def test_instance_model_writes_no_map(tmp_path: Path, cmu_small_svs: Path) -> None:
+    """Mask R-CNN makes no probability map, so none is written; the U-Net map an earlier run
+    left under the same name goes with the run it belonged to."""
     out = tmp_path / "out"
-    roi = "1000,1000,300,300"
-    args = ["infer", str(cmu_small_svs), "--model", "nuclei-maskrcnn", "--out", str(out)]
-    assert main([*args, "--roi", roi, "--no-store"]) == 0
+    base = ["infer", str(cmu_small_svs), "--out", str(out), "--roi", "1000,1000,300,300"]
+    assert main([*base, "--model", "nuclei-unet-he", "--no-store"]) == 0
+    assert (out / "CMU-1-Small-Region.zarr").is_dir()
+    assert main([*base, "--model", "nuclei-maskrcnn", "--no-store"]) == 0
     assert _features(out / "CMU-1-Small-Region.geojson")
     assert not (out / "CMU-1-Small-Region.zarr").exists()
 

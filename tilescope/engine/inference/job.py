@@ -161,8 +161,6 @@ def run_job(
                 if earlier is not None and not same_run(header, earlier.header):
                     return _finished_earlier(spec, scene, earlier)
             names.done.unlink(missing_ok=True)  # this run replaces what the record described
-            if not spec.resume:
-                _remove_stale_map(names.zarr)
         header["run_id"] = spec.run_id or str(uuid.uuid4())
         with _job_store(spec, names) as store:
             return _run(
@@ -187,6 +185,9 @@ def _run(
         ResumeLog(names.resume_log, header, resume=spec.resume) if names is not None else None
     )
     run_id = resume_log.run_id if resume_log is not None else str(header["run_id"])
+    resuming = resume_log is not None and bool(resume_log.done)
+    if names is not None and not resuming:
+        _remove_stale_map(names.zarr)  # an earlier run's map of the same name goes
     sinks: list[ResultSink] = []
     if store is not None:
         if not any(r.run_id == run_id for r in store.runs()):
@@ -212,7 +213,7 @@ def _run(
             channels=max(1, len(identity.class_colours)),
             mpp=meta.mpp,
             channel_names=list(identity.class_colours) or None,
-            resume=spec.resume,
+            resume=resuming,
         )
         made.append(writer)
         return writer
@@ -239,7 +240,7 @@ def _run(
         if resume_log is not None:
             resume_log.close()
     zarr_path = names.zarr if names is not None and made else None
-    if zarr_path is None and names is not None and spec.resume and summary.tiles_resumed:
+    if zarr_path is None and names is not None and resuming:
         zarr_path = _finish_resumed_map(names.zarr, maps, summary.downsample)
     replaced: tuple[str, ...] = ()
     geojson_path = None
