@@ -37,6 +37,7 @@ class SlideOutcome:
     counts_by_class: dict[str, int] = field(default_factory=dict)
     tiles_run: int = 0
     tiles_total: int = 0
+    tiles_skipped: int = 0  # background
     seconds: float = 0.0
     geojson: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
@@ -91,6 +92,7 @@ def run_slide_task(
         counts_by_class=counts,
         tiles_run=sum(r.summary.tiles_run for r in results),
         tiles_total=sum(r.summary.tiles_total for r in results),
+        tiles_skipped=sum(r.summary.tiles_skipped for r in results),
         seconds=time.perf_counter() - started,
         geojson=tuple(str(r.geojson) for r in results if r.geojson is not None),
         notes=tuple(dict.fromkeys(n for r in results for n in r.summary.notes)),

@@ -255,9 +255,11 @@ def _print_outcome(outcome: Any) -> None:
     extra = f", {outcome.status}" if outcome.status in ("resumed", "cancelled") else ""
     replaced = f", replaced {outcome.replaced_runs} earlier run(s)" if outcome.replaced_runs else ""
     on = f" on {outcome.worker}" if outcome.worker and outcome.worker != _here() else ""
+    skipped = 100 * outcome.tiles_skipped / outcome.tiles_total if outcome.tiles_total else 0.0
     print(
         f"{name}: {outcome.objects} objects ({counts or 'none'}) in {outcome.seconds:.1f} s, "
-        f"{outcome.tiles_run} tiles at {rate:.2f} tiles/s{extra}{replaced}{on}{where}"
+        f"{outcome.tiles_run} tiles at {rate:.2f} tiles/s{extra}, {skipped:.0f}% background "
+        f"skipped{replaced}{on}{where}"
     )
     for note in outcome.notes:
         print(f"  note: {note}")
