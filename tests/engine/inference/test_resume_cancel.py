@@ -40,7 +40,8 @@ def test_cancel_then_resume_gives_the_uninterrupted_result(tmp_path: Path) -> No
     identity = model.identity()
     spec = JobSpec(slide, identity.id)
 
-    full = run_job(replace(spec, out_dir=tmp_path / "full", store=False), model)
+    full_dir = tmp_path / "full"
+    full = run_job(replace(spec, out_dir=full_dir, store=False), model)
     assert len(full.summary.annotations) == len(discs)
 
     token, reports = _cancel_after(2)
@@ -73,6 +74,10 @@ def test_cancel_then_resume_gives_the_uninterrupted_result(tmp_path: Path) -> No
         for a in full.summary.annotations
     )
     assert got == want
+    import zarr  # the map, blended across seams, is the same map too
+
+    maps = [zarr.open_group(str(d / "discs.zarr"), mode="r")["0"][:] for d in (full_dir, out2)]
+    assert np.abs(maps[0].astype(int) - maps[1].astype(int)).max() <= 1
 
     with AnnotationStore.for_slide(slide) as store:
         run_ids = {a.run_id for a in resumed.summary.annotations}

@@ -136,13 +136,21 @@ class ProbabilityZarr:
         ey1 = min(ey1, self.height - y_off, probabilities.shape[1])
         if ex1 <= ex0 or ey1 <= ey0:
             return
-        block = probabilities[:, ey0:ey1, ex0:ex1].astype(np.float32)
-        weight = wy(ey0, ey1)[:, None] * wx(ex0, ex1)[None, :]
-        sl = (slice(None), slice(y_off + ey0, y_off + ey1), slice(x_off + ex0, x_off + ex1))
-        if bool((weight < 1.0).any()):
-            existing = np.asarray(self.array[sl], dtype=np.float32) / 255.0
-            block = np.where(weight >= 1.0, block, existing + block * weight)
+        block = probabilities[:, ey0:ey1, ex0:ex1] * (wy(ey0, ey1)[:, None] * wx(ex0, ex1)[None, :])
+        # Tiles come in plan (row-major) order: only the bands towards the tiles above and to
+        # the left already hold their shares; everything else of the extent is still empty.
+        rows = max(0, min(ey1, cy0 + band) - ey0) if top and band > 0 else 0
+        cols = max(0, min(ex1, cx0 + band) - ex0) if left and band > 0 else 0
+        y0, x0 = y_off + ey0, x_off + ex0
+        if rows:
+            block[:, :rows] += self._read(y0, y0 + rows, x0, x0 + ex1 - ex0)
+        if cols and rows < ey1 - ey0:
+            block[:, rows:, :cols] += self._read(y0 + rows, y_off + ey1, x0, x0 + cols)
+        sl = (slice(None), slice(y0, y_off + ey1), slice(x0, x_off + ex1))
         self.array[sl] = np.clip(np.rint(block * 255.0), 0, 255).astype(np.uint8)
+
+    def _read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        return np.asarray(self.array[:, y0:y1, x0:x1], dtype=np.float32) / 255.0
 
     def finish(self, levels: int | None = None) -> None:
         """Build the pyramid (2x per level down to ~512 px) and write the multiscales."""
