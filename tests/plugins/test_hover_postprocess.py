@@ -82,6 +82,21 @@ def test_empty_and_tiny() -> None:
     assert instance_labels(blob, np.zeros((2, 32, 32), np.float32), params).max() == 1
 
 
+def test_a_blob_far_larger_than_a_nucleus_is_split_or_dropped() -> None:
+    # Two 13 px discs touching, NP says nucleus everywhere and HV is flat (no edge signal):
+    # one 1,000 px component, split at its distance peaks into two nuclei.
+    truth = discs((60, 80), [(30, 25), (30, 50)], 12.5)
+    flat = np.zeros((2, 60, 80), np.float32)
+    params = PostprocessParams(max_area=700)
+    labels = instance_labels((truth > 0).astype(np.float32), flat, params)
+    assert labels.max() == 2 and instance_f1(truth, labels).f1 == 1.0
+    # Nothing over max_area survives: a 40 x 60 slab is split along its ridge or dropped.
+    slab = np.zeros((60, 80), np.float32)
+    slab[10:50, 10:70] = 1
+    pieces = instance_labels(slab, flat, PostprocessParams(max_area=300))
+    assert np.bincount(pieces.ravel())[1:].max(initial=0) <= 300
+
+
 def test_model_type_postprocess_gives_level0_polygons_and_the_np_map() -> None:
     from tilescope.plugins.hover.model_type import PixelInstancesType
 

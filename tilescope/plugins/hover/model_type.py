@@ -32,6 +32,9 @@ class PixelInstancesType(ModelType):
             float, 0.1, minimum=-1.0, maximum=2.0, help="HV gradient above which a pixel is edge"
         ),
         "min_area": Param(int, 10, minimum=1, help="smallest nucleus in model pixels"),
+        "max_area": Param(
+            int, 2000, minimum=0, help="split, then drop, larger objects (0: keep all)"
+        ),
         "marker_min_area": Param(int, 4, minimum=1, help="smallest marker in model pixels"),
         "sigma": Param(float, 1.0, minimum=0.0, maximum=5.0, help="HV smoothing (model pixels)"),
         "simplify": Param(float, 0.5, minimum=0.0, help="polygon tolerance in model pixels"),
@@ -43,6 +46,7 @@ class PixelInstancesType(ModelType):
             np_threshold=float(p["np_threshold"]),
             edge_threshold=float(p["edge_threshold"]),
             min_area=int(p["min_area"]),
+            max_area=int(p["max_area"]),
             marker_min_area=int(p["marker_min_area"]),
             sigma=float(p["sigma"]),
         )

@@ -8,7 +8,10 @@ this uses a fixed scale, so a nucleus gets the same outline in every tile that h
   rises from -1 to +1 (edge < 0); between two touching nuclei it falls (edge > 0).
 - markers: foreground pixels with ``edge < edge_threshold``, opened, small ones dropped;
 - watershed of the edge map from the markers inside the foreground; foreground components
-  that hold no marker are kept as objects of their own; objects under `min_area` go.
+  that hold no marker are kept as objects of their own; objects under `min_area` go;
+- objects over `max_area` (far above any nucleus at the model's resolution: a blob of
+  dense tissue or mucus that the HV maps could not split) are split at the peaks of their
+  distance transform, and whatever is still over `max_area` is dropped.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ class PostprocessParams:
     np_threshold: float = 0.5
     edge_threshold: float = 0.1
     min_area: int = 10  # model pixels
+    max_area: int = 2000  # model pixels (0.5 um/px: 500 um2, a 25 um nucleus)
     marker_min_area: int = 4
     sigma: float = 1.0
 
@@ -68,7 +72,32 @@ def instance_labels(
         extra, _ = ndi.label(rest)
         labels = np.where(rest, extra + count, labels)
     labels = _drop_small(labels.astype(np.int32), p.min_area)
+    if p.max_area > 0:
+        labels = _split_large(labels, p.max_area, p.min_area)
     return relabel(labels)
+
+
+def _split_large(labels: np.ndarray, max_area: int, min_area: int) -> np.ndarray:
+    """Objects over `max_area` split at distance-transform peaks; leftovers over it dropped."""
+    areas = np.bincount(labels.ravel())
+    large = areas > max_area
+    large[0] = False
+    if not large.any():
+        return labels
+    from skimage.feature import peak_local_max
+
+    mask = large[labels]
+    distance = ndi.distance_transform_edt(mask)
+    peaks = peak_local_max(distance, min_distance=4, labels=np.where(mask, labels, 0))
+    markers = np.zeros(labels.shape, dtype=np.int32)
+    offset = int(labels.max())
+    markers[tuple(peaks.T)] = offset + 1 + np.arange(len(peaks), dtype=np.int32)
+    split = watershed(-distance, markers, mask=mask)
+    out = np.where(mask, split, labels).astype(np.int32)
+    areas = np.bincount(out.ravel())
+    drop = (areas > max_area) | (areas < min_area)
+    drop[0] = False
+    return np.where(drop[out], 0, out).astype(np.int32)
 
 
 def relabel(labels: np.ndarray) -> np.ndarray:

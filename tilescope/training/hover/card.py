@@ -37,6 +37,7 @@ PARAMETERS: dict[str, Any] = {
     "np_threshold": 0.5,
     "edge_threshold": 0.1,
     "min_area": 10,
+    "max_area": 2000,
     "marker_min_area": 4,
     "sigma": 1.0,
     "simplify": 0.5,

@@ -32,6 +32,7 @@ def release(
         tuning = tune(checkpoint, data)
         parameters["np_threshold"] = tuning["best"]["np_threshold"]
         parameters["edge_threshold"] = tuning["best"]["edge_threshold"]
+        parameters["max_area"] = tuning["best"]["max_area"]
         extra["tuning"] = {"best": tuning["best"], "tiles": tuning["tiles"]}
         print(f"tuned on training tiles: {tuning['best']}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:

@@ -21,8 +21,9 @@ from tilescope.training.corpus.split import group_of
 from tilescope.training.hover.model import load_model
 from tilescope.training.hover.train import predict_maps
 
-NP_THRESHOLDS = (0.45, 0.55, 0.65)
-EDGE_THRESHOLDS = (-0.06, -0.03, 0.0, 0.03, 0.06, 0.1)
+NP_THRESHOLDS = (0.5, 0.6)
+EDGE_THRESHOLDS = (-0.03, 0.0, 0.03, 0.06, 0.1)
+MAX_AREAS = (1000, 2000)
 TUNING_GROUPS = ("monuseg:lung", "monuseg:prostate", "monuseg:stomach", "gbm40_emory")
 
 
@@ -36,14 +37,15 @@ def tune(checkpoint: Path, data: Path, tiles_per_group: int = 4) -> dict[str, An
         chosen += [t for t in train if group_of(t) == group][:tiles_per_group]
     maps = [predict_maps(model, t.image, torch.device("cpu")) for t in chosen]
     results = []
-    for np_t, edge_t in itertools.product(NP_THRESHOLDS, EDGE_THRESHOLDS):
-        params = PostprocessParams(np_threshold=np_t, edge_threshold=edge_t)
+    for np_t, edge_t, max_a in itertools.product(NP_THRESHOLDS, EDGE_THRESHOLDS, MAX_AREAS):
+        params = PostprocessParams(np_threshold=np_t, edge_threshold=edge_t, max_area=max_a)
         scores = [
             score_tile(group_of(t), t.name, t.labels, instance_labels(p, hv, params))
             for t, (p, hv) in zip(chosen, maps, strict=True)
         ]
         macro = summarise(scores)["macro"]
-        results.append({"np_threshold": np_t, "edge_threshold": edge_t} | macro)
+        chosen_params = {"np_threshold": np_t, "edge_threshold": edge_t, "max_area": max_a}
+        results.append(chosen_params | macro)
     best = max(results, key=lambda r: (r["aji"], r["pq"]))
     return {"best": best, "grid": results, "tiles": [t.key for t in chosen]}
 
