@@ -33,6 +33,24 @@ TRAIN_COMMAND = (
     "nice -n 19 python -m tilescope.training.hover train --data ../shared/data/nuclei "
     "--out .train/hover --seed 0 --minutes 95 --eval-every 900"
 )
+LICENCE_TEXT = """nuclei-he model weights (nuclei-he.onnx)
+
+Copyright 2026 the tilescope developers.
+
+These weights were trained on data that include the MoNuSeg 2018 training set (Kumar N,
+Verma R, Sharma S, Bhargava S, Vahadane A, Sethi A. A dataset and a technique for generalized
+nuclear segmentation for computational pathology. IEEE Transactions on Medical Imaging 36(7),
+2017), which is licensed under the Creative Commons Attribution-NonCommercial-ShareAlike 4.0
+International licence (CC BY-NC-SA 4.0, https://creativecommons.org/licenses/by-nc-sa/4.0/).
+
+The weights are therefore distributed under CC BY-NC-SA 4.0: they may be used, shared and
+adapted for non-commercial purposes only, with attribution, and adaptations must be shared
+under the same licence. The tilescope code that runs them stays Apache-2.0.
+
+Other training data: MICCAI 2015 digital pathology segmentation challenge tiles (CPM-15) and
+the GBM40 Emory tiles, both without a stated licence (research use); 2018 Data Science Bowl
+stage 1 stained-tissue tiles (CC0).
+"""
 PARAMETERS: dict[str, Any] = {
     "np_threshold": 0.5,
     "edge_threshold": 0.1,
@@ -167,6 +185,7 @@ def write_model_folder(
     target = folder / ONNX_NAME
     if onnx_file.resolve() != target.resolve():
         shutil.copyfile(onnx_file, target)
+    (folder / "LICENSE").write_text(LICENCE_TEXT, encoding="utf-8")
     manifest = ModelManifest(
         id=MODEL_ID,
         name="Nuclei HoVer (H&E, ours)",
@@ -192,6 +211,7 @@ def write_model_folder(
         tissue_detection=True,
         folder=folder,
         authors=("tilescope developers",),
+        licence_file="LICENSE",
         citation=(
             "Graham S, Vu QD, Raza SEA, et al. HoVer-Net: Simultaneous segmentation and "
             "classification of nuclei in multi-tissue histology images. Medical Image "
