@@ -188,18 +188,7 @@ def _run(
     resuming = resume_log is not None and bool(resume_log.done)
     if names is not None and not resuming:
         _remove_stale_map(names.zarr)  # an earlier run's map of the same name goes
-    sinks: list[ResultSink] = []
-    if store is not None:
-        if not any(r.run_id == run_id for r in store.runs()):
-            adopt_class_colours(store, identity.class_colours)
-            parameters = dict(identity.parameters)
-            if multi:
-                parameters[SCENE_PARAMETER] = scene
-            store.add_run(identity.id, identity.version, parameters, run_id=run_id)
-        sink = StoreSink(store)
-        if resume_log is not None and resume_log.annotations:
-            sink.add([], resume_log.annotations)  # a temporary store starts empty on resume
-        sinks.append(sink)
+    sinks = _store_sinks(store, identity, run_id, scene if multi else None, resume_log)
     made: list[ProbabilityZarr] = []
     meta = slide.metadata
 
@@ -245,15 +234,10 @@ def _run(
     replaced: tuple[str, ...] = ()
     geojson_path = None
     if store is not None:
-        if not summary.cancelled:
-            if spec.store and not spec.keep_previous:
-                replaced = _replace_earlier(store, identity, run_id, scene)
-            if spec.store and zarr_path is not None:
-                store.set_metadata(f"{HEATMAP_KEY}{run_id}", str(zarr_path.resolve()))
+        if not summary.cancelled and spec.store:
+            replaced = _record_in_store(store, spec, identity, run_id, scene, zarr_path)
         if spec.geojson and names is not None:
-            colours = {c.name: c.colour for c in store.classes()}
-            objects = store.query(run_id=run_id, include_hidden_runs=True)
-            export_geojson(names.geojson, objects, colours)
+            _export(store, run_id, names.geojson)
             geojson_path = names.geojson
     counts = summary.counts_by_class()
     status: JobStatus = "cancelled" if summary.cancelled else "done"
@@ -267,6 +251,50 @@ def _run(
         ).save(names.done)
         names.resume_log.unlink(missing_ok=True)
     return JobResult(spec, scene, status, summary, counts, geojson_path, zarr_path, replaced)
+
+
+def _store_sinks(
+    store: AnnotationStore | None,
+    identity: ModelIdentity,
+    run_id: str,
+    scene: int | None,
+    resume_log: ResumeLog | None,
+) -> list[ResultSink]:
+    """The store as the run's sink: the run recorded (and the model's classes with their
+    colours learnt) once; on resume the objects already logged, for a store that lacks them."""
+    if store is None:
+        return []
+    if not any(r.run_id == run_id for r in store.runs()):
+        adopt_class_colours(store, identity.class_colours)
+        parameters = dict(identity.parameters)
+        if scene is not None:
+            parameters[SCENE_PARAMETER] = scene
+        store.add_run(identity.id, identity.version, parameters, run_id=run_id)
+    sink = StoreSink(store)
+    if resume_log is not None and resume_log.annotations:
+        sink.add([], resume_log.annotations)  # a temporary store starts empty on resume
+    return [sink]
+
+
+def _record_in_store(
+    store: AnnotationStore,
+    spec: JobSpec,
+    identity: ModelIdentity,
+    run_id: str,
+    scene: int,
+    zarr_path: Path | None,
+) -> tuple[str, ...]:
+    """A completed run: it replaces the runs it repeats, and its map is found by its id."""
+    replaced = () if spec.keep_previous else _replace_earlier(store, identity, run_id, scene)
+    if zarr_path is not None:
+        store.set_metadata(f"{HEATMAP_KEY}{run_id}", str(zarr_path.resolve()))
+    return replaced
+
+
+def _export(store: AnnotationStore, run_id: str, path: Path) -> None:
+    """The run's objects as the store holds them, with the store's class colours."""
+    colours = {c.name: c.colour for c in store.classes()}
+    export_geojson(path, store.query(run_id=run_id, include_hidden_runs=True), colours)
 
 
 def _header(
