@@ -224,3 +224,22 @@ def test_map_tiles_blend_without_steps(tmp_path: Path) -> None:
     # a 32 px ramp per seam (overlap 32, no halo), give or take the 8-bit partial sums
     assert jumps <= step / (2 * 16) + 3
     assert level0.min() >= round(0.2 * 255) - 1 and level0.max() <= round(0.8 * 255) + 1
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line_per_slide(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, _ = _slide(tmp_path / "a.tif", seed=37)
+    second, _ = _slide(tmp_path / "b.tif", seed=38)
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    folder = model_folder(tmp_path / "models")
+    out = blocker / "out"
+    args = ["infer", str(first), str(second), "--model", str(folder), "--out", str(out)]
+    assert main([*args, "--no-store"]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("tilescope:")]
+    assert len(lines) == 2 and all("not a folder" in line and str(out) in line for line in lines)
+    assert "Traceback" not in err
+    assert main(["infer", str(first), "--model", str(folder), "--out", str(blocker)]) == 2
+    assert "--out" in capsys.readouterr().err

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from tilescope.engine.errors import TilescopeError, one_line
+from tilescope.engine.errors import TilescopeError, as_user_error, one_line
 from tilescope.engine.inference.job import JobResult, JobSpec, scene_specs
 from tilescope.engine.inference.progress import CancelToken, ProgressListener
 from tilescope.plugins.base import ModelType
@@ -75,8 +75,11 @@ def run_slide_task(
             results.append(run_job(scene_spec, progress, cancel, model=model))
             if results[-1].cancelled:
                 break
-    except TilescopeError as error:
-        message = one_line(error)
+    except (TilescopeError, OSError) as error:  # OSError: disk full, read-only --out, ...
+        user_error = as_user_error(error)
+        if user_error is None:
+            raise
+        message = one_line(user_error)
         if str(spec.slide) not in message:
             message = f"{spec.slide}: {message}"
         return SlideOutcome(str(spec.slide), "failed", message, worker=worker)

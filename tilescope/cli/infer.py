@@ -172,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
     if args.scene is not None and args.scene < 0:
         raise CliError(f"--scene must be 0 or more, got {args.scene}")
     mpp = check_mpp(args.mpp) if args.mpp is not None else None
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise CliError(f"--out {args.out}: is a file, not a folder")
     spec = JobSpec(
         slide=Path(args.slides[0]),
         model=str(args.model),
