@@ -123,7 +123,7 @@ def test_schema_1_store_migrates_json_measurements(tmp_path: Path) -> None:
         assert s.get(keep).measurements == {"Nucleus: Area": 12.5, "Hematoxylin OD mean": 0.4}
         assert s.ids_where("Nucleus: Area", ">", 10) == [keep]
         row = s._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        assert int(row[0]) == SCHEMA_VERSION == 2
+        assert int(row[0]) == SCHEMA_VERSION == 3
         raw = s._conn.execute("SELECT measurements FROM annotations").fetchone()[0]
         assert raw is None
 

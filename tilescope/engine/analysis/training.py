@@ -89,20 +89,42 @@ def apply_to_store(
     bbox: BBox | None = None,
     ids: Sequence[str] | None = None,
 ) -> dict[str, int]:
-    """Classify detections (a run, a region's box, given ids, else all); returns counts."""
-    table = store.object_table(
-        ids=ids, run_id=run_id, bbox=bbox, kind=ObjectKind.DETECTION, geometry=False
-    )
-    if not len(table):
+    """Classify detections (a run, a region's box, given ids, else all); returns counts.
+
+    Works on rids and arrays only (no id string or Python float per object): a million
+    objects are read from the packed measurements, classified and written by class.
+    """
+    rids = store.object_rids(ids=ids, run_id=run_id, bbox=bbox, kind=ObjectKind.DETECTION)
+    if not len(rids):
         return {}
     feature_matrix(store, [], classifier.features)  # clear error for missing features
-    _, matrix = store.measurement_matrix_for_rids(table.rids, classifier.features)
-    predicted = classifier.predict(matrix)
-    examples = store_examples(store, run_id)
+    _, matrix = store.measurement_matrix_for_rids(rids, classifier.features)
+    if isinstance(classifier, ObjectClassifier):
+        names: list[str | None] = list(classifier.classes)
+        index = classifier.predict_index(matrix)
+    else:
+        predicted = classifier.predict(matrix)
+        names = list(dict.fromkeys(predicted))
+        code = {n: i for i, n in enumerate(names)}
+        index = np.fromiter((code[p] for p in predicted), np.int64, len(predicted))
     # Examples keep the user's label when the classifier knows that class.
+    examples = store_examples(store, run_id)
     known = set(classifier.classes)
-    keep = {i: c for i, c in zip(examples.ids, examples.labels, strict=True) if c in known}
-    classes = [keep.get(i, p) for i, p in zip(table.ids, predicted, strict=True)]
-    store.set_classes(table.ids, classes, rids=table.rids)
-    names, counts = np.unique(np.array([c or "" for c in classes]), return_counts=True)
-    return {str(n): int(c) for n, c in zip(names, counts, strict=True)}
+    labelled = {i: c for i, c in zip(examples.ids, examples.labels, strict=True) if c in known}
+    if labelled:
+        table = store.object_table(ids=list(labelled), geometry=False)
+        where = {int(r): labelled[i] for r, i in zip(table.rids, table.ids, strict=True)}
+        position = np.flatnonzero(np.isin(rids, np.fromiter(where, np.int64, len(where))))
+        for at in position.tolist():
+            label = where[int(rids[at])]
+            if label not in names:
+                names.append(label)
+            index[at] = names.index(label)
+    classes = np.array(names, dtype=object)[index]
+    store.set_classes_for_rids(rids, classes.tolist())
+    counts = np.bincount(index, minlength=len(names))
+    totals: dict[str, int] = {}
+    for name, count in zip(names, counts.tolist(), strict=True):
+        if count:
+            totals[name or ""] = totals.get(name or "", 0) + count
+    return dict(sorted(totals.items()))

@@ -12,7 +12,8 @@ the old per-row JSON column `annotations.measurements` stays NULL from schema 2 
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2  # 2: measurements as columns (`measurement_table`), not JSON per row
+# 2: measurements as columns (`measurement_table`), not JSON per row; 3: plus packed blocks
+SCHEMA_VERSION = 3
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;

@@ -255,6 +255,11 @@ class AnnotationStore:
             if found < 2:
                 moved = mtable.migrate_json_column(conn)
                 log.info("%s: schema %d -> 2, %d measurement rows moved", self.path, found, moved)
+            if found < 3:
+                packed = mtable.rebuild(conn)
+                log.info(
+                    "%s: schema %d -> 3, %d measurement blocks packed", self.path, found, packed
+                )
             if found < SCHEMA_VERSION:
                 conn.execute(
                     "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
@@ -571,6 +576,7 @@ class AnnotationStore:
             version = self._write_version(state)
             self._ensure_classes(conn, {a.class_name for a in items})
             left_blocks: set[int] = set()
+            measured_rids: list[int] = []
             for i, a in enumerate(items):
                 x0, y0, x1, y1 = bounds[i].tolist()
                 row = conn.execute(
@@ -599,6 +605,7 @@ class AnnotationStore:
                 if row is None:
                     raise KeyError(f"no annotation with id {a.id} in {self.path}")
                 rid, block = row
+                measured_rids.append(rid)
                 conn.execute(f"DELETE FROM {mtable.TABLE} WHERE rid=?", (rid,))
                 mtable.write_dicts(conn, [rid], [a.measurements])
                 box = conn.execute(
@@ -614,6 +621,7 @@ class AnnotationStore:
                 conn.execute("UPDATE annotations SET block=? WHERE rid=?", (new_block, rid))
                 left_blocks.add(block)
             self._drop_empty_blocks(conn, left_blocks)
+            mtable.rebuild(conn, (r >> mtable.BLOCK_SHIFT for r in measured_rids))
             state.pending.note_updated([a.id for a in items])
 
     @staticmethod
@@ -661,7 +669,10 @@ class AnnotationStore:
         if not removed:
             return []
         version = self._write_version(state)
+        packed = conn.execute(f"SELECT DISTINCT rid >> {mtable.BLOCK_SHIFT} FROM doomed")
+        stale_blocks = [r[0] for r in packed]
         conn.execute("DELETE FROM annotations WHERE rid IN (SELECT rid FROM doomed)")
+        mtable.rebuild(conn, stale_blocks)  # their packed measurements went with the rows
         conn.execute(
             "DELETE FROM annotation_index WHERE rid IN (SELECT DISTINCT block FROM doomed) "
             "AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.block = annotation_index.rid)"
@@ -885,6 +896,25 @@ class AnnotationStore:
             geometries=geoms,
         )
 
+    def object_rids(
+        self,
+        ids: Sequence[str] | None = None,
+        run_id: str | None = None,
+        classes: Iterable[str | None] | None = None,
+        kind: ObjectKind | str | None = None,
+        bbox: BBox | None = None,
+        *,
+        include_hidden_runs: bool = False,
+    ) -> np.ndarray:
+        """The rids (int64) of the objects `object_table` would give, and nothing else: all a
+        classifier needs to read measurements and write classes for a million objects."""
+        if ids is not None:
+            return self.object_table(ids=ids, geometry=False).rids
+        rows = select(
+            self._conn, "a.rid", bbox, classes, kind, run_id, include_hidden_runs or bool(run_id)
+        )
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
     def measurement_names(self) -> list[str]:
         """Every measurement column of the store, in the order they were first written."""
         return mtable.names(self._conn)
@@ -943,7 +973,7 @@ class AnnotationStore:
         self, rids: Sequence[int] | np.ndarray, names: Sequence[str] | None = None
     ) -> tuple[list[str], np.ndarray]:
         """As `measurement_matrix`, by the rids of an `object_table` (no id lookups)."""
-        return mtable.read(self._conn, [int(r) for r in rids], names)
+        return mtable.read(self._conn, np.asarray(rids, dtype=np.int64), names)
 
     def ids_where(
         self,
@@ -994,63 +1024,89 @@ class AnnotationStore:
         whose class changes are written. Not an undoable edit: apply the old classes to undo.
         """
         ids = list(ids)
-        names = (
-            [class_names] * len(ids)
-            if class_names is None or isinstance(class_names, str)
-            else list(class_names)
+        names = self._class_list(class_names, len(ids))
+        if rids is not None:
+            if len(rids) != len(ids):
+                raise ValueError("set_classes needs one rid per id")
+            return self.set_classes_for_rids(rids, names)
+        found: dict[str, int] = {}
+        for chunk in chunks(ids, SQL_VARS):
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT id, rid FROM annotations WHERE id IN ({marks})"
+            found.update(self._conn.execute(sql, chunk).fetchall())
+        keep = [i for i, id_ in enumerate(ids) if id_ in found]
+        return self.set_classes_for_rids(
+            np.array([found[ids[i]] for i in keep], dtype=np.int64), [names[i] for i in keep]
         )
-        if len(names) != len(ids):
+
+    @staticmethod
+    def _class_list(class_names: Sequence[str | None] | str | None, n: int) -> list[str | None]:
+        if class_names is None or isinstance(class_names, str):
+            return [class_names] * n
+        names = list(class_names)
+        if len(names) != n:
             raise ValueError("set_classes needs one class name per id")
-        if not ids:
+        return names
+
+    def set_classes_for_rids(
+        self, rids: Sequence[int] | np.ndarray, class_names: Sequence[str | None] | str | None
+    ) -> int:
+        """`set_classes` by the rids of `object_rids`/`object_table`: the classifier's path.
+
+        One UPDATE per class over the rids (passed as one JSON array, not bound row by row);
+        only rows whose class differs are written. For big batches the class and version
+        indexes are rebuilt once after rather than updated a million times.
+        """
+        rid_array = np.asarray(rids, dtype=np.int64).reshape(-1)
+        names = self._class_list(class_names, len(rid_array))
+        if not len(rid_array):
             return 0
+        codes: dict[str | None, int] = {}
+        code = np.fromiter((codes.setdefault(n, len(codes)) for n in names), np.int64, len(names))
+        groups = [(name, rid_array[code == k]) for name, k in codes.items()]
         with self.transaction():
             state = self._state()
             conn = state.connection
             version = self._write_version(state)
-            self._ensure_classes(conn, set(names))
-            conn.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS new_classes (rid INTEGER PRIMARY KEY, name TEXT)"
-            )
-            conn.execute("DELETE FROM new_classes")
-            if rids is not None:
-                if len(rids) != len(ids):
-                    raise ValueError("set_classes needs one rid per id")
-                conn.executemany(
-                    "INSERT OR REPLACE INTO new_classes VALUES (?, ?)",
-                    zip(np.asarray(rids, dtype=np.int64).tolist(), names, strict=True),
-                )
-            else:
-                conn.execute("CREATE TEMP TABLE IF NOT EXISTS new_class_ids (id TEXT, name TEXT)")
-                conn.execute("DELETE FROM new_class_ids")
-                conn.executemany(
-                    "INSERT INTO new_class_ids VALUES (?, ?)", zip(ids, names, strict=True)
-                )
-                conn.execute(
-                    "INSERT OR REPLACE INTO new_classes SELECT a.rid, n.name "
-                    "FROM new_class_ids n JOIN annotations a ON a.id = n.id"
-                )
-                conn.execute("DELETE FROM new_class_ids")
-            conn.execute(  # unchanged classes need no write
-                "DELETE FROM new_classes WHERE rid IN (SELECT n.rid FROM new_classes n "
-                "JOIN annotations a ON a.rid = n.rid WHERE a.class_name IS n.name)"
-            )
-            many = conn.execute("SELECT COUNT(*) FROM new_classes").fetchone()[0]
+            self._ensure_classes(conn, set(codes))
             existing = conn.execute("SELECT MAX(rid) FROM annotations").fetchone()[0] or 0
-            bulk = many >= _BULK_REINDEX_MIN and 2 * many >= existing
+            bulk = len(rid_array) >= _BULK_REINDEX_MIN and 2 * len(rid_array) >= existing
+            if bulk:  # how many will change, estimated from an even sample of each class
+                many = 0.0
+                for name, group in groups:
+                    sample = group[:: max(1, len(group) // 500)]
+                    differ = conn.execute(
+                        "SELECT COUNT(*) FROM annotations WHERE rid IN "
+                        "(SELECT value FROM json_each(?)) AND class_name IS NOT ?",
+                        (json.dumps(sample.tolist()), name),
+                    ).fetchone()[0]
+                    many += len(group) * differ / len(sample)
+                bulk = many >= _BULK_REINDEX_MIN and 2 * many >= existing
             rebuilt = ("annotations_class", "annotations_version")
             if bulk:  # rebuilding two indexes once beats a million index updates
-                for name in rebuilt:
-                    conn.execute(f"DROP INDEX IF EXISTS {name}")
-            changed = conn.execute(
-                "UPDATE annotations SET class_name = n.name, version = ? FROM new_classes n "
-                "WHERE annotations.rid = n.rid RETURNING annotations.id",
-                (version,),
-            ).fetchall()
+                for index in rebuilt:
+                    conn.execute(f"DROP INDEX IF EXISTS {index}")
+                # Every table page is rewritten: a cache that holds them all spills nothing.
+                conn.execute("PRAGMA cache_size = -524288")
+            changed: list[str] = []
+            try:
+                for name, group in groups:
+                    changed += (
+                        r[0]
+                        for r in conn.execute(
+                            "UPDATE annotations SET class_name = ?1, version = ?2 "
+                            "WHERE rid IN (SELECT value FROM json_each(?3)) "
+                            "AND class_name IS NOT ?1 RETURNING id",
+                            (name, version, json.dumps(group.tolist())),
+                        )
+                    )
+            finally:
+                if bulk:
+                    conn.execute("PRAGMA cache_size = -65536")
             if bulk:
-                for name in rebuilt:
-                    conn.execute(SECONDARY_INDEXES[name])
-            conn.execute("DELETE FROM new_classes")
-            state.pending.note_updated([r[0] for r in changed])
+                for index in rebuilt:
+                    conn.execute(SECONDARY_INDEXES[index])
+            state.pending.note_updated(changed)
         return len(changed)
 
     # ----------------------------------------------------------------- classes
