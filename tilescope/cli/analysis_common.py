@@ -127,7 +127,10 @@ def export(store: Any, out: str, run_id: str | None, mpp: float | None) -> None:
     from tilescope.engine.annotations.formats import ExportOptions, export_store
 
     check_output(out)
-    filters = {"run_id": run_id} if run_id else {}
-    notes = export_store(store, out, options=ExportOptions(mpp=mpp), **filters)
+    options = ExportOptions(mpp=mpp)
+    if run_id:
+        notes = export_store(store, out, options=options, run_id=run_id)
+    else:
+        notes = export_store(store, out, options=options)
     for note in notes:
         print(f"tilescope: note: {note}", file=sys.stderr)

@@ -61,7 +61,7 @@ def _labels_from_file(store: Any, path: str, run_id: str | None) -> tuple[list[s
     if not labelled:
         raise CliError(f"{path}: no classified objects or points to learn from")
     known = store.existing_ids(a.id for a in labelled)
-    labels: dict[str, str] = {a.id: a.class_name for a in labelled if a.id in known}
+    labels: dict[str, str] = {a.id: a.class_name or "" for a in labelled if a.id in known}
     rest = [a for a in labelled if a.id not in known]
     points = [(p.x, p.y) for p in (a.geometry.representative_point() for a in rest)]
     for object_id, a in zip(detections_at(store, points, run_id), rest, strict=True):

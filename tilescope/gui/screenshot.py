@@ -120,7 +120,9 @@ def encode_image(image: QImage, file_format: str = "png") -> bytes:
     data = QByteArray()
     buffer = QBuffer(data)
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    saved = image.save(buffer, file_format.upper(), 95 if file_format in ("jpg", "jpeg") else -1)
+    saved = image.save(
+        buffer, file_format.upper().encode(), 95 if file_format in ("jpg", "jpeg") else -1
+    )
     buffer.close()
     if not saved:
         raise ValueError(

@@ -395,7 +395,7 @@ class AnalysisUi(QObject):
             if not regions:
                 self._say("Select a region first")
                 return False
-            return tuple(regions[0].geometry.bounds)  # type: ignore[return-value]
+            return tuple(regions[0].geometry.bounds)
         return None
 
     def _region_ids(self, session: AnnotationSession) -> list[str] | None:

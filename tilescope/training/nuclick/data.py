@@ -96,8 +96,8 @@ def downscale_labels(labels: np.ndarray, factor: int) -> np.ndarray:
     if factor == 1:
         return labels
     h, w = (labels.shape[0] // factor) * factor, (labels.shape[1] // factor) * factor
-    blocks = labels[:h, :w].reshape(h // factor, factor, w // factor, factor)
-    blocks = blocks.transpose(0, 2, 1, 3).reshape(h // factor, w // factor, factor * factor)
+    grid = labels[:h, :w].reshape(h // factor, factor, w // factor, factor)
+    blocks = grid.transpose(0, 2, 1, 3).reshape(h // factor, w // factor, factor * factor)
     counts = (blocks[..., :, None] == blocks[..., None, :]).sum(axis=-1)
     best = counts.argmax(axis=-1)
     return np.take_along_axis(blocks, best[..., None], axis=-1)[..., 0]
@@ -182,7 +182,9 @@ def _partial_skeletons(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return packed
 
 
-def _chain_squiggles(points: list[tuple[int, int]], shape: tuple[int, int], rng) -> np.ndarray:
+def _chain_squiggles(
+    points: list[tuple[int, int]], shape: tuple[int, int], rng: np.random.Generator
+) -> np.ndarray:
     """Bit-packed polylines through the members' centres (ends trimmed in the variants)."""
     packed = np.zeros(shape, dtype=np.uint8)
     for bit in range(SQUIGGLE_VARIANTS):
