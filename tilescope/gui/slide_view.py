@@ -9,7 +9,6 @@ moves, replacing the previous ones: newest first, stale ones dropped.
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, QPointF, Qt, QTimer, Signal
@@ -37,6 +36,7 @@ from tilescope.gui.tile_layout import TileKey, level_for
 from tilescope.gui.tile_loader import TileLoader
 from tilescope.gui.view_tool import ViewTool
 from tilescope.gui.view_transform import ViewTransform
+from tilescope.gui.workers import function_worker
 
 WHEEL_STEPS_PER_DOUBLING = 4.0  # four wheel notches zoom by 2x
 KEY_ZOOM = math.sqrt(2.0)
@@ -305,7 +305,7 @@ class SlideView(QWidget):
             loader.join()
             source.close()
 
-        threading.Thread(target=release, name="close-slide", daemon=True).start()
+        function_worker(release).start()
 
     @property
     def closing(self) -> bool:

@@ -2,15 +2,12 @@
 
 Painting never reads the file: it draws the last window a worker thread delivered. When the
 view shows a part or a resolution that window does not cover, a read of the matching pyramid
-level (padded by half a viewport, so small pans need no new read) goes to the worker; only
-the newest request is served.
+level (padded by half a viewport, so small pans need no new read) goes to a one-thread
+`KeyedExecutor` under the key "window": a newer request supersedes the older one.
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QRectF, Signal
@@ -18,13 +15,13 @@ from PySide6.QtGui import QImage, QPainter
 
 from tilescope.engine.inference.probability_pyramid import MapWindow, ProbabilityPyramid
 from tilescope.gui.ai.colormap import colourise
+from tilescope.gui.workers import KeyedExecutor, function_worker
 
 PADDING = 0.5  # fraction of the viewport read beyond each side
 
 
 class HeatmapLayer(QObject):
     repaint_needed = Signal()
-    _delivered = Signal(int, object, object)  # generation, MapWindow, QImage
 
     def __init__(
         self,
@@ -44,10 +41,7 @@ class HeatmapLayer(QObject):
         self._window: MapWindow | None = None
         self._image: QImage | None = None
         self._wanted: tuple[int, tuple[float, float, float, float]] | None = None
-        self._generation = 0
-        self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="heatmap-read")
-        self._delivered.connect(self._on_delivered)
+        self._executor: KeyedExecutor[str] = KeyedExecutor(1, "heatmap-read")
 
     @property
     def colour_map(self) -> str:
@@ -60,7 +54,7 @@ class HeatmapLayer(QObject):
         self.repaint_needed.emit()
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor.shutdown()
 
     @property
     def loaded(self) -> bool:
@@ -102,18 +96,12 @@ class HeatmapLayer(QObject):
             if inside and x1 >= viewport.right() and y1 >= viewport.bottom():
                 return  # already on its way
         self._wanted = wanted
-        with self._lock:
-            self._generation += 1
-            generation = self._generation
-        colour_map = self._colour_map
-        self._executor.submit(self._read, generation, box, level, colour_map)
+        worker = function_worker(self._read, box, level, self._colour_map)
+        worker.on_returned(self._on_delivered).start(self._executor, key="window")
 
     def _read(
-        self, generation: int, box: tuple[float, float, float, float], level: int, cmap: str
-    ) -> None:
-        with self._lock:
-            if generation != self._generation:
-                return  # a newer view superseded this one
+        self, box: tuple[float, float, float, float], level: int, cmap: str
+    ) -> tuple[MapWindow, QImage]:
         window = self.pyramid.read(*box, level)
         if window.pixels.size == 0:
             image = QImage()
@@ -121,12 +109,10 @@ class HeatmapLayer(QObject):
             rgba = colourise(window.pixels, cmap)
             h, w = rgba.shape[:2]
             image = QImage(rgba.data, w, h, w * 4, QImage.Format.Format_RGBA8888).copy()
-        with contextlib.suppress(RuntimeError):  # the layer was deleted meanwhile
-            self._delivered.emit(generation, window, image)
+        return window, image
 
-    def _on_delivered(self, generation: int, window: MapWindow, image: QImage) -> None:
-        if generation != self._generation:
-            return
+    def _on_delivered(self, read: tuple[MapWindow, QImage]) -> None:
+        window, image = read
         self._window = window
         self._image = None if image.isNull() else image
         self.repaint_needed.emit()

@@ -1,13 +1,14 @@
-"""A long AI task in a worker thread, reporting to the GUI thread through Qt signals.
+"""A long AI task in the background, reporting to the GUI thread through Qt signals.
 
 The work is a plain function `work(progress, cancel)` from the engine's world (no Qt): it
-calls `progress(ProgressReport)` as tiles finish and checks `cancel`. Signals emitted from
-the worker are queued to this object's (GUI) thread, so the event loop never waits on it.
+calls `progress(ProgressReport)` as tiles finish and checks `cancel`. It runs as a
+`progress_worker` on an executor of its own (one thread, ended with the job), so a long job
+never occupies the shared pool the viewer's one-off reads use; every signal is emitted on
+the GUI thread, so the state and each listener change in one event-loop step.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from tilescope.engine.inference.progress import CancelToken, ProgressListener, ProgressReport
+from tilescope.gui.workers import KeyedExecutor, progress_worker
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +44,6 @@ class AiJob(QObject):
     finished = Signal(object)  # the work's result
     failed = Signal(str)  # a message for the user
     state_changed = Signal(str)  # JobState
-    # The worker emits only these; their slots run on the GUI thread and emit the public
-    # signals there, so the state and every listener change in one event-loop step.
-    _reported = Signal(object)
-    _succeeded = Signal(object)
-    _errored = Signal(str)
 
     def __init__(
         self,
@@ -67,18 +64,21 @@ class AiJob(QObject):
         self._work = work
         self._describe_error = describe_error
         self._was_cancelled = was_cancelled or (lambda _: self.cancel_token.cancelled)
-        self._thread: threading.Thread | None = None
+        self._executor: KeyedExecutor[str] | None = None
         self._ended = threading.Event()
-        self._reported.connect(self._on_reported)
-        self._succeeded.connect(self._on_finished)
-        self._errored.connect(self._on_failed)
 
     def start(self) -> None:
         self._set_state(JobState.RUNNING)
-        self._thread = threading.Thread(target=self._run, name=f"ai-job {self.title}", daemon=True)
-        self._thread.start()
+        self._executor = KeyedExecutor(1, "ai-job")
+        worker = progress_worker(self._run)
+        worker.on_yielded(self._on_reported)
+        worker.on_returned(self._on_finished)
+        worker.on_errored(self._on_failed)
+        worker.on_finished(self._executor.shutdown)  # its thread exits, idle
+        worker.start(self._executor, key="job")
 
     def cancel(self) -> None:
+        """Ask the work to stop at its next check; what it finished is still delivered."""
         self.cancel_token.cancel()
 
     @property
@@ -86,29 +86,18 @@ class AiJob(QObject):
         return self.state in (JobState.QUEUED, JobState.RUNNING)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the worker has ended (tests, shutdown); True if it did."""
+        """Block until the work has ended (tests, shutdown); True if it did."""
         return self._ended.wait(timeout)
 
     # -- worker thread ------------------------------------------------------------------
-    def _run(self) -> None:
+    def _run(self, send: Callable[[ProgressReport], None], /) -> Any:
+        def report(report: ProgressReport) -> None:  # the engine's listener protocol
+            send(report)
+
         try:
-            result = self._work(self._report, self.cancel_token)
-        except Exception as error:
-            log.info("AI job %r failed", self.title, exc_info=error)
-            message = self._describe_error(error)
+            return self._work(report, self.cancel_token)
+        finally:
             self._ended.set()
-            self._emit(self._errored, message)
-            return
-        self._ended.set()
-        self._emit(self._succeeded, result)
-
-    def _report(self, report: ProgressReport) -> None:
-        self._emit(self._reported, report)
-
-    @staticmethod
-    def _emit(signal: Any, value: object) -> None:
-        with contextlib.suppress(RuntimeError):  # the job was deleted (window closed)
-            signal.emit(value)
 
     # -- GUI thread ---------------------------------------------------------------------
     def _on_reported(self, report: ProgressReport) -> None:
@@ -120,10 +109,11 @@ class AiJob(QObject):
         self._set_state(JobState.CANCELLED if self._was_cancelled(result) else JobState.DONE)
         self.finished.emit(result)
 
-    def _on_failed(self, message: str) -> None:
-        self.error = message
+    def _on_failed(self, error: Exception) -> None:
+        log.info("AI job %r failed", self.title, exc_info=error)
+        self.error = self._describe_error(error)
         self._set_state(JobState.FAILED)
-        self.failed.emit(message)
+        self.failed.emit(self.error)
 
     def _set_state(self, state: JobState) -> None:
         self.state = state
