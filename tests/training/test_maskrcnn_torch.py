@@ -98,3 +98,22 @@ def test_export_runs_in_onnxruntime_like_pytorch(tmp_path: Path) -> None:
     assert report["torch_detections"] == report["ort_detections"]
     assert report["max_abs_diff_stock_scores"] < 1e-4
     assert report["other_size_max_abs_diff_scores"] < 1e-4
+
+
+def test_model_folder_is_written_by_the_manifest_writer_and_loads(tmp_path: Path) -> None:
+    from tilescope.plugins.catalog import bundled_models_dir, load_model
+    from tilescope.plugins.manifest import load_manifest
+    from tilescope.training.maskrcnn.card import MODEL_ID, write_model_folder
+
+    bundled = load_manifest(bundled_models_dir() / MODEL_ID)
+    run = {"best": {"f1": 0.5, "aji": 0.4}, "history": [], "seed": 0, "parameters": 1_000_000}
+    folder = write_model_folder(
+        tmp_path / MODEL_ID, bundled.onnx_path, run, {"max_abs": 1e-5}, "2.0", smoke=True
+    )
+    written = load_manifest(folder)
+    # The card describes the graph the bundled model runs: same input, outputs, parameters.
+    assert (written.version, written.type, written.sha256) == ("2.0", "maskrcnn", bundled.sha256)
+    assert written.input == bundled.input and written.classes == bundled.classes
+    assert dict(written.parameters) == dict(bundled.parameters)
+    assert "F1@0.5 0.5, AJI 0.4 (smoke run)." in written.description
+    assert load_model(folder, device="cpu").manifest == written

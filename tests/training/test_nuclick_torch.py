@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import shared_file
+from tilescope.plugins.catalog import load_model
+from tilescope.plugins.manifest import MANIFEST_NAME, ManifestError
 from tilescope.training.nuclick import data
 
 torch = pytest.importorskip("torch", reason="training needs torch (the `train` extra)")
@@ -43,27 +45,41 @@ def test_export_matches_pytorch_and_writes_a_loadable_folder(tmp_path: Path) -> 
     onnx_path = tmp_path / "nuclick.onnx"
     export.export_onnx(model, onnx_path, patch=64)
     assert export.verify_onnx(model, onnx_path, patch=64) < 1e-4
-    fields = export.manifest_fields(
+    manifest = export.model_manifest(
+        tmp_path,
         model_id="nuclick-test",
         name="test",
         description="test",
         onnx_name="nuclick.onnx",
-        onnx_sha=export.sha256(onnx_path),
         mpp=0.5,
         patch=64,
         parameters={"threshold": 0.5, "signal_radius": 2.0},
         licence="Apache-2.0",
     )
-    export.write_manifest(tmp_path, fields)
-    text = (tmp_path / export.MANIFEST_NAME).read_text()
-    assert "patch_size: 64" in text and 'type: "nuclick"' in text
-    try:  # the training machines have no PyYAML; tilescope's runtime reads the file with it
-        import yaml
-    except ImportError:
-        return
-    loaded = yaml.safe_load(text)
-    assert loaded["input"]["patch_size"] == 64 and loaded["type"] == "nuclick"
-    assert loaded["output"]["classes"] == [{"name": "Nucleus", "colour": "#ff3030"}]
+    loaded = export.write_manifest(manifest)  # read back by the loader the runtime uses
+    assert loaded == manifest
+    assert load_model(tmp_path, device="cpu").manifest.input.patch_size == (64, 64)
+    text = (tmp_path / MANIFEST_NAME).read_text()
+    assert "type: nuclick" in text and "- 64" in text
+
+
+def test_a_manifest_the_loader_would_refuse_is_not_written_silently(tmp_path: Path) -> None:
+    from tilescope.training.nuclick import export
+
+    (tmp_path / "nuclick.onnx").write_bytes(b"not checked here")
+    manifest = export.model_manifest(
+        tmp_path,
+        model_id="Not A Valid Id",
+        name="test",
+        description="test",
+        onnx_name="nuclick.onnx",
+        mpp=0.5,
+        patch=64,
+        parameters={},
+        licence="Apache-2.0",
+    )
+    with pytest.raises(ManifestError, match="id"):
+        export.write_manifest(manifest)
 
 
 def test_converter_maps_original_nuclick_weights(tmp_path: Path) -> None:

@@ -1,15 +1,24 @@
 """The model folder: ONNX file, `tilescope-model.yaml` and the model card README.md.
 
-YAML is written by hand (pyyaml is not among the training machine's packages); the layout
-follows `tilescope.plugins.manifest`.
+The manifest is made as a `ModelManifest`, written by the manifest module's own
+`write_manifest` and read back with `load_manifest`, so the folder is checked by the parser
+that loads it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
+from tilescope.plugins.manifest import (
+    ClassInfo,
+    InputSpec,
+    ModelManifest,
+    Normalisation,
+    file_sha256,
+    load_manifest,
+    write_manifest,
+)
 from tilescope.training.maskrcnn.data import HOLDOUT_FRACTION, TARGET_MPP
 from tilescope.training.maskrcnn.export import INPUT_NAME, OUTPUT_NAMES
 
@@ -20,59 +29,52 @@ OVERLAP = 48
 BATCH_SIZE = 4
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def manifest_text(onnx_path: Path, version: str, summary: str) -> str:
+def model_manifest(onnx_path: Path, version: str, summary: str) -> ModelManifest:
+    """The manifest of the folder holding `onnx_path` (whose sha256 it records)."""
     boxes, labels, scores, masks = OUTPUT_NAMES
-    return f"""format: 1
-id: {MODEL_ID}
-name: Nuclei Mask R-CNN (H&E)
-version: "{version}"
-description: >-
-  Nucleus instance segmentation for H&E brightfield at {TARGET_MPP} um/px (about 20x): a slim
-  Mask R-CNN (GroupNorm ResNet trunk, FPN, torchvision) trained from scratch by the tilescope
-  developers on MICCAI 2015 nuclei tiles. {summary} See README.md for data and accuracy.
-licence: Apache-2.0
-authors:
-  - tilescope developers
-type: maskrcnn
-onnx: {onnx_path.name}
-sha256: {sha256(onnx_path)}
-input:
-  mpp: {TARGET_MPP}
-  patch_size: {PATCH_SIZE}
-  overlap: {OVERLAP}
-  halo: 0
-  batch_size: {BATCH_SIZE}
-  channel_order: RGB
-  normalisation:
-    kind: scale  # 0..1; the per-channel mean/std is applied inside the graph
-    scale: 0.00392156862745098
-output:
-  kind: instances
-  classes:
-    - name: Nucleus
-      colour: "#ff3030"
-parameters:
-  image_input: {INPUT_NAME}
-  boxes_output: {boxes}
-  labels_output: {labels}
-  scores_output: {scores}
-  masks_output: {masks}
-  masks_are: probabilities
-  label_offset: 1
-  score_threshold: 0.5
-  mask_threshold: 0.5
-  min_area: 6
-prompted: false
-tissue_detection: true
-"""
+    return ModelManifest(
+        id=MODEL_ID,
+        name="Nuclei Mask R-CNN (H&E)",
+        version=version,
+        description=(
+            f"Nucleus instance segmentation for H&E brightfield at {TARGET_MPP} um/px (about "
+            "20x): a slim Mask R-CNN (GroupNorm ResNet trunk, FPN, torchvision) trained from "
+            f"scratch by the tilescope developers on MICCAI 2015 nuclei tiles. {summary} See "
+            "README.md for data and accuracy."
+        ),
+        licence="Apache-2.0",
+        type="maskrcnn",
+        onnx=onnx_path.name,
+        sha256=file_sha256(onnx_path),
+        input=InputSpec(
+            mpp=TARGET_MPP,
+            patch_size=(PATCH_SIZE, PATCH_SIZE),
+            overlap=OVERLAP,
+            halo=0,
+            batch_size=BATCH_SIZE,
+            channel_order="RGB",
+            # 0..1; the per-channel mean/std is applied inside the graph
+            normalisation=Normalisation(kind="scale", scale=1.0 / 255.0),
+        ),
+        output_kind="instances",
+        classes=(ClassInfo("Nucleus", "#ff3030"),),
+        parameters={
+            "image_input": INPUT_NAME,
+            "boxes_output": boxes,
+            "labels_output": labels,
+            "scores_output": scores,
+            "masks_output": masks,
+            "masks_are": "probabilities",
+            "label_offset": 1,
+            "score_threshold": 0.5,
+            "mask_threshold": 0.5,
+            "min_area": 6,
+        },
+        prompted=False,
+        tissue_detection=True,
+        folder=onnx_path.parent,
+        authors=("tilescope developers",),
+    )
 
 
 def readme_text(run: dict, verify: dict, onnx_path: Path, smoke: bool) -> str:
@@ -161,7 +163,8 @@ def write_model_folder(
     summary = f"Held-out F1@0.5 {best.get('f1')}, AJI {best.get('aji')}" + (
         " (smoke run)." if smoke else "."
     )
-    (folder / "tilescope-model.yaml").write_text(manifest_text(target, version, summary), "utf-8")
+    write_manifest(model_manifest(target, version, summary), folder)
+    load_manifest(folder)  # raises ManifestError naming the key the loader would refuse
     (folder / "README.md").write_text(readme_text(run, verify, target, smoke), "utf-8")
     (folder / "training-history.json").write_text(json.dumps(run, indent=2), "utf-8")
     return folder

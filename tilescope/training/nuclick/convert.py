@@ -83,7 +83,8 @@ def convert(
     onnx_path = out / "nuclick.onnx"
     export.export_onnx(model, onnx_path, PATCH)
     diff = export.verify_onnx(model, onnx_path, PATCH)
-    fields = export.manifest_fields(
+    manifest = export.model_manifest(
+        out,
         model_id=model_id,
         name="NuClick (original architecture, converted)",
         description=(
@@ -91,7 +92,6 @@ def convert(
             "its outline."
         ),
         onnx_name=onnx_path.name,
-        onnx_sha=export.sha256(onnx_path),
         mpp=mpp,
         patch=PATCH,
         # The original was trained with one-pixel clicks (no disk).
@@ -111,7 +111,7 @@ def convert(
         ),
         source=str(weights.name),
     )
-    export.write_manifest(out, fields)
+    export.write_manifest(manifest)
     (out / "README.md").write_text(
         f"# NuClick (original architecture, converted)\n\n"
         f"Converted by `python -m tilescope.training.nuclick convert {weights.name}`.\n"

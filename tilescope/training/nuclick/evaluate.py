@@ -17,6 +17,7 @@ import torch
 from scipy import ndimage as ndi
 from skimage.morphology import skeletonize
 
+from tilescope.engine.inference.metrics import dice
 from tilescope.training.nuclick.data import WHITE, Tile, object_centres
 
 
@@ -77,11 +78,6 @@ def select_components(mask: np.ndarray, inclusion: np.ndarray) -> np.ndarray:
     touched = np.unique(labelled[inclusion & mask])
     chosen = np.isin(labelled, touched[touched > 0])
     return ndi.binary_fill_holes(chosen)
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = a.sum() + b.sum()
-    return float(2 * (a & b).sum() / total) if total else 1.0
 
 
 @torch.no_grad()

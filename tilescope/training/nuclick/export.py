@@ -1,22 +1,30 @@
 """ONNX export with a dynamic batch (and patch size), checked against PyTorch, and the model
 folder (ONNX + `tilescope-model.yaml` + model card) in tilescope's plugin format.
 
-The manifest is written by hand (no PyYAML on training machines); it is plain YAML that
-`tilescope.plugins.manifest.load_manifest` reads.
+The manifest is made as a `ModelManifest` and written by the manifest module's own
+`write_manifest`, then read back with `load_manifest`: a folder the loader would refuse is
+never left behind.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from tilescope.plugins import manifest as manifests
+from tilescope.plugins.manifest import (
+    ClassInfo,
+    InputSpec,
+    ModelManifest,
+    Normalisation,
+    file_sha256,
+    load_manifest,
+)
+
 OPSET = 17
-MANIFEST_NAME = "tilescope-model.yaml"
 
 
 def export_onnx(model: torch.nn.Module, path: Path, patch: int = 128) -> None:
@@ -62,40 +70,13 @@ def verify_onnx(model: torch.nn.Module, path: Path, patch: int = 128) -> float:
     return worst
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _yaml(value: Any, indent: int = 0) -> str:
-    """A small YAML emitter for the manifest's nested dicts, lists and scalars."""
-    pad = "  " * indent
-    if isinstance(value, dict):
-        lines = []
-        for key, item in value.items():
-            if isinstance(item, dict) and item:
-                lines.append(f"{pad}{key}:\n{_yaml(item, indent + 1)}")
-            elif isinstance(item, list) and item and isinstance(item[0], dict):
-                entries = "\n".join(f"{pad}  - {json.dumps(e)}" for e in item)
-                lines.append(f"{pad}{key}:\n{entries}")
-            else:
-                lines.append(f"{pad}{key}: {json.dumps(item)}")
-        return "\n".join(lines)
-    return pad + json.dumps(value)
-
-
-def write_manifest(folder: Path, fields: dict[str, Any]) -> Path:
-    path = folder / MANIFEST_NAME
-    path.write_text(_yaml(fields) + "\n", encoding="utf-8")
-    return path
-
-
-def manifest_fields(
+def model_manifest(
+    folder: Path,
     *,
     model_id: str,
     name: str,
     description: str,
     onnx_name: str,
-    onnx_sha: str,
     mpp: float,
     patch: int,
     parameters: dict[str, Any],
@@ -104,33 +85,38 @@ def manifest_fields(
     authors: list[str] | None = None,
     citation: str | None = None,
     source: str | None = None,
-) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "format": 1,
-        "id": model_id,
-        "name": name,
-        "version": version,
-        "description": description,
-        "licence": licence,
-        "type": "nuclick",
-        "onnx": onnx_name,
-        "sha256": onnx_sha,
-        "input": {
-            "mpp": mpp,
-            "patch_size": patch,
-            "batch_size": 32,
-            "channel_order": "RGB",
-            "normalisation": {"kind": "scale", "scale": 1.0 / 255.0},
-        },
-        "output": {"kind": "instances", "classes": [{"name": "Nucleus", "colour": "#ff3030"}]},
-        "parameters": parameters,
-        "prompted": True,
-        "tissue_detection": False,
-    }
-    if authors:
-        fields["authors"] = authors
-    if citation:
-        fields["citation"] = citation
-    if source:
-        fields["source"] = source
-    return fields
+) -> ModelManifest:
+    """The manifest of a NuClick folder whose ONNX file `folder/onnx_name` is written."""
+    return ModelManifest(
+        id=model_id,
+        name=name,
+        version=version,
+        description=description,
+        licence=licence,
+        type="nuclick",
+        onnx=onnx_name,
+        sha256=file_sha256(folder / onnx_name),
+        input=InputSpec(
+            mpp=mpp,
+            patch_size=(patch, patch),
+            batch_size=32,
+            channel_order="RGB",
+            normalisation=Normalisation(kind="scale", scale=1.0 / 255.0),
+        ),
+        output_kind="instances",
+        classes=(ClassInfo("Nucleus", "#ff3030"),),
+        parameters=dict(parameters),
+        prompted=True,
+        tissue_detection=False,
+        folder=folder,
+        authors=tuple(authors or ()),
+        citation=citation,
+        source=source,
+    )
+
+
+def write_manifest(manifest: ModelManifest) -> ModelManifest:
+    """Write `tilescope-model.yaml` into the manifest's folder and read it back as the
+    runtime does (raises `ManifestError` naming the key the loader would refuse)."""
+    manifests.write_manifest(manifest, manifest.folder)
+    return load_manifest(manifest.folder)

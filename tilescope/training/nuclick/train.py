@@ -211,7 +211,8 @@ def write_model_folder(cfg: TrainConfig, summary: dict, onnx_path: Path, sc: Sam
     }
     kind = "smoke-run" if cfg.smoke else "trained"
     best = summary["best"]
-    fields = export.manifest_fields(
+    manifest = export.model_manifest(
+        cfg.out,
         model_id="nuclick",
         name="NuClick (tilescope, nuclei at 20x)",
         description=(
@@ -220,7 +221,6 @@ def write_model_folder(cfg: TrainConfig, summary: dict, onnx_path: Path, sc: Sam
             f"nucleus {best['mean_dice']:.3f}."
         ),
         onnx_name=onnx_path.name,
-        onnx_sha=export.sha256(onnx_path),
         mpp=data.MODEL_MPP,
         patch=cfg.inference_patch,
         parameters=parameters,
@@ -232,5 +232,5 @@ def write_model_folder(cfg: TrainConfig, summary: dict, onnx_path: Path, sc: Sam
             "Analysis 65 (2020) 101771 (method; these weights are tilescope's own)."
         ),
     )
-    export.write_manifest(cfg.out, fields)
+    export.write_manifest(manifest)
     (cfg.out / "README.md").write_text(model_card(summary, cfg.smoke), encoding="utf-8")
