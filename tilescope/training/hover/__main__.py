@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     release.add_argument("--out", required=True, help="model folder to write")
     release.add_argument("--speed", default=None, help="text for the card's speed section")
     release.add_argument("--skip-tune", action="store_true")
+    release.add_argument("--selection", default=None, help="how the checkpoint was chosen")
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
@@ -60,7 +61,12 @@ def main(argv: list[str] | None = None) -> int:
             from tilescope.training.hover.release import release as run_release
 
             result = run_release(
-                Path(args.checkpoint), Path(args.data), Path(args.out), args.speed, args.skip_tune
+                Path(args.checkpoint),
+                Path(args.data),
+                Path(args.out),
+                args.speed,
+                args.skip_tune,
+                args.selection,
             )
             print(json.dumps(result["runtime"], indent=1))
             return 0

@@ -70,8 +70,18 @@ def _figures(summary: dict[str, dict[str, float]]) -> str:
     )
 
 
-def description(run: dict[str, Any], runtime: dict[str, dict[str, float]]) -> str:
-    best = run.get("best") or {}
+SELECTION = (
+    "Checkpoint chosen by held-out macro AJI (so the figures below lean slightly optimistic)."
+)
+
+
+def description(
+    run: dict[str, Any],
+    runtime: dict[str, dict[str, float]],
+    released: dict[str, Any] | None = None,
+) -> str:
+    best = released or run.get("best") or {}
+    selection = (released or {}).get("selection", SELECTION)
     return (
         "Nucleus instance segmentation for H&E brightfield at 0.5 um/px (about 20x): a small "
         "HoVer-Net-style U-Net (BatchNorm, 0.81 M parameters; heads for nucleus probability "
@@ -91,8 +101,7 @@ def description(run: dict[str, Any], runtime: dict[str, dict[str, float]]) -> st
         "weights per organ/source group: square root of its area.\n\n"
         "Validation protocol: held out whole organs and a whole source, never a tile of a "
         "training slide: every MoNuSeg breast and colon tile and every TCGA lower-grade glioma "
-        "tile (lgg_tcga_emory, scale estimated 0.28 um/px). Checkpoint chosen by held-out "
-        "macro AJI (so the figures below lean slightly optimistic). Figures measured through "
+        f"tile (lgg_tcga_emory, scale estimated 0.28 um/px). {selection} Figures measured through "
         "tilescope's runtime (ONNX Runtime on CPU, engine tiling "
         f"{PATCH} px with {OVERLAP} px overlap, post-processing, polygons rasterised), F1 "
         "pooled per group, AJI and PQ averaged over tiles: "
@@ -101,7 +110,7 @@ def description(run: dict[str, Any], runtime: dict[str, dict[str, float]]) -> st
         f"{run.get('device', 'cpu')} ({run.get('threads', 1)} thread, torch "
         f"{run.get('torch')}), batch {run.get('batch_size')} x {run.get('crop_size')} px "
         "crops, scale jitter x0.8-1.25, flips/rot90, HED stain jitter, brightness/contrast, "
-        "blur, JPEG; AdamW with warm-up and cosine decay; best checkpoint at step "
+        "blur, JPEG; AdamW with warm-up and cosine decay; shipped checkpoint: step "
         f"{best.get('step')} ({best.get('minutes')} min). Hardware: a shared 2-core "
         f"x86-64 VM, no GPU. Command: `{TRAIN_COMMAND}` then `python -m "
         "tilescope.training.hover export`. See README.md in this folder.\n\n"
@@ -125,7 +134,7 @@ def readme(
     lines = [
         f"# {MODEL_ID}",
         "",
-        description(run, runtime),
+        description(run, runtime, extra.get("released")),
         "",
         "## Held-out figures through tilescope's runtime",
         "`python -m tilescope.training.corpus.runtime_eval --model nuclei-he` (tissue detection",
@@ -190,7 +199,7 @@ def write_model_folder(
         id=MODEL_ID,
         name="Nuclei HoVer (H&E, ours)",
         version=version,
-        description=description(run, runtime),
+        description=description(run, runtime, (extra or {}).get("released")),
         licence="CC-BY-NC-SA-4.0",
         type="pixel-instances",
         onnx=ONNX_NAME,

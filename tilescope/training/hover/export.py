@@ -36,6 +36,7 @@ def export_checkpoint(checkpoint: Path, onnx_path: Path) -> dict[str, Any]:
         "bytes": onnx_path.stat().st_size,
         "max_abs_diff": compare(wrapper, onnx_path),
         "step": payload["state"]["step"],
+        "minutes": round(payload["state"]["seconds"] / 60, 1),
     }
 
 

@@ -19,7 +19,12 @@ from tilescope.training.hover.tune import tune
 
 
 def release(
-    checkpoint: Path, data: Path, folder: Path, speed: str | None = None, skip_tune: bool = False
+    checkpoint: Path,
+    data: Path,
+    folder: Path,
+    speed: str | None = None,
+    skip_tune: bool = False,
+    selection: str | None = None,
 ) -> dict[str, Any]:
     from tilescope.plugins.catalog import load_model
     from tilescope.training.corpus.runtime_eval import evaluate_instances, holdout_tiles
@@ -40,6 +45,9 @@ def release(
         exported = export_checkpoint(checkpoint, onnx_tmp)
         print(f"exported: {exported}", flush=True)
         extra["export"] = exported
+        extra["released"] = {"step": exported["step"], "minutes": exported["minutes"]}
+        if selection:
+            extra["released"]["selection"] = selection
         write_model_folder(folder, onnx_tmp, run, {}, parameters, extra)
     summary, _, seconds = evaluate_instances(load_model(folder, device="cpu"), holdout_tiles(data))
     print(f"runtime held-out ({seconds:.0f}s): {json.dumps(summary)}", flush=True)

@@ -236,7 +236,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
             parts = losses(np_logits, hv, labels, hv_target)
             loss = sum(parts.values())
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[union-attr]
+            loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             optimizer.step()
             state["step"] += 1
