@@ -166,3 +166,31 @@ def test_set_classes_for_rids_in_bulk(store: AnnotationStore) -> None:
     assert store.set_classes_for_rids(rids, flipped) == 10
     assert store.count(classes=[None]) == 10
     assert store.integrity_check() == "ok"
+
+
+def test_sparse_and_dense_reads_agree(store: AnnotationStore) -> None:
+    ids = store.add_detections(shapely.buffer(shapely.points(np.arange(5000.0), 0), 0.4))
+    values = np.random.default_rng(5).normal(size=(5000, 2))
+    values[::3, 1] = np.nan
+    store.set_measurements(ids, {"p": values[:, 0], "q": values[:, 1]})
+    picked = [*ids[::997], "no-such-id", ids[1]]  # a few rows in each block: read as rows
+    _, sparse = store.measurement_matrix(picked, ["q", "p", "absent"])
+    _, dense = store.measurement_matrix(ids, ["q", "p", "absent"])
+    position = {id_: i for i, id_ in enumerate(ids)}
+    for row, id_ in zip(sparse, picked, strict=True):
+        if id_ in position:
+            np.testing.assert_array_equal(row, dense[position[id_]])
+        else:
+            assert np.isnan(row).all()
+    np.testing.assert_array_equal(dense[:, 1], values[:, 0])
+    np.testing.assert_array_equal(dense[:, 0], values[:, 1])
+
+
+def test_set_classes_with_more_classes_than_a_byte_holds(store: AnnotationStore) -> None:
+    ids = store.add_detections(shapely.box(np.arange(600), 0, np.arange(600) + 0.5, 0.5))
+    names = [f"class {i % 300}" for i in range(600)]  # 300 classes: one UPDATE per class
+    assert store.set_classes(ids, names) == 600
+    assert store.count_by_class() == {f"class {i}": 2 for i in range(300)}
+    got = store.get(ids[301])
+    assert got is not None and got.class_name == "class 1"
+    assert store.set_classes(ids, names) == 0

@@ -44,6 +44,8 @@ BLOCKS_TRIGGER = (
     f"CREATE TRIGGER IF NOT EXISTS {BLOCKS}_stale AFTER DELETE ON {TABLE} "
     f"BEGIN DELETE FROM {BLOCKS} WHERE block = old.rid >> {BLOCK_SHIFT}; END"
 )
+# Fewer rows than this per block read: read the rows, not the blocks.
+_SPARSE_ROWS_PER_BLOCK = 16
 OPERATORS = ("<", "<=", ">", ">=", "=", "!=")
 _MAX_NAME = 200
 
@@ -117,13 +119,22 @@ def write(
 
 
 def _load_blocks(
-    conn: sqlite3.Connection, blocks: np.ndarray, name: str, fresh: bool = False
+    conn: sqlite3.Connection,
+    blocks: np.ndarray,
+    name: str,
+    fresh: bool = False,
+    into: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(len(blocks) x BLOCK_ROWS float64 values of column `name`, which blocks were packed).
 
     Blocks not packed are filled from the REAL column (unless `fresh`: a column just added).
+    `into` is reused for the values (a million rows: no fresh 8 MB to fault in per column).
     """
-    packed = np.full((len(blocks), BLOCK_ROWS), np.nan)
+    if into is None:
+        packed = np.full((len(blocks), BLOCK_ROWS), np.nan)
+    else:
+        packed = into
+        packed.fill(np.nan)
     have = np.zeros(len(blocks), dtype=bool)
     if not len(blocks):
         return packed, have
@@ -261,12 +272,44 @@ def read(
     if len(valid) and any(n.lower() in lookup for n in chosen):
         block_of = want[valid] >> BLOCK_SHIFT
         blocks = np.unique(block_of)
+        present = [j for j, name in enumerate(chosen) if name.lower() in lookup]
+        if len(valid) < _SPARSE_ROWS_PER_BLOCK * len(blocks):  # a few rows here and there
+            rows = np.full((len(want), len(present)), np.nan)
+            _read_rows(conn, want, valid, [chosen[j] for j in present], rows)
+            out[:, present] = rows
+            return list(chosen if wanted is None else wanted), out
         at, offset = np.searchsorted(blocks, block_of), want[valid] & (BLOCK_ROWS - 1)
-        for j, name in enumerate(chosen):
-            if name.lower() in lookup:
-                packed, _ = _load_blocks(conn, blocks, name)
-                out[valid, j] = packed[at, offset]
+        buffer = np.empty((len(blocks), BLOCK_ROWS))
+        for j in present:
+            packed, _ = _load_blocks(conn, blocks, chosen[j], into=buffer)
+            out[valid, j] = packed[at, offset]
     return list(chosen if wanted is None else wanted), out
+
+
+def _read_rows(
+    conn: sqlite3.Connection,
+    want: np.ndarray,
+    valid: np.ndarray,
+    chosen: Sequence[str],
+    out: np.ndarray,
+) -> None:
+    """Few objects spread over many blocks: their rows from the REAL columns (a block is
+    8 KiB a column; one row is a few hundred bytes), written into `out`'s columns."""
+    select = ", ".join(quote(n) for n in chosen)
+    keys, rows = np.unique(want[valid]).tolist(), []
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        rows += conn.execute(
+            f"SELECT rid, {select} FROM {TABLE} WHERE rid IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ).fetchall()
+    if rows:
+        data = np.array(rows, dtype=np.float64)  # NULL (None) -> NaN
+        got = data[:, 0].astype(np.int64)
+        order = np.argsort(got)
+        at = np.clip(np.searchsorted(got[order], want), 0, len(got) - 1)
+        hit = got[order][at] == want
+        out[hit] = data[order[at[hit]], 1:]
 
 
 def read_dicts(conn: sqlite3.Connection, rids: Sequence[int]) -> list[dict[str, float]]:

@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 STORE_SUFFIX = ".tilescope-annotations.sqlite"
 # A bulk load at least this big (and at least as big as the store) rebuilds the indexes after.
 _BULK_REINDEX_MIN = 20_000
+_CACHE_KIB = -65536  # SQLite page cache per connection: 64 MiB
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +210,7 @@ class AnnotationStore:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA cache_size = -65536")
+        conn.execute(f"PRAGMA cache_size = {_CACHE_KIB}")
         conn.execute("PRAGMA temp_store = MEMORY")
         # Truncate the WAL back to 64 MiB after a checkpoint (a bulk load can grow it to GBs).
         conn.execute("PRAGMA journal_size_limit = 67108864")
@@ -1053,9 +1054,10 @@ class AnnotationStore:
     ) -> int:
         """`set_classes` by the rids of `object_rids`/`object_table`: the classifier's path.
 
-        One UPDATE per class over the rids (passed as one JSON array, not bound row by row);
-        only rows whose class differs are written. For big batches the class and version
-        indexes are rebuilt once after rather than updated a million times.
+        Nothing is bound row by row: the class of each rid goes in as one byte of a BLOB
+        (one UPDATE, in rid order), or for rids spread thin as a JSON array per class. Only
+        rows whose class differs are written. For big batches the class and version indexes
+        are rebuilt once after rather than updated a million times.
         """
         rid_array = np.asarray(rids, dtype=np.int64).reshape(-1)
         names = self._class_list(class_names, len(rid_array))
@@ -1063,51 +1065,92 @@ class AnnotationStore:
             return 0
         codes: dict[str | None, int] = {}
         code = np.fromiter((codes.setdefault(n, len(codes)) for n in names), np.int64, len(names))
-        groups = [(name, rid_array[code == k]) for name, k in codes.items()]
+        try:
+            return self._set_class_codes(rid_array, code, list(codes))
+        finally:  # after the commit: a smaller cache now would spill the rewritten pages
+            self._conn.execute(f"PRAGMA cache_size = {_CACHE_KIB}")
+
+    def _set_class_codes(
+        self, rid_array: np.ndarray, code: np.ndarray, names: list[str | None]
+    ) -> int:
+        """Rows `rid_array[i]` get class `names[code[i]]`, in one transaction."""
         with self.transaction():
             state = self._state()
             conn = state.connection
             version = self._write_version(state)
-            self._ensure_classes(conn, set(codes))
+            self._ensure_classes(conn, set(names))
             existing = conn.execute("SELECT MAX(rid) FROM annotations").fetchone()[0] or 0
             bulk = len(rid_array) >= _BULK_REINDEX_MIN and 2 * len(rid_array) >= existing
-            if bulk:  # how many will change, estimated from an even sample of each class
-                many = 0.0
-                for name, group in groups:
-                    sample = group[:: max(1, len(group) // 500)]
-                    differ = conn.execute(
-                        "SELECT COUNT(*) FROM annotations WHERE rid IN "
-                        "(SELECT value FROM json_each(?)) AND class_name IS NOT ?",
-                        (json.dumps(sample.tolist()), name),
-                    ).fetchone()[0]
-                    many += len(group) * differ / len(sample)
+            if bulk:  # how many will change, estimated from an even sample
+                sample = np.arange(0, len(rid_array), max(1, len(rid_array) // 1000))
+                differ = self._class_updates(
+                    conn, rid_array[sample], code[sample], names, None, count_only=True
+                )
+                many = len(rid_array) * differ / len(sample)
                 bulk = many >= _BULK_REINDEX_MIN and 2 * many >= existing
             rebuilt = ("annotations_class", "annotations_version")
-            if bulk:  # rebuilding two indexes once beats a million index updates
+            if not bulk:
+                changed = self._class_updates(conn, rid_array, code, names, version)
+            else:  # rebuilding two indexes once beats a million index updates
                 for index in rebuilt:
                     conn.execute(f"DROP INDEX IF EXISTS {index}")
-                # Every table page is rewritten: a cache that holds them all spills nothing.
+                # Every table page is rewritten: a cache that holds them all spills nothing
+                # before the commit (set back after it).
                 conn.execute("PRAGMA cache_size = -524288")
-            changed: list[str] = []
-            try:
-                for name, group in groups:
-                    changed += (
-                        r[0]
-                        for r in conn.execute(
-                            "UPDATE annotations SET class_name = ?1, version = ?2 "
-                            "WHERE rid IN (SELECT value FROM json_each(?3)) "
-                            "AND class_name IS NOT ?1 RETURNING id",
-                            (name, version, json.dumps(group.tolist())),
-                        )
-                    )
-            finally:
-                if bulk:
-                    conn.execute("PRAGMA cache_size = -65536")
-            if bulk:
+                self._class_updates(conn, rid_array, code, names, version, ids=False)
+                # The changed ids for the event: one scan beats RETURNING a million rows
+                # (rows changed earlier in this transaction are in the event already).
+                rows = conn.execute("SELECT id FROM annotations WHERE version = ?", (version,))
+                changed = [r[0] for r in rows]
                 for index in rebuilt:
                     conn.execute(SECONDARY_INDEXES[index])
             state.pending.note_updated(changed)
         return len(changed)
+
+    @staticmethod
+    def _class_updates(
+        conn: sqlite3.Connection,
+        rids: np.ndarray,
+        code: np.ndarray,
+        names: list[str | None],
+        version: int | None,
+        *,
+        ids: bool = True,
+        count_only: bool = False,
+    ) -> Any:
+        """Set class `names[code[i]]` on row `rids[i]` where it differs: the changed ids (or,
+        `count_only`, how many would change; without `ids`, nothing is returned)."""
+        lo, hi = int(rids.min()), int(rids.max())
+        # Dense rids (a run, the whole slide): one pass over the rid range. Spread thin (a
+        # viewport's objects among a million) the range scan would cost more than lookups.
+        if len(names) < 255 and hi - lo < 4 * len(rids) + 4096:
+            packed = np.full(hi - lo + 1, 255, dtype=np.uint8)
+            packed[rids - lo] = code
+            pick = "substr(?1, rid - ?2 + 1, 1)"
+            when = " ".join(f"WHEN x'{k:02x}' THEN ?{k + 4}" for k in range(len(names)))
+            new = f"(CASE {pick} {when} END)"
+            where = f"rid BETWEEN ?2 AND ?3 AND {pick} != x'ff' AND class_name IS NOT {new}"
+            params: list[Any] = [packed.tobytes(), lo, hi, *names]
+            statements = [(where, new, params)]
+        else:
+            statements = []
+            for k, name in enumerate(names):
+                where = "rid IN (SELECT value FROM json_each(?1)) AND class_name IS NOT ?2"
+                statements.append((where, "?2", [json.dumps(rids[code == k].tolist()), name]))
+        if count_only:
+            return sum(
+                conn.execute(f"SELECT COUNT(*) FROM annotations WHERE {w}", p).fetchone()[0]
+                for w, _, p in statements
+            )
+        changed: list[str] = []
+        for where, new, params in statements:
+            at = len(params) + 1  # the version's parameter number
+            sql = f"UPDATE annotations SET class_name = {new}, version = ?{at} WHERE {where}"
+            if ids:
+                changed += (r[0] for r in conn.execute(sql + " RETURNING id", [*params, version]))
+            else:
+                conn.execute(sql, [*params, version])
+        return changed
 
     # ----------------------------------------------------------------- classes
 
