@@ -34,7 +34,7 @@ from tilescope.gui.annotations.drawing import cosmetic_pen
 from tilescope.gui.annotations.overlay_layer import VECTOR_LIMIT, AnnotationOverlay
 from tilescope.gui.annotations.raster_tiles import render_tile, tile_level
 from tilescope.gui.annotations.session import AnnotationSession
-from tilescope.gui.view_transform import ViewTransform
+from tilescope.gui.viewer.view_transform import ViewTransform
 
 REGION = 50_000.0
 WIDTH, HEIGHT = 1920, 1080

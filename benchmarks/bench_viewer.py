@@ -155,9 +155,9 @@ def run_scenario(path: Path, dpr: float, frames: int) -> dict[str, object]:
 
     from tilescope.engine.slide import TileCache, open_slide
     from tilescope.gui.app import create_application
-    from tilescope.gui.image_cache import DEFAULT_IMAGE_CACHE_BYTES
-    from tilescope.gui.slide_view import SlideView
-    from tilescope.gui.view_transform import ViewTransform
+    from tilescope.gui.viewer.image_cache import DEFAULT_IMAGE_CACHE_BYTES
+    from tilescope.gui.viewer.slide_view import SlideView
+    from tilescope.gui.viewer.view_transform import ViewTransform
 
     app = create_application([])
     frame = QImage(

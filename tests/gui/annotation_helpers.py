@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication
 from tilescope.gui.annotations.session import AnnotationSession
 from tilescope.gui.annotations.window_ui import AnnotationUi, SlideAnnotations
 from tilescope.gui.main_window import MainWindow
-from tilescope.gui.slide_view import SlideView
+from tilescope.gui.viewer.slide_view import SlideView
 from tilescope.resources import demo_slide_path
 
 LEFT = Qt.MouseButton.LeftButton

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tilescope.engine.slide import Level, SlideMetadata, SlideSource, TileCache
-from tilescope.gui.slide_view import SlideView
+from tilescope.gui.viewer.slide_view import SlideView
 from tilescope.resources import demo_slide_path
 
 

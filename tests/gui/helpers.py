@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtGui import QImage
 
-from tilescope.gui.slide_view import SlideView
+from tilescope.gui.viewer.slide_view import SlideView
 
 
 def wait_complete(qtbot, view: SlideView, timeout_ms: int = 8000) -> None:

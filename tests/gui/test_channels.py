@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tests.gui.helpers import image_to_array, wait_complete
 from tilescope.engine.slide import open_slide
-from tilescope.gui.slide_tab import SlideTab
+from tilescope.gui.viewer.slide_tab import SlideTab
 
 
 def _pixel(view, x: float, y: float):

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
 
 from tilescope.gui.main_window import MainWindow
 from tilescope.gui.recent_files import RecentFiles, RecentFilesMenu
-from tilescope.gui.slide_tab import SlideTab
+from tilescope.gui.viewer.slide_tab import SlideTab
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from PySide6.QtCore import QPoint, Qt
 
 from tests.gui.conftest import ArraySource, rgb_pyramid
 from tilescope.engine.slide import open_slide
-from tilescope.gui.minimap import Minimap
-from tilescope.gui.scale_bar import ScaleBar, nice_length, scale_bar_for
+from tilescope.gui.viewer.minimap import Minimap
+from tilescope.gui.viewer.scale_bar import ScaleBar, nice_length, scale_bar_for
 
 
 def test_minimap_click_and_drag_move_the_view(qtbot, make_view, demo_path):

@@ -16,8 +16,8 @@ from tilescope.engine.annotations.model import Annotation
 from tilescope.engine.pixel_size import resolve_pixel_size, stored_mpp
 from tilescope.gui.annotations.list_panel import read_listing
 from tilescope.gui.main_window import MainWindow
-from tilescope.gui.pixel_size import UNKNOWN_TEXT
-from tilescope.gui.pixel_size_dialog import PixelSizeDialog, parse_mpp
+from tilescope.gui.viewer.pixel_size import UNKNOWN_TEXT
+from tilescope.gui.viewer.pixel_size_dialog import PixelSizeDialog, parse_mpp
 
 
 @pytest.fixture

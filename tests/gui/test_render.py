@@ -8,7 +8,7 @@ from PySide6.QtGui import QImage
 
 from tests.gui.helpers import image_to_array
 from tilescope.engine.slide import Level, SlideMetadata
-from tilescope.gui.render import (
+from tilescope.gui.viewer.render import (
     ChannelDisplay,
     DisplaySettings,
     composite,

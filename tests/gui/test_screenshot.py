@@ -137,8 +137,8 @@ def test_screenshot_output_problems_before_rendering(tmp_path, demo_path, capsys
 
 def test_screenshot_mpp_sets_the_scale_bar(tmp_path, demo_path):
     from tests.gui.helpers import image_to_array
-    from tilescope.gui.scale_bar import scale_bar_for
-    from tilescope.gui.screenshot import render_screenshot
+    from tilescope.gui.viewer.scale_bar import scale_bar_for
+    from tilescope.gui.viewer.screenshot import render_screenshot
 
     # The same view with the file's 0.499 um/px and with --mpp 0.25: only the bar differs.
     own = image_to_array(render_screenshot(demo_path, size=(400, 300), downsample=4.0))

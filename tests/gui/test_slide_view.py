@@ -13,9 +13,9 @@ from PySide6.QtWidgets import QApplication
 from tests.gui.conftest import ArraySource, rgb_pyramid
 from tests.gui.helpers import image_to_array, wait_complete
 from tilescope.engine.slide import open_slide
-from tilescope.gui.tile_layout import level_for
-from tilescope.gui.tile_loader import TileLoader
-from tilescope.gui.view_tool import BaseTool
+from tilescope.gui.viewer.tile_layout import level_for
+from tilescope.gui.viewer.tile_loader import TileLoader
+from tilescope.gui.viewer.view_tool import BaseTool
 
 
 def test_opens_demo_slide_whole_and_sharp(qtbot, make_view, demo_path):
@@ -276,7 +276,7 @@ def test_missing_fine_tiles_are_drawn_from_the_finest_cached_coarser_tiles(qtbot
 def test_deleting_a_view_stops_its_loader(qtbot, array_source):
     from PySide6.QtCore import QCoreApplication, QEvent
 
-    from tilescope.gui.slide_view import SlideView
+    from tilescope.gui.viewer.slide_view import SlideView
 
     view = SlideView(array_source)
     loader = view.loader

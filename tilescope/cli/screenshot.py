@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         check_mpp(args.mpp)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # no window appears, no display needed
     _viewer_logs_to_file_only()
-    from tilescope.gui.screenshot import encode_image, render_screenshot
+    from tilescope.gui.viewer.screenshot import encode_image, render_screenshot
 
     try:
         image = render_screenshot(

@@ -1,6 +1,6 @@
 """How multichannel pixels are shown: per-channel colour and range, additive composite.
 
-No Qt here: the viewer (gui.render), `tilescope region` and scripts render a fluorescence
+No Qt here: the viewer (gui.viewer.render), `tilescope region` and scripts render a fluorescence
 image the same way (each channel stretched between its 0.5 and 99.5 percentiles over a
 low-resolution view of the whole image, coloured by its stain, added up).
 """

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QWidget
 
-from tilescope.gui.magnification import ZOOM_PRESETS
+from tilescope.gui.viewer.magnification import ZOOM_PRESETS
 
 
 @dataclass

@@ -27,21 +27,21 @@ from tilescope.gui.actions import Actions, create_actions
 from tilescope.gui.ai.ai_ui import AiUi
 from tilescope.gui.analysis.analysis_ui import AnalysisUi
 from tilescope.gui.annotations.window_ui import AnnotationUi
-from tilescope.gui.associated_images import AssociatedImagesDialog
 from tilescope.gui.background import run_in_background
-from tilescope.gui.pixel_size import (
+from tilescope.gui.recent_files import RecentFiles, RecentFilesMenu
+from tilescope.gui.viewer.associated_images import AssociatedImagesDialog
+from tilescope.gui.viewer.pixel_size import (
     load_pixel_size,
     pixel_size_of,
     set_pixel_size,
     show_pixel_size,
     status_text,
 )
-from tilescope.gui.pixel_size_dialog import PixelSizeDialog
-from tilescope.gui.recent_files import RecentFiles, RecentFilesMenu
-from tilescope.gui.scene_selector import SceneSelector, tab_title
-from tilescope.gui.slide_tab import SlideTab
-from tilescope.gui.slide_view import SlideView
-from tilescope.gui.status_bar import ViewStatusBar
+from tilescope.gui.viewer.pixel_size_dialog import PixelSizeDialog
+from tilescope.gui.viewer.scene_selector import SceneSelector, tab_title
+from tilescope.gui.viewer.slide_tab import SlideTab
+from tilescope.gui.viewer.slide_view import SlideView
+from tilescope.gui.viewer.status_bar import ViewStatusBar
 
 log = logging.getLogger(__name__)
 

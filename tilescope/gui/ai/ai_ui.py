@@ -37,8 +37,8 @@ from tilescope.gui.ai.runs_panel import RunsPanel, remove_run_output
 if TYPE_CHECKING:
     from tilescope.gui.annotations.session import AnnotationSession
     from tilescope.gui.main_window import MainWindow
-    from tilescope.gui.slide_tab import SlideTab
-    from tilescope.gui.slide_view import SlideView
+    from tilescope.gui.viewer.slide_tab import SlideTab
+    from tilescope.gui.viewer.slide_view import SlideView
 
 log = logging.getLogger(__name__)
 

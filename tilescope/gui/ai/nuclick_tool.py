@@ -32,7 +32,7 @@ from tilescope.gui.workers import KeyedExecutor, function_worker
 
 if TYPE_CHECKING:
     from tilescope.engine.slide.source import SlideSource
-    from tilescope.gui.slide_view import SlideView
+    from tilescope.gui.viewer.slide_view import SlideView
 
 log = logging.getLogger(__name__)
 

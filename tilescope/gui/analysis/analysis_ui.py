@@ -51,7 +51,7 @@ from tilescope.gui.background import run_in_background
 if TYPE_CHECKING:
     from tilescope.gui.annotations.session import AnnotationSession
     from tilescope.gui.main_window import MainWindow
-    from tilescope.gui.slide_tab import SlideTab
+    from tilescope.gui.viewer.slide_tab import SlideTab
 
 log = logging.getLogger(__name__)
 

@@ -35,8 +35,8 @@ from tilescope.gui.tools import DEFAULT_TOOL, TOOLS, TOOLS_BY_NAME, AnnotationTo
 
 if TYPE_CHECKING:
     from tilescope.gui.main_window import MainWindow
-    from tilescope.gui.slide_tab import SlideTab
-    from tilescope.gui.slide_view import SlideView
+    from tilescope.gui.viewer.slide_tab import SlideTab
+    from tilescope.gui.viewer.slide_view import SlideView
 
 log = logging.getLogger(__name__)
 

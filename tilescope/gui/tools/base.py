@@ -11,10 +11,10 @@ from PySide6.QtGui import QKeyEvent, QMouseEvent, QPainter
 
 from tilescope.gui.annotations.overlay_layer import AnnotationOverlay
 from tilescope.gui.annotations.session import AnnotationSession
-from tilescope.gui.view_tool import BaseTool
+from tilescope.gui.viewer.view_tool import BaseTool
 
 if TYPE_CHECKING:
-    from tilescope.gui.slide_view import SlideView
+    from tilescope.gui.viewer.slide_view import SlideView
 
 MIN_DRAG_PX = 3.0  # a press and release closer than this is a click, not a drag
 

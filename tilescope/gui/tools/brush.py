@@ -25,7 +25,7 @@ from tilescope.gui.tools.outline import area_shape_type, clean_area
 if TYPE_CHECKING:
     from tilescope.gui.annotations.overlay_layer import AnnotationOverlay
     from tilescope.gui.annotations.session import AnnotationSession
-    from tilescope.gui.slide_view import SlideView
+    from tilescope.gui.viewer.slide_view import SlideView
 
 DEFAULT_RADIUS_PX = 20.0
 MIN_RADIUS_PX, MAX_RADIUS_PX = 2.0, 200.0

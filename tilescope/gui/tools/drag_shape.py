@@ -17,7 +17,7 @@ from tilescope.gui.tools.base import MIN_DRAG_PX, AnnotationTool
 if TYPE_CHECKING:
     from tilescope.gui.annotations.overlay_layer import AnnotationOverlay
     from tilescope.gui.annotations.session import AnnotationSession
-    from tilescope.gui.slide_view import SlideView
+    from tilescope.gui.viewer.slide_view import SlideView
 
 PREVIEW_COLOUR = QColor(255, 255, 255)
 

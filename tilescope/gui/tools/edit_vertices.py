@@ -21,7 +21,7 @@ from tilescope.gui.tools.select import click_select
 if TYPE_CHECKING:
     from tilescope.gui.annotations.overlay_layer import AnnotationOverlay
     from tilescope.gui.annotations.session import AnnotationSession
-    from tilescope.gui.slide_view import SlideView
+    from tilescope.gui.viewer.slide_view import SlideView
 
 HANDLE_PX = 4.0  # half the side of a vertex handle
 GRAB_PX = 7.0  # how close a press must be to a vertex

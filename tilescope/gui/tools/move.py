@@ -19,7 +19,7 @@ from tilescope.gui.tools.select import click_select
 if TYPE_CHECKING:
     from tilescope.gui.annotations.overlay_layer import AnnotationOverlay
     from tilescope.gui.annotations.session import AnnotationSession
-    from tilescope.gui.slide_view import SlideView
+    from tilescope.gui.viewer.slide_view import SlideView
 
 
 class MoveTool(AnnotationTool):

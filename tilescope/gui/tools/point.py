@@ -10,7 +10,7 @@ from PySide6.QtGui import QMouseEvent
 from tilescope.gui.tools.base import AnnotationTool
 
 if TYPE_CHECKING:
-    from tilescope.gui.slide_view import SlideView
+    from tilescope.gui.viewer.slide_view import SlideView
 
 
 class PointTool(AnnotationTool):

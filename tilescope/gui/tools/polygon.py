@@ -18,7 +18,7 @@ from tilescope.gui.tools.outline import area_shape_type, polygon_from_trace
 if TYPE_CHECKING:
     from tilescope.gui.annotations.overlay_layer import AnnotationOverlay
     from tilescope.gui.annotations.session import AnnotationSession
-    from tilescope.gui.slide_view import SlideView
+    from tilescope.gui.viewer.slide_view import SlideView
 
 PREVIEW_COLOUR = QColor(255, 255, 255)
 TRACE_STEP_PX = 2.0  # freehand: a new vertex every this many screen pixels

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QDialog, QLabel, QScrollArea, QTabWidget, QVBoxLay
 
 from tilescope.engine.slide import SlideSource
 from tilescope.gui.background import run_in_background
-from tilescope.gui.render import rgb_to_qimage
+from tilescope.gui.viewer.render import rgb_to_qimage
 
 
 class AssociatedImagesDialog(QDialog):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
 
-from tilescope.gui.corner_widget import CornerWidget
-from tilescope.gui.slide_view import SlideView
+from tilescope.gui.viewer.corner_widget import CornerWidget
+from tilescope.gui.viewer.slide_view import SlideView
 
 MAX_SIDE = 200
 VIEWPORT_COLOR = QColor(255, 210, 0)

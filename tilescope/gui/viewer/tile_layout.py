@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from tilescope.engine.slide import SlideSource
-from tilescope.gui.view_transform import ViewTransform
+from tilescope.gui.viewer.view_transform import ViewTransform
 
 TileKey = tuple[int, int, int]  # (level, col, row)
 

@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tilescope.gui.render import DisplaySettings
-from tilescope.gui.slide_view import SlideView
+from tilescope.gui.viewer.render import DisplaySettings
+from tilescope.gui.viewer.slide_view import SlideView
 
 
 class ChannelsPanel(QWidget):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from PySide6.QtGui import QKeyEvent, QMouseEvent
 
 if TYPE_CHECKING:
-    from tilescope.gui.slide_view import SlideView
+    from tilescope.gui.viewer.slide_view import SlideView
 
 
 @runtime_checkable

@@ -22,8 +22,8 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from tilescope.engine.slide import SlideError, SlideMetadata, SlideSource
-from tilescope.gui.render import DisplaySettings, default_display, shows_as_rgb, to_qimage
-from tilescope.gui.tile_layout import TileKey
+from tilescope.gui.viewer.render import DisplaySettings, default_display, shows_as_rgb, to_qimage
+from tilescope.gui.viewer.tile_layout import TileKey
 from tilescope.gui.workers import KeyedExecutor, Worker, function_worker
 
 log = logging.getLogger(__name__)

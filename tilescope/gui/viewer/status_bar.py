@@ -7,8 +7,8 @@ from collections.abc import Callable
 from PySide6.QtCore import SignalInstance
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
-from tilescope.gui.scale_bar import usable_mpp
-from tilescope.gui.slide_view import SlideView
+from tilescope.gui.viewer.scale_bar import usable_mpp
+from tilescope.gui.viewer.slide_view import SlideView
 
 
 def format_position(x: float, y: float, mpp: tuple[float, float] | None) -> str:

@@ -7,8 +7,8 @@ import math
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent
 
-from tilescope.gui.corner_widget import CornerWidget
-from tilescope.gui.slide_view import SlideView
+from tilescope.gui.viewer.corner_widget import CornerWidget
+from tilescope.gui.viewer.slide_view import SlideView
 
 TARGET_LENGTH = 120.0  # logical pixels the bar aims for
 _NICE = (1.0, 2.0, 5.0)

@@ -6,15 +6,15 @@ import math
 from pathlib import Path
 
 from PySide6.QtCore import QBuffer, QByteArray, QEventLoop, QIODevice, Qt, QTimer
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QImage, QImageWriter
 
 from tilescope.engine.errors import InputError
 from tilescope.engine.pixel_size import apply_pixel_size
 from tilescope.engine.slide import SlideError, open_slide
 from tilescope.gui.app import create_application
-from tilescope.gui.minimap import Minimap
-from tilescope.gui.scale_bar import ScaleBar
-from tilescope.gui.slide_view import SlideView
+from tilescope.gui.viewer.minimap import Minimap
+from tilescope.gui.viewer.scale_bar import ScaleBar
+from tilescope.gui.viewer.slide_view import SlideView
 
 
 def wait_until_complete(view: SlideView, timeout_s: float) -> bool:
@@ -120,9 +120,9 @@ def encode_image(image: QImage, file_format: str = "png") -> bytes:
     data = QByteArray()
     buffer = QBuffer(data)
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    saved = image.save(
-        buffer, file_format.upper().encode(), 95 if file_format in ("jpg", "jpeg") else -1
-    )
+    writer = QImageWriter(buffer, QByteArray(file_format.upper().encode()))
+    writer.setQuality(95 if file_format in ("jpg", "jpeg") else -1)
+    saved = writer.write(image)
     buffer.close()
     if not saved:
         raise ValueError(

@@ -27,15 +27,15 @@ from PySide6.QtWidgets import QGestureEvent, QPinchGesture, QWidget
 
 from tilescope.engine.settings import settings
 from tilescope.engine.slide import SlideSource
-from tilescope.gui.frame_painter import BACKDROP, FramePainter
-from tilescope.gui.image_cache import ImageCache
-from tilescope.gui.magnification import device_downsample_for, format_zoom, magnification
-from tilescope.gui.overlay import OverlayLayer
-from tilescope.gui.render import DisplaySettings
-from tilescope.gui.tile_layout import TileKey, level_for
-from tilescope.gui.tile_loader import TileLoader
-from tilescope.gui.view_tool import ViewTool
-from tilescope.gui.view_transform import ViewTransform
+from tilescope.gui.viewer.frame_painter import BACKDROP, FramePainter
+from tilescope.gui.viewer.image_cache import ImageCache
+from tilescope.gui.viewer.magnification import device_downsample_for, format_zoom, magnification
+from tilescope.gui.viewer.overlay import OverlayLayer
+from tilescope.gui.viewer.render import DisplaySettings
+from tilescope.gui.viewer.tile_layout import TileKey, level_for
+from tilescope.gui.viewer.tile_loader import TileLoader
+from tilescope.gui.viewer.view_tool import ViewTool
+from tilescope.gui.viewer.view_transform import ViewTransform
 from tilescope.gui.workers import function_worker
 
 WHEEL_STEPS_PER_DOUBLING = 4.0  # four wheel notches zoom by 2x

@@ -14,17 +14,17 @@ from PySide6.QtCore import QPointF, QRect, QRectF
 from PySide6.QtGui import QColor, QImage, QPainter
 
 from tilescope.engine.slide import SlideSource
-from tilescope.gui.image_cache import ImageCache
-from tilescope.gui.overlay import OverlayLayer
-from tilescope.gui.tile_layout import (
+from tilescope.gui.viewer.image_cache import ImageCache
+from tilescope.gui.viewer.overlay import OverlayLayer
+from tilescope.gui.viewer.tile_layout import (
     TileKey,
     covering_tile,
     level_for,
     tile_bounds_level0,
     visible_tiles,
 )
-from tilescope.gui.tile_loader import overview_downsample
-from tilescope.gui.view_transform import ViewTransform
+from tilescope.gui.viewer.tile_loader import overview_downsample
+from tilescope.gui.viewer.view_transform import ViewTransform
 
 BACKDROP = QColor(40, 40, 44)
 

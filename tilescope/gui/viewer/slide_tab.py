@@ -8,11 +8,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QSplitter, QWidget
 
 from tilescope.engine.slide import SlideSource
-from tilescope.gui.channels_panel import ChannelsPanel
-from tilescope.gui.minimap import Minimap
-from tilescope.gui.render import shows_as_rgb
-from tilescope.gui.scale_bar import ScaleBar
-from tilescope.gui.slide_view import SlideView
+from tilescope.gui.viewer.channels_panel import ChannelsPanel
+from tilescope.gui.viewer.minimap import Minimap
+from tilescope.gui.viewer.render import shows_as_rgb
+from tilescope.gui.viewer.scale_bar import ScaleBar
+from tilescope.gui.viewer.slide_view import SlideView
 
 
 class SlideTab(QWidget):
