@@ -21,8 +21,8 @@ from tilescope.training.corpus.split import group_of
 from tilescope.training.hover.model import load_model
 from tilescope.training.hover.train import predict_maps
 
-NP_THRESHOLDS = (0.5, 0.6)
-EDGE_THRESHOLDS = (-0.03, 0.0, 0.03, 0.06, 0.1)
+NP_THRESHOLDS = (0.5, 0.6, 0.7)
+EDGE_THRESHOLDS = (-0.03, 0.0, 0.03, 0.06)
 MAX_AREAS = (1000, 2000)
 TUNING_GROUPS = ("monuseg:lung", "monuseg:prostate", "monuseg:stomach", "gbm40_emory")
 
