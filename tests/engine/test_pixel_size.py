@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from tilescope.engine.errors import InputError, TilescopeError
-from tilescope.engine.slide.opener import open_slide
 from tilescope.engine.pixel_size import (
     apply_pixel_size,
     resolve_pixel_size,
     set_stored_mpp,
     stored_mpp,
 )
+from tilescope.engine.slide.opener import open_slide
 from tilescope.resources import resource_path
 
 
