@@ -155,7 +155,6 @@ def _export_slide(args: argparse.Namespace) -> int:
     try:
         slide = _slide_info(args.input, args.mpp)
     except (TilescopeError, OSError) as error:  # not a slide either: say both
-
         raise CliError(
             f"{args.input}: not an annotation file (QuPath GeoJSON, ASAP/ImageScope XML, DSA "
             f"JSON), and not a slide ({one_line(error)})"
