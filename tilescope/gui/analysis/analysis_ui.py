@@ -13,6 +13,7 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,7 @@ REFRESH_DELAY_MS = 400
 PREVIEW_DELAY_MS = 300  # after the view stops moving
 PREVIEW_MAX_AREA = 25e6  # level-0 px^2 in view (~40k nuclei) for the live preview
 ESTIMATE_MAX_PIXELS = 2_000_000
+ONNX_FILES = "ONNX classifier (*.onnx)"
 
 
 class AnalysisUi(QObject):
@@ -487,27 +489,18 @@ class AnalysisUi(QObject):
         if self.classifier is None:
             self._say("Train a classifier first")
             return False
-        if path is None:
-            path, _ = QFileDialog.getSaveFileName(
-                self.window, "Save classifier", "classifier.onnx", "ONNX classifier (*.onnx)"
-            )
-            if not path:
-                return False
-        try:
-            self.classifier.save(path)
-        except TilescopeError as error:
-            self._say(str(error))
-            return False
-        self._say(f"Saved {Path(path).name}")
-        return True
+        classifier = self.classifier
+        path = self._chosen_file(
+            path, QFileDialog.getSaveFileName, "Save classifier", "classifier.onnx", ONNX_FILES
+        )
+        return path is not None and self._write_file(path, classifier.save, "Saved")
 
     def load_classifier(self, path: str | Path | None = None) -> bool:
+        path = self._chosen_file(
+            path, QFileDialog.getOpenFileName, "Load classifier", "", ONNX_FILES
+        )
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(
-                self.window, "Load classifier", "", "ONNX classifier (*.onnx)"
-            )
-            if not path:
-                return False
+            return False
         try:
             self.classifier = ObjectClassifier.load(path)
         except TilescopeError as error:
@@ -540,18 +533,39 @@ class AnalysisUi(QObject):
         if not self.summary_panel.rows:
             self._say("Refresh the summary first")
             return False
-        if path is None:
-            path, _ = QFileDialog.getSaveFileName(
-                self.window, "Export summary", "summary.csv", "CSV (*.csv)"
-            )
-            if not path:
-                return False
+        path = self._chosen_file(
+            path, QFileDialog.getSaveFileName, "Export summary", "summary.csv", "CSV (*.csv)"
+        )
+        rows = self.summary_panel.rows
+        return path is not None and self._write_file(
+            path, lambda chosen: write_summary_csv(rows, chosen), "Wrote"
+        )
+
+    # -- files --------------------------------------------------------------------------
+    def _chosen_file(
+        self,
+        path: str | Path | None,
+        ask: Callable[..., tuple[str, str]],
+        caption: str,
+        name: str,
+        filter_text: str,
+    ) -> str | Path | None:
+        """`path` when given, else the file the user picks in `ask`'s dialog (None: cancelled)."""
+        if path is not None:
+            return path
+        chosen, _ = ask(self.window, caption, name, filter_text)
+        return chosen or None
+
+    def _write_file(
+        self, path: str | Path, write: Callable[[str | Path], object], done: str
+    ) -> bool:
+        """Write through `write`; a refusal is said in the status line, success as `done` NAME."""
         try:
-            write_summary_csv(self.summary_panel.rows, path)
+            write(path)
         except TilescopeError as error:
             self._say(str(error))
             return False
-        self._say(f"Wrote {Path(path).name}")
+        self._say(f"{done} {Path(path).name}")
         return True
 
     def _say(self, text: str) -> None:
