@@ -64,6 +64,11 @@ seconds = number(high=7 * 24 * 3600, above=0)
 pixel_size = number(above=0, high=1e6)  # then checked against the plausible range
 
 
+def add_mpp(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """--mpp UM: one parsing for every command that takes the slide's pixel size in um."""
+    parser.add_argument("--mpp", type=pixel_size, metavar="UM", help=help_text)
+
+
 def pair(separator: str, element: Callable[[str], float], what: str) -> Callable[[str], tuple]:
     """An argparse type for two values such as X,Y or WxH, each parsed by `element`."""
 

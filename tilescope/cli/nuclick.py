@@ -89,11 +89,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--class", dest="class_name", help="class name given to the outlines")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--scene", type=arguments.index, default=0)
-    parser.add_argument(
-        "--mpp",
-        type=arguments.pixel_size,
-        metavar="UM",
-        help="the slide's pixel size in um (overrides the file's): patches are read at the "
+    arguments.add_mpp(
+        parser,
+        "the slide's pixel size in um (overrides the file's): patches are read at the "
         "model's scale from it",
     )
     parser.set_defaults(func=run)

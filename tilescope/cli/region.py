@@ -31,11 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     scale.add_argument("--level", type=arguments.index, help="read at this pyramid level")
     parser.add_argument("--scene", type=arguments.index, default=0)
-    parser.add_argument(
-        "--mpp",
-        type=arguments.pixel_size,
-        metavar="UM",
-        help="level-0 pixel size in um, recorded in the output (overrides the slide's)",
+    arguments.add_mpp(
+        parser, "level-0 pixel size in um, recorded in the output (overrides the slide's)"
     )
     parser.add_argument(
         "-o",

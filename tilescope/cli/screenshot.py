@@ -47,12 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--dpr", type=arguments.dpr, default=1.0, help="device pixel ratio (HiDPI: 2)"
     )
-    parser.add_argument(
-        "--mpp",
-        type=arguments.pixel_size,
-        metavar="UM",
-        help="pixel size in um for the scale bar (overrides the slide's)",
-    )
+    arguments.add_mpp(parser, "pixel size in um for the scale bar (overrides the slide's)")
     parser.add_argument(
         "--plain", action="store_true", help="slide pixels only, without minimap and scale bar"
     )
