@@ -12,10 +12,10 @@ import shapely
 import tifffile
 from PySide6.QtWidgets import QDialogButtonBox
 
+from tests.gui.window_helpers import open_and_wait, shown_window
 from tilescope.engine.annotations.model import Annotation
 from tilescope.engine.pixel_size import resolve_pixel_size, stored_mpp
 from tilescope.gui.annotations.list_panel import read_listing
-from tilescope.gui.main_window import MainWindow
 from tilescope.gui.viewer.pixel_size import UNKNOWN_TEXT
 from tilescope.gui.viewer.pixel_size_dialog import PixelSizeDialog, parse_mpp
 
@@ -43,20 +43,7 @@ def half_micron_ome(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def window(qtbot):
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.close()
-
-
-def _open(qtbot, window: MainWindow, path: Path) -> None:
-    count = len(window.slide_tabs())
-    window.open_paths([path])
-    qtbot.waitUntil(
-        lambda: len(window.slide_tabs()) == count + 1 and window.annotations.current() is not None,
-        timeout=10000,
-    )
+    yield from shown_window(qtbot)
 
 
 def test_typed_sizes_are_checked_like_mpp_arguments():
@@ -69,7 +56,7 @@ def test_typed_sizes_are_checked_like_mpp_arguments():
 
 
 def test_a_slide_without_mpp_says_so_and_a_set_size_is_used_everywhere(qtbot, window, no_mpp_tif):
-    _open(qtbot, window, no_mpp_tif)
+    open_and_wait(qtbot, window, no_mpp_tif)
     tab = window.current_tab()
     session = window.annotations.current().session
     assert window.status.pixel_size.text() == UNKNOWN_TEXT
@@ -93,7 +80,7 @@ def test_a_slide_without_mpp_says_so_and_a_set_size_is_used_everywhere(qtbot, wi
     assert resolve_pixel_size(no_mpp_tif, None).origin == "stored"
 
     # Opened again (a second tab here, as after a restart): the size applies at once.
-    _open(qtbot, window, no_mpp_tif)
+    open_and_wait(qtbot, window, no_mpp_tif)
     again = window.current_tab()
     assert again is not tab
     assert again.view.source.metadata.mpp == (0.5, 0.5)
@@ -110,7 +97,7 @@ def test_a_slide_without_mpp_says_so_and_a_set_size_is_used_everywhere(qtbot, wi
 
 
 def test_a_set_size_overrides_the_files_and_forgetting_restores_it(qtbot, window, half_micron_ome):
-    _open(qtbot, window, half_micron_ome)
+    open_and_wait(qtbot, window, half_micron_ome)
     tab = window.current_tab()
     assert window.status.pixel_size.text() == "0.5 µm/px (from the file)"
     assert window.apply_pixel_size(tab, 0.25)
@@ -121,7 +108,7 @@ def test_a_set_size_overrides_the_files_and_forgetting_restores_it(qtbot, window
 
 
 def test_the_dialog_accepts_only_a_usable_size(qtbot, window, no_mpp_tif):
-    _open(qtbot, window, no_mpp_tif)
+    open_and_wait(qtbot, window, no_mpp_tif)
     dialog = window.ask_pixel_size()
     assert isinstance(dialog, PixelSizeDialog)
     ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)

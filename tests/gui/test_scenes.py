@@ -11,6 +11,7 @@ import pytest
 import shapely
 import tifffile
 
+from tests.gui.window_helpers import open_and_wait, shown_window
 from tilescope.engine.annotations.model import Annotation
 from tilescope.engine.annotations.store import existing_store_path, store_file_name
 from tilescope.engine.slide import RegionRequest
@@ -47,16 +48,7 @@ def two_scene_ome(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def window(qtbot):
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.close()
-
-
-def _open(qtbot, window: MainWindow, path: Path) -> None:
-    window.open_paths([path])
-    qtbot.waitUntil(lambda: window.annotations.current() is not None, timeout=10000)
+    yield from shown_window(qtbot)
 
 
 def _switch(qtbot, window: MainWindow, scene: int) -> None:
@@ -78,7 +70,7 @@ def _centre_colour(window: MainWindow) -> tuple[int, ...]:
 
 
 def test_every_page_of_a_document_is_shown_in_place_with_the_selector(qtbot, window, document):
-    _open(qtbot, window, document)
+    open_and_wait(qtbot, window, document)
     assert window.scenes.isVisible()
     assert [window.scenes.combo.itemText(i) for i in range(window.scenes.combo.count())] == [
         "Scene 0 of 3",
@@ -98,7 +90,7 @@ def test_every_page_of_a_document_is_shown_in_place_with_the_selector(qtbot, win
 
 
 def test_the_selector_and_the_image_menu_step_through_scenes(qtbot, window, two_scene_ome):
-    _open(qtbot, window, two_scene_ome)
+    open_and_wait(qtbot, window, two_scene_ome)
     assert window.next_scene_action.isEnabled()
     window.next_scene_action.trigger()
     qtbot.waitUntil(lambda: window.current_tab().view.source.scene == 1, timeout=10000)
@@ -111,7 +103,7 @@ def test_the_selector_and_the_image_menu_step_through_scenes(qtbot, window, two_
 
 
 def test_each_scene_keeps_its_own_annotations(qtbot, window, document):
-    _open(qtbot, window, document)
+    open_and_wait(qtbot, window, document)
     first = window.annotations.current().session.store
     first.add(Annotation(shapely.box(100, 100, 300, 300), class_name="Tumor"))
     _switch(qtbot, window, 1)
@@ -131,7 +123,7 @@ def test_each_scene_keeps_its_own_annotations(qtbot, window, document):
 
 
 def test_a_single_scene_file_shows_no_selector(qtbot, window, demo_path):
-    _open(qtbot, window, demo_path)
+    open_and_wait(qtbot, window, demo_path)
     meta = window.current_tab().view.source.metadata
     assert meta.scene_count == 1
     assert not window.scenes.isVisible()
@@ -154,7 +146,7 @@ def test_label_macro_and_thumbnail_pages_are_not_scenes(qtbot, window, tmp_path)
                 photometric="rgb",
                 description=f"Aperio Image Library v12.0.15\r\n{name} 200x100",
             )
-    _open(qtbot, window, path)
+    open_and_wait(qtbot, window, path)
     meta = window.current_tab().view.source.metadata
     assert set(meta.associated_images) >= {"thumbnail", "label", "macro"}
     assert meta.scene_count == 1
