@@ -153,11 +153,15 @@ def test_set_classes_for_rids_in_bulk(store: AnnotationStore) -> None:
     rids = store.object_rids(kind=ObjectKind.DETECTION)
     assert len(rids) == n
     names = np.where(rids % 3 == 0, "Positive", "Negative").tolist()
+    assert store.set_classes_for_rids(rids, names) == n  # nobody listens: no ids gathered
+    assert store.count_by_class() == {"Positive": 7000, "Negative": 14_000}
     events = []
     store.subscribe(events.append)
-    assert store.set_classes_for_rids(rids, names) == n
+    swapped = ["Negative" if c == "Positive" else "Positive" for c in names]
+    assert store.set_classes_for_rids(rids, swapped) == n
     assert events[-1].updated == frozenset(ids)
-    assert store.count_by_class() == {"Positive": 7000, "Negative": 14_000}
+    assert store.count_by_class() == {"Negative": 7000, "Positive": 14_000}
+    names = swapped
     indexes = {r[0] for r in store._conn.execute("SELECT name FROM sqlite_master")}
     assert {"annotations_class", "annotations_version"} <= indexes
     assert store.set_classes_for_rids(rids, names) == 0  # nothing changes, nothing written

@@ -120,8 +120,7 @@ def apply_to_store(
             if label not in names:
                 names.append(label)
             index[at] = names.index(label)
-    classes = np.array(names, dtype=object)[index]
-    store.set_classes_for_rids(rids, classes.tolist())
+    store.set_class_codes(rids, index, names)
     counts = np.bincount(index, minlength=len(names))
     totals: dict[str, int] = {}
     for name, count in zip(names, counts.tolist(), strict=True):

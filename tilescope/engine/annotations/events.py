@@ -99,6 +99,11 @@ class Listeners:
 
         return unsubscribe
 
+    def __len__(self) -> int:
+        """How many callbacks listen (a bulk edit builds no event detail for nobody)."""
+        with self._lock:
+            return len(self._callbacks)
+
     def emit(self, event: ChangeEvent) -> None:
         if event.empty:
             return

@@ -911,10 +911,18 @@ class AnnotationStore:
         classifier needs to read measurements and write classes for a million objects."""
         if ids is not None:
             return self.object_table(ids=ids, geometry=False).rids
+        # One text of all rids parsed by numpy: no Python int (and tuple) per object.
         rows = select(
-            self._conn, "a.rid", bbox, classes, kind, run_id, include_hidden_runs or bool(run_id)
+            self._conn,
+            "group_concat(a.rid)",
+            bbox,
+            classes,
+            kind,
+            run_id,
+            include_hidden_runs or bool(run_id),
         )
-        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        text = rows[0][0] if rows else None
+        return np.fromstring(text, dtype=np.int64, sep=",") if text else np.empty(0, np.int64)
 
     def measurement_names(self) -> list[str]:
         """Every measurement column of the store, in the order they were first written."""
@@ -1065,15 +1073,32 @@ class AnnotationStore:
             return 0
         codes: dict[str | None, int] = {}
         code = np.fromiter((codes.setdefault(n, len(codes)) for n in names), np.int64, len(names))
+        return self.set_class_codes(rid_array, code, list(codes))
+
+    def set_class_codes(
+        self,
+        rids: Sequence[int] | np.ndarray,
+        codes: Sequence[int] | np.ndarray,
+        names: Sequence[str | None],
+    ) -> int:
+        """`set_classes_for_rids` with class `names[codes[i]]` for `rids[i]` (a classifier's
+        class indexes as they come: no class name per object)."""
+        rid_array = np.asarray(rids, dtype=np.int64).reshape(-1)
+        code = np.asarray(codes, dtype=np.int64).reshape(-1)
+        if len(code) != len(rid_array):
+            raise ValueError("set_class_codes needs one code per rid")
+        if not len(rid_array):
+            return 0
+        if code.min() < 0 or code.max() >= len(names):
+            raise ValueError(f"class codes must be 0 to {len(names) - 1}")
         try:
-            return self._set_class_codes(rid_array, code, list(codes))
+            return self._set_class_codes(rid_array, code, list(names))
         finally:  # after the commit: a smaller cache now would spill the rewritten pages
             self._conn.execute(f"PRAGMA cache_size = {_CACHE_KIB}")
 
     def _set_class_codes(
         self, rid_array: np.ndarray, code: np.ndarray, names: list[str | None]
     ) -> int:
-        """Rows `rid_array[i]` get class `names[code[i]]`, in one transaction."""
         with self.transaction():
             state = self._state()
             conn = state.connection
@@ -1097,13 +1122,18 @@ class AnnotationStore:
                 # Every table page is rewritten: a cache that holds them all spills nothing
                 # before the commit (set back after it).
                 conn.execute("PRAGMA cache_size = -524288")
+                before = conn.total_changes
                 self._class_updates(conn, rid_array, code, names, version, ids=False)
-                # The changed ids for the event: one scan beats RETURNING a million rows
-                # (rows changed earlier in this transaction are in the event already).
-                rows = conn.execute("SELECT id FROM annotations WHERE version = ?", (version,))
-                changed = [r[0] for r in rows]
+                count = conn.total_changes - before
+                if len(self._listeners):
+                    # The changed ids for the event: one scan beats RETURNING a million rows
+                    # (rows changed earlier in this transaction are in the event already).
+                    rows = conn.execute("SELECT id FROM annotations WHERE version = ?", (version,))
+                    state.pending.note_updated([r[0] for r in rows])
+                # (nobody listens, e.g. a CLI run: a million id strings would go unread)
                 for index in rebuilt:
                     conn.execute(SECONDARY_INDEXES[index])
+                return count
             state.pending.note_updated(changed)
         return len(changed)
 
