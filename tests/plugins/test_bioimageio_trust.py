@@ -14,6 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.hostile_documents import any_value
 from tests.plugins.test_check_and_bioimageio import _v04_package
 from tilescope.cli.main import main
 from tilescope.plugins.bioimageio import BioimageioError, import_package, manifest_from_rdf
@@ -138,37 +139,25 @@ def test_unreadable_descriptions_are_one_line(tmp_path, text):
 
 
 # -- property test: any description gives a mapping or one BioimageioError ------------------
-_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(10**6), 10**6)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=6)
-)
-_values = st.recursive(
-    _scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4)
-        | st.dictionaries(
-            st.sampled_from(
-                [
-                    "axes",
-                    "shape",
-                    "halo",
-                    "id",
-                    "type",
-                    "size",
-                    "min",
-                    "step",
-                    "kwargs",
-                    "name",
-                    "channel_names",
-                ]
-            ),
-            inner,
-            max_size=4,
-        )
+_values = any_value(
+    keys=st.sampled_from(
+        [
+            "axes",
+            "shape",
+            "halo",
+            "id",
+            "type",
+            "size",
+            "min",
+            "step",
+            "kwargs",
+            "name",
+            "channel_names",
+        ]
     ),
+    int_bound=10**6,
+    text_size=6,
+    dict_size=4,
     max_leaves=10,
 )
 _FIELDS = ["inputs", "outputs", "name", "id", "authors", "cite", "license", "type"]

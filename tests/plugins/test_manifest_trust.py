@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.engine.inference.synthetic import model_folder
+from tests.hostile_documents import any_value, set_at
 from tilescope.cli.main import main
 from tilescope.plugins.check import check_model
 from tilescope.plugins.manifest import (
@@ -187,20 +188,7 @@ def test_huge_manifest_is_refused_unread(tmp_path):
 
 
 # -- property tests ---------------------------------------------------------------------------
-_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(10**12), 10**12)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=12)
-)
-_values = st.recursive(
-    _scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
+_values = any_value(keys=st.text(max_size=8), text_size=12, dict_size=4, max_leaves=12)
 
 
 def _valid_mapping(tmp_path: Path) -> dict[str, Any]:
@@ -235,13 +223,7 @@ _KEYS = [
 def test_any_value_anywhere_is_accepted_sanely_or_refused_in_one_line(tmp_path, edits):
     data = _valid_mapping(tmp_path)
     for keys, value in edits:
-        target = data
-        for key in keys[:-1]:
-            if not isinstance(target.get(key), dict):
-                break
-            target = target[key]
-        else:
-            target[keys[-1]] = value
+        set_at(data, keys, value)
     path = tmp_path / "test-threshold" / "tilescope-model.yaml"
     try:
         manifest = parse_manifest(data, path)

@@ -6,30 +6,17 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.engine.slide import synthetic
+from tests.hostile_documents import any_value, set_at
 from tilescope.engine.errors import TilescopeError
 from tilescope.engine.slide import TileCache, open_slide
 
-_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(10**12), 10**12)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=8)
-)
-_values = st.recursive(
-    _scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
-    ),
-    max_leaves=10,
-)
+_values = any_value(keys=st.text(max_size=6), text_size=8, dict_size=3, max_leaves=10)
 #: Paths into the .zattrs document a mutation may replace.
 _FIELDS = [
     ("multiscales",),
@@ -57,19 +44,6 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return synthetic.write_ome_zarr(root, synthetic.pyramid(synthetic.pattern(96, 80, 2), 2))
 
 
-def _set(document: Any, path: tuple[Any, ...], value: Any) -> None:
-    target = document
-    for key in path[:-1]:
-        try:
-            target = target[key]
-        except (KeyError, IndexError, TypeError):
-            return
-    try:
-        target[path[-1]] = value
-    except (IndexError, TypeError):
-        return
-
-
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -81,7 +55,7 @@ def test_any_metadata_value_opens_or_fails_in_one_line(tmp_path, template, edits
     shutil.copytree(template, root)
     attrs = json.loads((root / ".zattrs").read_text())
     for path, value in edits:
-        _set(attrs, path, value)
+        set_at(attrs, path, value)
     (root / ".zattrs").write_text(json.dumps(attrs))
     try:
         with open_slide(root, cache=TileCache(0)) as slide:
