@@ -35,6 +35,22 @@ def nuclei_files(tmp_path: Path) -> tuple[Path, Path, list[str]]:
     return folder / "image01.png", path, [a.id for a in objects]
 
 
+def _argv(command: str, slide: Path, objects: Path, out: Path, *options: str) -> list[str]:
+    """`tilescope COMMAND SLIDE --annotations OBJECTS [options] -o OUT` as an argument list."""
+    return [command, str(slide), "--annotations", str(objects), *options, "-o", str(out)]
+
+
+def _in_subprocess(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run `python -m tilescope ARGV` as a user would (exit code and stderr as they see them)."""
+    return subprocess.run(
+        [sys.executable, "-m", "tilescope", *argv],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+
+
 def _rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
@@ -45,10 +61,7 @@ def test_measure_writes_one_row_per_object_with_id_first(
 ) -> None:
     slide, objects, ids = nuclei_files
     out = tmp_path / "m.csv"
-    assert (
-        main(["measure", str(slide), "--annotations", str(objects), "-o", str(out), "--mpp", "0.5"])
-        == 0
-    )
+    assert main(_argv("measure", slide, objects, out, "--mpp", "0.5")) == 0
     rows = _rows(out)
     header = out.read_text(encoding="utf-8").splitlines()[0].split(",")
     assert len(header) == len(set(header))  # area_um2 once, not from two sources
@@ -65,21 +78,7 @@ def test_measure_writes_one_row_per_object_with_id_first(
     ]
     assert np.mean(darker) > 0.9
     geo = tmp_path / "m.geojson"
-    assert (
-        main(
-            [
-                "measure",
-                str(slide),
-                "--annotations",
-                str(objects),
-                "-o",
-                str(geo),
-                "--stains",
-                "none",
-            ]
-        )
-        == 0
-    )
+    assert main(_argv("measure", slide, objects, geo, "--stains", "none")) == 0
     feature = json.loads(geo.read_text())["features"][0]
     assert "area_px2" in feature["properties"]["measurements"]  # no pixel size in a PNG
 
@@ -93,21 +92,7 @@ def test_classify_threshold_train_save_and_reuse(
     cut = float(np.median(areas))
     out = tmp_path / "t.csv"
     rule = f"area_px2>{cut}"
-    assert (
-        main(
-            [
-                "classify",
-                str(slide),
-                "--annotations",
-                str(objects),
-                "--threshold",
-                rule,
-                "-o",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert main(_argv("classify", slide, objects, out, "--threshold", rule)) == 0
     truth = {r["id"]: r["class"] for r in _rows(out)}
     assert set(truth.values()) == {"Positive", "Negative"}
     # 40 points on objects, labelled by the rule, as a user would drop them.
@@ -124,29 +109,14 @@ def test_classify_threshold_train_save_and_reuse(
     write_annotations(points, labelled)
     clf = tmp_path / "clf.onnx"
     trained = tmp_path / "trained.csv"
-    args = ["classify", str(slide), "--annotations", str(objects), "--train", str(labelled)]
-    args += ["--features", "area_px2,perimeter_px", "--save", str(clf), "-o", str(trained)]
-    assert main(args) == 0
+    args = ["--train", str(labelled), "--features", "area_px2,perimeter_px", "--save", str(clf)]
+    assert main(_argv("classify", slide, objects, trained, *args)) == 0
     got = {r["id"]: r["class"] for r in _rows(trained)}
     agree = np.mean([(got[i] == "Big") == (truth[i] == "Positive") for i in truth])
     assert agree > 0.9
     assert ObjectClassifier.load(clf).features == ["area_px2", "perimeter_px"]
     again = tmp_path / "again.csv"
-    assert (
-        main(
-            [
-                "classify",
-                str(slide),
-                "--annotations",
-                str(objects),
-                "--classifier",
-                str(clf),
-                "-o",
-                str(again),
-            ]
-        )
-        == 0
-    )
+    assert main(_argv("classify", slide, objects, again, "--classifier", str(clf))) == 0
     assert {r["id"]: r["class"] for r in _rows(again)} == got
 
 
@@ -160,21 +130,7 @@ def test_slide_as_input_uses_and_keeps_its_store(
         ids = store.add_detections(polygons[:50], None, run_id=run.run_id)
         store.add_detections(polygons[50:60], None)
     out = tmp_path / "run.csv"
-    assert (
-        main(
-            [
-                "measure",
-                str(slide),
-                "--annotations",
-                str(slide),
-                "--run",
-                run.run_id,
-                "-o",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert main(_argv("measure", slide, slide, out, "--run", run.run_id)) == 0
     assert sorted(r["id"] for r in _rows(out)) == sorted(ids)
     with AnnotationStore.for_slide(slide) as store:
         assert "dab_od_mean" in store.get(ids[0]).measurements
@@ -183,44 +139,12 @@ def test_slide_as_input_uses_and_keeps_its_store(
 def test_bad_input_is_one_line(tmp_path: Path, nuclei_files: tuple[Path, Path, list[str]]) -> None:
     slide, objects, _ = nuclei_files
     missing = tmp_path / "nope.geojson"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tilescope",
-            "measure",
-            str(slide),
-            "--annotations",
-            str(missing),
-            "-o",
-            "x.csv",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        check=False,
-    )
+    result = _in_subprocess(_argv("measure", slide, missing, Path("x.csv")))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("tilescope: error:")
     assert str(missing) in result.stderr
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tilescope",
-            "classify",
-            str(slide),
-            "--annotations",
-            str(objects),
-            "--threshold",
-            "no_such>1",
-            "-o",
-            str(tmp_path / "o.csv"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        check=False,
+    result = _in_subprocess(
+        _argv("classify", slide, objects, tmp_path / "o.csv", "--threshold", "no_such>1")
     )
     assert result.returncode == 2 and "not measured in this store: no_such" in result.stderr
     lines = result.stderr.strip().splitlines()  # progress bars, then one error line
