@@ -11,6 +11,7 @@ import defusedxml
 from defusedxml.ElementTree import iterparse
 
 from tilescope.engine.annotations.errors import AnnotationFormatError
+from tilescope.engine.annotations.formats._common import Limits
 
 
 def events(path: Path) -> Iterator[tuple[str, Element]]:
@@ -48,3 +49,22 @@ def number(path: Path, where: str, element: Element, name: str) -> float:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise AnnotationFormatError(path, f"{where}: {name}={value!r} is not a number") from None
+
+
+def add_vertex(
+    path: Path,
+    where: str,
+    element: Element,
+    coords: list[tuple[float, float]],
+    limits: Limits,
+    container: Element | None,
+) -> None:
+    """Append the X, Y of a finished vertex element to `coords`, refusing more vertices than
+    the limit, and drop the element from its `container` (memory stays flat on huge lists)."""
+    coords.append((number(path, where, element, "X"), number(path, where, element, "Y")))
+    if len(coords) > limits.max_vertices_per_geometry:
+        raise AnnotationFormatError(
+            path, f"{where}: more than {limits.max_vertices_per_geometry:,} vertices"
+        )
+    if container is not None and len(container):
+        del container[-1]

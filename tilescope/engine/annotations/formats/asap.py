@@ -97,17 +97,8 @@ def read(path: Path, limits: Limits = DEFAULT_LIMITS) -> AnnotationFile:
                 container = element
             continue
         if tag == "Coordinate":
-            coords.append(
-                (_xml.number(path, where, element, "X"), _xml.number(path, where, element, "Y"))
-            )
+            _xml.add_vertex(path, where, element, coords, limits, container)
             orders.append(_order(path, where, element, len(orders)))
-            if len(coords) > limits.max_vertices_per_geometry:
-                raise AnnotationFormatError(
-                    path,
-                    f"{where}: more than {limits.max_vertices_per_geometry:,} vertices",
-                )
-            if container is not None and len(container):
-                del container[-1]  # keep memory flat on huge coordinate lists
         elif tag == "Annotation":
             if np.any(np.diff(orders) < 0):
                 coords = [coords[i] for i in np.argsort(orders, kind="stable")]

@@ -162,15 +162,7 @@ def read(path: Path, limits: Limits = DEFAULT_LIMITS) -> AnnotationFile:
                 container = element
             continue
         if tag == "Vertex":
-            coords.append(
-                (_xml.number(path, where, element, "X"), _xml.number(path, where, element, "Y"))
-            )
-            if len(coords) > limits.max_vertices_per_geometry:
-                raise AnnotationFormatError(
-                    path, f"{where}: more than {limits.max_vertices_per_geometry:,} vertices"
-                )
-            if container is not None and len(container):
-                del container[-1]  # keep memory flat on huge vertex lists
+            _xml.add_vertex(path, where, element, coords, limits, container)
         elif tag == "Attribute" and layer is not None and not layer["regions"]:
             layer["attributes"].append((element.get("Name", ""), element.get("Value", "")))
         elif tag == "Region" and layer is not None:
