@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from tests.engine.inference.synthetic import model_folder
 from tests.hostile_documents import any_value, set_at
+from tests.plugins.test_manifest import _edit
 from tilescope.cli.main import main
 from tilescope.plugins.check import check_model
 from tilescope.plugins.manifest import (
@@ -30,14 +31,6 @@ from tilescope.plugins.manifest import (
 def _write(folder: Path, text: str) -> Path:
     path = folder / "tilescope-model.yaml"
     path.write_text(text)
-    return path
-
-
-def _edit(folder: Path, change: Any) -> Path:
-    path = folder / "tilescope-model.yaml"
-    data = yaml.safe_load(path.read_text())
-    change(data)
-    path.write_text(yaml.safe_dump(data))
     return path
 
 
