@@ -261,18 +261,23 @@ def test_planar_and_greyscale_strips(tmp_path):
 
 def test_multi_page_document_pages_are_scenes(tmp_path):
     path = tmp_path / "document.tif"
-    pages = [_image(400, 300, seed=s) for s in range(2)] + [_image(200, 500, seed=2)]
+    # The fourth page is a little smaller than the third with nearly its aspect ratio: a page
+    # of its own, not a reduced level of the one before it.
+    pages = [_image(400, 300, seed=s) for s in range(2)] + [
+        _image(200, 500, seed=2),
+        _image(175, 420, seed=3),
+    ]
     with tifffile.TiffWriter(path) as tif:
         for page in pages:
             tif.write(page, photometric="rgb", compression="zlib")
     for scene, page in enumerate(pages):
         with open_slide(path, scene=scene) as slide:
-            assert slide.metadata.scene_count == 3
+            assert slide.metadata.scene_count == 4
             assert len(slide.metadata.levels) == 1
             got = slide.read_level_region(0, 0, 0, page.shape[1], page.shape[0])
             np.testing.assert_array_equal(got, page)
-    with pytest.raises(SlideError, match=r"scene 3 does not exist \(the file has 3\)"):
-        TiffSource(path, scene=3)
+    with pytest.raises(SlideError, match=r"scene 4 does not exist \(the file has 4\)"):
+        TiffSource(path, scene=4)
 
 
 def test_corrupt_tile_names_file_level_and_tile(tmp_path):

@@ -298,7 +298,11 @@ def _continues_pyramid(levels: list[Any], page: Any) -> bool:
         return False
     if page.subfiletype & _REDUCED:
         return True
-    # Unflagged pyramids (OpenSlide accepts them): same aspect ratio within rounding.
+    # Unflagged pyramids (OpenSlide accepts them): same aspect ratio within rounding, and a
+    # real reduction step. A document page slightly smaller than the one before it (800 x 600
+    # then 700 x 500) is a page of its own, not a level.
+    if min(previous.imagewidth / page.imagewidth, previous.imagelength / page.imagelength) < 1.5:
+        return False
     ratio_x = top.imagewidth / page.imagewidth
     ratio_y = top.imagelength / page.imagelength
     return abs(ratio_x - ratio_y) <= 0.05 * max(ratio_x, ratio_y) + 2 / page.imagelength
