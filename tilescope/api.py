@@ -128,15 +128,17 @@ def export_annotations(
 ) -> list[str]:
     """Export an annotation file, a slide's stored annotations (`run=` for one model run) or
     Annotation objects as geojson, asap, imagescope, csv, dsa, coco or labels (`slide=`,
-    `labels=`, `downsample=`, `mpp=`, `outside=`); format "tables" writes the CSV/HTML grids
-    of table runs into folder `out`. Returns notes on what the format could not keep."""
+    `labels=`, `downsample=`, `mpp=`, `outside=`, `scene=` for one scene's store); format
+    "tables" writes the CSV/HTML grids of table runs into folder `out`. Returns notes on
+    what the format could not keep."""
     if format != "tables":
         return _export(source, out, format, **options)
     from tilescope.engine.annotation_export import load_objects
     from tilescope.plugins.table_detection.export import write_table_files
 
     if isinstance(source, (str, Path)):
-        objects, stem = load_objects(source, options.get("run")), Path(source).stem
+        objects = load_objects(source, options.get("run"), options.get("scene", 0))
+        stem = Path(source).stem
     else:
         objects, stem = list(source), "tables"
     written = write_table_files(objects, Path(out), stem)

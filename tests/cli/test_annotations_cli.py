@@ -186,3 +186,32 @@ def test_hostile_annotation_files_are_one_line_exit_2(tmp_path: Path, capsys) ->
             assert problem.split("(")[0].strip("'") in err, name
             assert "Traceback" not in err
     assert not (tmp_path / "o.json").exists()
+
+
+def test_convert_a_slide_scene_exports_that_scenes_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each page of a multi-page document keeps its own objects; --scene picks the page."""
+    import numpy as np
+    import shapely
+    import tifffile
+
+    from tilescope.engine.annotations import Annotation
+    from tilescope.engine.annotations.store import AnnotationStore
+
+    document = tmp_path / "letter.tif"
+    with tifffile.TiffWriter(document) as tif:
+        for seed, (height, width) in enumerate([(300, 400), (500, 200)]):
+            page = np.random.default_rng(seed).integers(0, 255, (height, width, 3), np.uint8)
+            tif.write(page, photometric="rgb")
+    with AnnotationStore.for_slide(document, scene=1) as store:
+        store.add(Annotation(shapely.box(10, 10, 60, 90), class_name="Table"))
+        store.add(Annotation(shapely.box(100, 300, 190, 480), class_name="Table"))
+
+    out = tmp_path / "page1.geojson"
+    assert main(["annotations", "convert", str(document), str(out), "--scene", "1"]) == 0
+    assert "2 objects written" in capsys.readouterr().out
+    features = json.loads(out.read_text())["features"]
+    assert len(features) == 2  # the second box lies outside page 0 (400 x 300) but inside page 1
+    assert main(["annotations", "convert", str(document), str(tmp_path / "p0.geojson")]) == 2
+    assert "no annotations are stored for this slide" in capsys.readouterr().err

@@ -29,6 +29,13 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--run", metavar="ID", help="only the detections of this model run")
     parser.add_argument(
+        "--scene",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the scene (page) of a multi-scene file: its image and stored objects (default 0)",
+    )
+    parser.add_argument(
         "-o",
         "--out",
         required=True,
@@ -39,7 +46,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 @contextmanager
-def objects_store(annotations: str, slide_path: str) -> Iterator[Any]:
+def objects_store(annotations: str, slide_path: str, scene: int = 0) -> Iterator[Any]:
     """The store holding the objects of --annotations (see the module docstring)."""
     from tilescope.engine.annotations.errors import AnnotationFormatError
     from tilescope.engine.annotations.formats import import_file, sniff_format
@@ -54,7 +61,7 @@ def objects_store(annotations: str, slide_path: str) -> Iterator[Any]:
     except AnnotationFormatError:
         is_file = False
     if not is_file:
-        path = existing_store_path(source)
+        path = existing_store_path(source, scene=scene)
         if path is None:
             raise CliError(
                 f"{source}: neither an annotation file nor a slide with stored annotations"
@@ -74,12 +81,14 @@ def objects_store(annotations: str, slide_path: str) -> Iterator[Any]:
             store.close()
 
 
-def open_with_pixel_size(slide_path: str, mpp: float | None) -> tuple[Any, float | None, str]:
+def open_with_pixel_size(
+    slide_path: str, mpp: float | None, scene: int = 0
+) -> tuple[Any, float | None, str]:
     """(slide, mpp, description) with the pixel-size precedence of engine.pixel_size."""
     from tilescope.engine.pixel_size import apply_pixel_size
     from tilescope.engine.slide.opener import open_slide
 
-    slide = open_slide(slide_path)
+    slide = open_slide(slide_path, scene=scene)
     size = apply_pixel_size(slide, mpp)
     return slide, size.mpp, size.describe()
 

@@ -48,6 +48,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     convert.add_argument("--run", help="with a slide as input: export only this model run")
     convert.add_argument(
+        "--scene",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with a slide as input: the scene (page) whose annotations are exported (default 0)",
+    )
+    convert.add_argument(
         "--labels",
         choices=("instance", "class"),
         default="instance",
@@ -82,10 +89,10 @@ def _read(path: str, **kwargs: Any) -> Any:
     return read_annotations(path, **kwargs)
 
 
-def _slide_info(path: str, mpp: float | None) -> Any:
+def _slide_info(path: str, mpp: float | None, scene: int = 0) -> Any:
     from tilescope.engine.annotation_export import slide_frame
 
-    return slide_frame(path, mpp)
+    return slide_frame(path, mpp, scene)
 
 
 def _is_annotation_file(path: str) -> bool:
@@ -133,7 +140,7 @@ def _options(args: argparse.Namespace, slide: Any, colours: Any, mpp: float | No
 def _convert_file(args: argparse.Namespace) -> int:
     from tilescope.engine.annotations.formats.export import export_annotations
 
-    slide = _slide_info(args.slide, args.mpp) if args.slide else None
+    slide = _slide_info(args.slide, args.mpp, args.scene) if args.slide else None
     bounds = slide.size if slide is not None else None
     found = _read(args.input, bounds=bounds, outside=args.outside)
     target = _target(args)
@@ -153,15 +160,16 @@ def _export_slide(args: argparse.Namespace) -> int:
     from tilescope.engine.annotations.store import AnnotationStore, existing_store_path
 
     try:
-        slide = _slide_info(args.input, args.mpp)
+        slide = _slide_info(args.input, args.mpp, args.scene)
     except (TilescopeError, OSError) as error:  # not a slide either: say both
         raise CliError(
             f"{args.input}: not an annotation file (QuPath GeoJSON, ASAP/ImageScope XML, DSA "
             f"JSON), and not a slide ({one_line(error)})"
         ) from None
-    store_path = existing_store_path(args.input)
+    store_path = existing_store_path(args.input, scene=args.scene)
     if store_path is None:
-        raise CliError(f"{args.input}: no annotations are stored for this slide")
+        where = f" (scene {args.scene})" if args.scene else ""
+        raise CliError(f"{args.input}: no annotations are stored for this slide{where}")
     target = _target(args)
     with AnnotationStore(store_path) as store:
         filters: dict[str, Any] = {}

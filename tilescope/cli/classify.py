@@ -80,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.out)
     if args.save and not args.train:
         raise CliError("--save needs --train")
-    slide, mpp, _ = open_with_pixel_size(args.slide, args.mpp)
-    with slide, objects_store(args.annotations, args.slide) as store:
+    slide, mpp, _ = open_with_pixel_size(args.slide, args.mpp, args.scene)
+    with slide, objects_store(args.annotations, args.slide, args.scene) as store:
         if not store.measurement_names():
             with progress_and_cancel("measure") as (update, cancel):
                 measure_store(store, slide, mpp, run_id=args.run, progress=update, cancel=cancel)

@@ -63,9 +63,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.ring_um >= 0:
         raise CliError(f"--ring-um must be zero or more, got {args.ring_um}")
     options = MeasureOptions(stains=stains_from_argument(args.stains), ring_um=args.ring_um)
-    slide, mpp, described = open_with_pixel_size(args.slide, args.mpp)
+    slide, mpp, described = open_with_pixel_size(args.slide, args.mpp, args.scene)
     started = time.perf_counter()
-    with slide, objects_store(args.annotations, args.slide) as store:
+    with slide, objects_store(args.annotations, args.slide, args.scene) as store:
         count = (
             len(store.object_table(run_id=args.run))
             if args.run

@@ -31,12 +31,12 @@ class SlideFrame:
     mpp: float | None
 
 
-def slide_frame(path: str | Path, mpp: float | None = None) -> SlideFrame:
-    """Open the slide just long enough to read its size and resolve its pixel size."""
+def slide_frame(path: str | Path, mpp: float | None = None, scene: int = 0) -> SlideFrame:
+    """Open the slide (scene) just long enough to read its size and resolve its pixel size."""
     from tilescope.engine.pixel_size import resolve_pixel_size
     from tilescope.engine.slide import open_slide
 
-    with open_slide(path) as slide:
+    with open_slide(path, scene=scene) as slide:
         meta = slide.metadata
         size = (int(meta.levels[0].width), int(meta.levels[0].height))
         pixel = resolve_pixel_size(path, meta.mpp, mpp)
@@ -62,18 +62,20 @@ def export_annotations(
     downsample: float = 1.0,
     mpp: float | None = None,
     outside: str = "clip",
+    scene: int = 0,
 ) -> list[str]:
     """Write `source` (an annotation file, a slide whose stored annotations are exported, or
     Annotation objects) to `out` as `format` (geojson, asap, imagescope, csv, dsa, coco,
     labels; else from the name). `slide` gives the image size and pixel size (a slide
-    `source` is its own); `run` picks one model run of a slide's store. Returns notes on
+    `source` is its own); `run` picks one model run of a slide's store and `scene` the store
+    of one scene (page) of a multi-scene file. Returns notes on
     what the format could not keep; raises a TilescopeError subclass naming the problem."""
     frame = slide_frame(slide, mpp) if slide is not None else None
     if isinstance(source, (str, Path)) and not is_annotation_file(source):
         from tilescope.engine.annotations.store import AnnotationStore, existing_store_path
 
-        frame = frame or slide_frame(source, mpp)
-        store_path = existing_store_path(source)
+        frame = frame or slide_frame(source, mpp, scene)
+        store_path = existing_store_path(source, scene=scene)
         if store_path is None:
             raise AnnotationFormatError(source, "no annotations are stored for this slide")
         options = _options(frame, None, frame.mpp, labels, downsample)
@@ -100,13 +102,13 @@ def export_annotations(
     return notes + _export(items, out, format, _options(frame, colours, pixel, labels, downsample))
 
 
-def load_objects(source: str | Path, run: str | None = None) -> list[Annotation]:
-    """The objects of an annotation file, or those stored for a slide (one `run` of them)."""
+def load_objects(source: str | Path, run: str | None = None, scene: int = 0) -> list[Annotation]:
+    """The objects of an annotation file, or those stored for a slide (scene; one `run`)."""
     if is_annotation_file(source):
         return read_annotations(source).annotations
     from tilescope.engine.annotations.store import AnnotationStore, existing_store_path
 
-    store_path = existing_store_path(source)
+    store_path = existing_store_path(source, scene=scene)
     if store_path is None:
         raise AnnotationFormatError(source, "no annotations are stored for this slide")
     with AnnotationStore(store_path) as store:
