@@ -8,12 +8,17 @@ Design (why it is safe to kill the process at any moment):
 - The GUI, the inference engine and the CLI may write the same file. Edits made through this
   object notify `subscribe`d listeners right after commit; edits by other processes are
   picked up by `poll()` (``PRAGMA data_version`` + `changes_since`).
+- Every sqlite3 error leaves as an `AnnotationStoreError` with the true cause (disk full,
+  locked too long, read-only, damaged); a failed edit rolls back and loses nothing committed.
+- A store that cannot be written (read-only file, folder or mount) opens read-only for viewing:
+  queries work, every edit is refused with one line (`read_only` says so).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -40,6 +45,12 @@ from tilescope.engine.annotations._rows import (
     kind_value,
     new_ids,
     shape_value,
+)
+from tilescope.engine.annotations._sqlite_errors import (
+    READ_ONLY,
+    sqlite_code,
+    store_error,
+    translate_sqlite_errors,
 )
 from tilescope.engine.annotations.class_list import colour_for as user_class_colour
 from tilescope.engine.annotations.classes import (
@@ -156,8 +167,27 @@ def _insert_plan(columns: dict[str, list[Any]], version: int) -> tuple[str, str,
     return ", ".join(names), ", ".join(values), bound
 
 
+def _writable(path: Path) -> bool:
+    """Whether SQLite can write `path` and create its -wal and -shm files next to it."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+
+
+def _schema_of(conn: sqlite3.Connection) -> int | None:
+    """The schema version a store file says it has (None: a new file, no tables yet)."""
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.OperationalError as error:
+        if "no such table" in str(error):
+            return None
+        raise
+    return None if row is None else int(row[0])
+
+
+@translate_sqlite_errors
 class AnnotationStore:
     """All annotations and detections of one slide. See the module docstring for the model."""
+
+    _translates_itself = ("transaction",)
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -168,15 +198,67 @@ class AnnotationStore:
         self._local_versions: set[int] = set()
         self._poll_lock = threading.Lock()
         self._closed = False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # True when the store could only be opened for viewing; every edit is then refused.
+        self.read_only = False
+        self._uri: str | None = None  # the read-only URI, once opened so
+        exists = self.path.is_file()
         try:
-            self._initialise()
-        except sqlite3.DatabaseError as error:
+            if exists and not _writable(self.path):
+                self._open_read_only()
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    self._initialise()
+                except sqlite3.Error as error:
+                    if not exists or sqlite_code(error) not in (8, 14):  # READONLY, CANTOPEN
+                        raise
+                    self._drop_connections()
+                    self._open_read_only()
+            self._seen_version = self.version
+            self._state().seen_data_version = self._data_version()
+        except sqlite3.Error as error:
+            self._drop_connections()
+            raise store_error(self.path, error) from error
+        except OSError as error:
+            from tilescope.engine.errors import file_problem
+
+            raise file_problem(self.path.parent, error, "cannot create the store") from error
+        if self.read_only:
+            log.info("%s: %s", self.path, READ_ONLY)
+
+    def _open_read_only(self) -> None:
+        """Open for viewing only. WAL readers need the -shm file: in a folder that cannot be
+        written it must exist already, or (no -wal to replay) the file is opened immutable."""
+        from urllib.parse import quote
+
+        wal = Path(f"{self.path}-wal")
+        shm = Path(f"{self.path}-shm")
+        folder_writable = os.access(self.path.parent, os.W_OK | os.X_OK)
+        immutable = not folder_writable and not wal.exists() and not shm.exists()
+        self._uri = f"file:{quote(str(self.path.absolute()))}?mode=ro" + (
+            "&immutable=1" if immutable else ""
+        )
+        self.read_only = True
+        found = _schema_of(self._conn)
+        if found is None:
+            raise AnnotationStoreError(f"{self.path}: not an annotation store / damaged")
+        if found != SCHEMA_VERSION:
             raise AnnotationStoreError(
-                f"{self.path}: not a readable annotation store ({error})"
-            ) from None
-        self._seen_version = self.version
-        self._state().seen_data_version = self._data_version()
+                f"{self.path}: {READ_ONLY}, but written by "
+                + (
+                    f"a newer tilescope (schema {found}); update tilescope"
+                    if found > SCHEMA_VERSION
+                    else f"an older tilescope (schema {found}); open it once where it can be "
+                    "written to upgrade it"
+                )
+            )
+
+    def _drop_connections(self) -> None:
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+        self._local = threading.local()
 
     # ----------------------------------------------------------------- opening and closing
 
@@ -194,7 +276,7 @@ class AnnotationStore:
         identity = slide_identity(slide_path)
         base = Path(folder) if folder is not None else annotation_store_dir()
         store = cls(base / store_file_name(identity, scene))
-        if store.get_metadata("slide_name") != Path(slide_path).name:
+        if not store.read_only and store.get_metadata("slide_name") != Path(slide_path).name:
             store.set_metadata("slide_name", Path(slide_path).name)
             store.set_metadata("slide_identity", identity)
         return store
@@ -202,18 +284,24 @@ class AnnotationStore:
     def _connect(self) -> sqlite3.Connection:
         busy_timeout_s = float(settings().store_busy_timeout_s)
         conn = sqlite3.connect(
-            self.path,
+            self._uri or self.path,
             timeout=busy_timeout_s,
             isolation_level=None,  # explicit BEGIN/COMMIT only
             check_same_thread=False,  # used by its own thread only; closed by `close`
+            uri=self._uri is not None,
         )
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute(f"PRAGMA cache_size = {_CACHE_KIB}")
-        conn.execute("PRAGMA temp_store = MEMORY")
-        # Truncate the WAL back to 64 MiB after a checkpoint (a bulk load can grow it to GBs).
-        conn.execute("PRAGMA journal_size_limit = 67108864")
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            if self._uri is None:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = FULL")
+                # Truncate the WAL back to 64 MiB after a checkpoint (a bulk load grows it).
+                conn.execute("PRAGMA journal_size_limit = 67108864")
+            conn.execute(f"PRAGMA cache_size = {_CACHE_KIB}")
+            conn.execute("PRAGMA temp_store = MEMORY")
+        except BaseException:
+            conn.close()
+            raise
         with self._connections_lock:
             self._connections.append(conn)
         return conn
@@ -233,6 +321,8 @@ class AnnotationStore:
 
     def _initialise(self) -> None:
         conn = self._conn
+        if _schema_of(conn) == SCHEMA_VERSION:
+            return  # nothing to create or upgrade: open without waiting for a writer's lock
         conn.execute("BEGIN IMMEDIATE")
         try:
             for statement in TABLES.split(";"):
@@ -267,8 +357,18 @@ class AnnotationStore:
                 )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            self._rollback(conn)
             raise
+
+    def _rollback(self, conn: sqlite3.Connection) -> None:
+        """Undo the open transaction, if SQLite has not already (it aborts one on disk full);
+        a failing ROLLBACK is logged, never raised over the error that caused it."""
+        if not conn.in_transaction:
+            return
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error as error:
+            log.warning("%s: rollback after a failed edit: %s", self.path, error)
 
     def close(self) -> None:
         """Close every thread's connection (call from the owning thread when done)."""
@@ -292,6 +392,8 @@ class AnnotationStore:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Group edits into one atomic commit and one change event; nests (inner joins outer)."""
+        if self.read_only:
+            raise AnnotationStoreError(f"{self.path}: {READ_ONLY} (the edit was not made)")
         state = self._state()
         if state.depth:
             state.depth += 1
@@ -300,13 +402,18 @@ class AnnotationStore:
             finally:
                 state.depth -= 1
             return
-        state.connection.execute("BEGIN IMMEDIATE")
+        try:
+            state.connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise store_error(self.path, error) from error
         state.depth, state.version, state.pending = 1, None, PendingChange()
         try:
             yield
             state.connection.execute("COMMIT")
-        except BaseException:
-            state.connection.execute("ROLLBACK")
+        except BaseException as error:
+            self._rollback(state.connection)
+            if isinstance(error, sqlite3.Error):
+                raise store_error(self.path, error) from error
             raise
         finally:
             state.depth = 0
@@ -353,9 +460,12 @@ class AnnotationStore:
             ).fetchall()
             removed = conn.execute("SELECT id FROM removed WHERE version > ?", (version,))
             removed_ids = frozenset(r[0] for r in removed)
-        finally:
+        except BaseException:
             if not state.depth:
-                conn.execute("COMMIT")
+                self._rollback(conn)
+            raise
+        if not state.depth:
+            conn.execute("COMMIT")
         added = frozenset(i for i, created in rows if created > version)
         updated = frozenset(i for i, created in rows if created <= version)
         return ChangeEvent(added, updated, removed_ids, version=current)
