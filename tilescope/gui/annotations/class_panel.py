@@ -151,20 +151,19 @@ class ClassPanel(QWidget):
         if self.session is not None and name.strip():
             if colour is not None:
                 class_list.set_colour(name.strip(), colour)
-            self.session.store.set_class(name.strip(), colour)
-            self.select_class(name.strip())
+            if self.session.set_class(name.strip(), colour):
+                self.select_class(name.strip())
 
     def rename_class(self, old: str, new: str) -> None:
         if self.session is not None and new.strip() and old != new.strip():
             class_list.rename(old, new.strip())
-            self.session.store.rename_class(old, new.strip())
-            self.select_class(new.strip())
+            if self.session.rename_class(old, new.strip()):
+                self.select_class(new.strip())
 
     def set_colour(self, name: str, colour: tuple[int, int, int]) -> None:
         """A class's colour on this slide and, through the user's class list, on every slide."""
         class_list.set_colour(name, colour)
-        if self.session is not None:
-            self.session.store.set_class(name, colour)
+        if self.session is not None and self.session.set_class(name, colour):
             self.refresh()
 
     def select_class(self, name: str | None) -> None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from shapely.geometry.base import BaseGeometry
@@ -21,11 +22,13 @@ from tilescope.engine.annotations.editor import AnnotationEditor
 from tilescope.engine.annotations.errors import AnnotationStoreError
 from tilescope.engine.annotations.events import ChangeEvent
 from tilescope.engine.annotations.history import EditHistory
-from tilescope.engine.annotations.model import Annotation
+from tilescope.engine.annotations.model import Annotation, ObjectKind, ShapeType
 from tilescope.engine.annotations.store import AnnotationStore
+from tilescope.engine.errors import one_line
 from tilescope.gui.annotations.styles import StyleTable
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 POLL_INTERVAL_MS = 1000  # how often edits by other processes (a CLI run) are looked for
 CLOSE_WAIT_S = 30.0  # how long closing waits for a worker still reading the store
@@ -42,6 +45,9 @@ class AnnotationSession(QObject):
     styles_changed = Signal()
     current_class_changed = Signal(object)  # str | None
     history_changed = Signal()
+    # One line when the store refused an edit (read-only, locked, disk full): the edit was
+    # not made, the window says so in its status bar.
+    edit_refused = Signal(str)
 
     def __init__(
         self,
@@ -65,8 +71,11 @@ class AnnotationSession(QObject):
         self._relay_event.changed.connect(self._on_store_event)
         self._unsubscribe = store.subscribe(self._relay_event.changed.emit)
         self._unsubscribe_history = self.history.subscribe(self.history_changed.emit)
-        if mpp is not None and store.get_metadata("mpp") is None:
-            store.set_metadata("mpp", repr(float(mpp[0])))
+        if mpp is not None and not store.read_only and store.get_metadata("mpp") is None:
+            try:
+                store.set_metadata("mpp", repr(float(mpp[0])))
+            except AnnotationStoreError as error:  # locked or full: a nicety, not needed
+                log.warning("%s", error)
         # PRAGMA data_version is per connection: take this thread's baseline now (the store
         # may have been opened in a worker thread), or the first poll rescans every object.
         self.poll()
@@ -85,6 +94,11 @@ class AnnotationSession(QObject):
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def read_only(self) -> bool:
+        """The store opened for viewing only (read-only file, folder or disk)."""
+        return self.store.read_only
 
     @contextlib.contextmanager
     def using(self) -> Iterator[AnnotationStore]:
@@ -184,27 +198,61 @@ class AnnotationSession(QObject):
         return self.editor.objects_within(x0, y0, x1, y1)
 
     # -- edits (each one undoable step, committed at once) -----------------------------
+    # A refused edit (AnnotationStoreError: read-only, locked, disk full) changes nothing and
+    # emits `edit_refused`; the tools go on as if nothing was drawn.
+    def _refusing(self, edit: Callable[[], _T], refused: _T) -> _T:
+        try:
+            return edit()
+        except AnnotationStoreError as error:
+            log.info("edit refused: %s", error)
+            self.edit_refused.emit(one_line(error))
+            return refused
+
     def add_shape(self, geometry: BaseGeometry, shape_type: str, label: str) -> Annotation:
-        return self.editor.add_shape(geometry, shape_type, label, self._current_class)
+        """The new object; when the store refuses, the same object, not stored."""
+        unsaved = Annotation(
+            geometry=geometry,
+            shape_type=ShapeType(shape_type),
+            class_name=self._current_class,
+            kind=ObjectKind.ANNOTATION,
+        )
+        return self._refusing(
+            lambda: self.editor.add_shape(geometry, shape_type, label, self._current_class),
+            unsaved,
+        )
 
     def update_objects(self, annotations: list[Annotation], label: str) -> None:
-        self.editor.update_objects(annotations, label)
+        self._refusing(lambda: self.editor.update_objects(annotations, label), None)
 
     def delete_selected(self) -> int:
         had = bool(self.editor.selection)
-        removed = self.editor.delete_selected()
-        if had:
+        removed = self._refusing(self.editor.delete_selected, 0)
+        if had and not self.editor.selection:
             self.selection_changed.emit()
         return removed
 
     def set_class_of_selected(self, name: str | None) -> int:
-        return self.editor.set_class_of_selected(name, self.styles.colours)
+        return self._refusing(
+            lambda: self.editor.set_class_of_selected(name, self.styles.colours), 0
+        )
+
+    def set_class(self, name: str, colour: tuple[int, int, int] | None = None) -> bool:
+        """Create a class or change its colour on this slide; False when refused."""
+
+        def edit() -> bool:
+            self.store.set_class(name, colour)
+            return True
+
+        return self._refusing(edit, False)
+
+    def rename_class(self, old: str, new: str) -> bool:
+        return self._refusing(lambda: self.store.rename_class(old, new) is not None, False)
 
     def undo(self) -> bool:
-        return self.history.undo() is not None
+        return self._refusing(lambda: self.history.undo() is not None, False)
 
     def redo(self) -> bool:
-        return self.history.redo() is not None
+        return self._refusing(lambda: self.history.redo() is not None, False)
 
 
 class _EventRelay(QObject):

@@ -227,6 +227,11 @@ class AnnotationUi(QObject):
         overlay.repaint_needed.connect(tab.view.update)
         session.history_changed.connect(self._update_actions)
         session.selection_changed.connect(self._update_actions)
+        session.edit_refused.connect(partial(self._edit_refused, session, Path(tab.path).name))
+        if session.read_only:  # a shared project on a read-only disk: viewing still works
+            self.window.statusBar().showMessage(
+                f"{Path(tab.path).name}: annotations are read-only (opened for viewing only)"
+            )
         tab.view.add_overlay(overlay)
         slide = SlideAnnotations(session, overlay, tab.view)
         self._slides[key] = slide
@@ -234,6 +239,12 @@ class AnnotationUi(QObject):
         if self.window.current_tab() is tab:
             self._follow_current()
         self.session_opened.emit(tab)
+
+    def _edit_refused(self, session: AnnotationSession, name: str, message: str) -> None:
+        """The store refused an edit (read-only, locked, disk full): say why, change nothing.
+        The cause comes first (the store's long path is in the log)."""
+        cause = message.removeprefix(f"{session.store.path}: ")
+        self.window.statusBar().showMessage(f"Not saved ({name}): {cause}", 15000)
 
     def _session_failed(self, path: Path, error: BaseException) -> None:
         if isinstance(error, (AnnotationStoreError, OSError)):
