@@ -210,6 +210,32 @@ def test_read_only_store_opens_for_viewing(tmp_path: Path, what: str) -> None:
         assert store.count() == count and store.integrity_check() == "ok"
 
 
+def test_no_store_can_be_made_in_a_read_only_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    folder.chmod(0o555)
+    script = (
+        "import sys\n"
+        "from tilescope.engine.annotations.errors import AnnotationStoreError\n"
+        "from tilescope.engine.annotations.store import AnnotationStore\n"
+        "try:\n"
+        "    AnnotationStore(sys.argv[1])\n"
+        "except AnnotationStoreError as error:\n"
+        "    print(error)\n"
+    )
+    path = folder / "new.sqlite"
+    command = [*_without_root_powers(), sys.executable, "-c", script, str(path)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    finally:
+        folder.chmod(0o755)
+    assert done.stdout.splitlines() == [
+        f"{path}: cannot create the store: its folder cannot be written (read-only or no "
+        "permission)"
+    ], done.stderr
+    assert list(folder.iterdir()) == []
+
+
 # -- the CLI -------------------------------------------------------------------------------------
 def _cli(*args: object, prefix: list[str] | None = None) -> subprocess.CompletedProcess[str]:
     command = [*(prefix or []), sys.executable, "-m", "tilescope", *map(str, args)]

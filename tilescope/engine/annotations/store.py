@@ -167,9 +167,14 @@ def _insert_plan(columns: dict[str, list[Any]], version: int) -> tuple[str, str,
     return ", ".join(names), ", ".join(values), bound
 
 
+def _writable_folder(path: Path) -> bool:
+    """Whether SQLite can create `path`, or its -wal and -shm files, in its folder."""
+    return os.access(path.parent, os.W_OK | os.X_OK)
+
+
 def _writable(path: Path) -> bool:
     """Whether SQLite can write `path` and create its -wal and -shm files next to it."""
-    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+    return os.access(path, os.W_OK) and _writable_folder(path)
 
 
 def _schema_of(conn: sqlite3.Connection) -> int | None:
@@ -205,6 +210,11 @@ class AnnotationStore:
         try:
             if exists and not _writable(self.path):
                 self._open_read_only()
+            elif not exists and self.path.parent.is_dir() and not _writable_folder(self.path):
+                raise AnnotationStoreError(
+                    f"{self.path}: cannot create the store: its folder cannot be written "
+                    "(read-only or no permission)"
+                )
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 try:
@@ -233,8 +243,7 @@ class AnnotationStore:
 
         wal = Path(f"{self.path}-wal")
         shm = Path(f"{self.path}-shm")
-        folder_writable = os.access(self.path.parent, os.W_OK | os.X_OK)
-        immutable = not folder_writable and not wal.exists() and not shm.exists()
+        immutable = not _writable_folder(self.path) and not wal.exists() and not shm.exists()
         self._uri = f"file:{quote(str(self.path.absolute()))}?mode=ro" + (
             "&immutable=1" if immutable else ""
         )
