@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tilescope.cli.errors import CliError
+from tilescope.engine.annotations.errors import AnnotationStoreError
 from tilescope.engine.errors import TilescopeError, one_line
 
 OUTPUT_FORMATS = ("geojson", "asap", "imagescope", "csv", "dsa", "coco", "labels", "tables")
@@ -161,6 +162,8 @@ def _export_slide(args: argparse.Namespace) -> int:
 
     try:
         slide = _slide_info(args.input, args.mpp, args.scene)
+    except AnnotationStoreError:
+        raise  # a slide whose store is damaged, locked, ...: that is the problem to name
     except (TilescopeError, OSError) as error:  # not a slide either: say both
         raise CliError(
             f"{args.input}: not an annotation file (QuPath GeoJSON, ASAP/ImageScope XML, DSA "

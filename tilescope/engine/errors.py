@@ -44,6 +44,14 @@ class BudgetError(TilescopeError, MemoryError):
     """An operation would need more memory than its budget allows; refused before allocating."""
 
 
+def printable(text: str) -> str:
+    """`text` with control characters escaped: messages quote files' own text (names, tag
+    values, codec messages) and must stay one line."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def one_line(error: BaseException) -> str:
     """The message of any exception, folded to one line (never a traceback)."""
     text = str(error).strip() or type(error).__name__

@@ -53,7 +53,7 @@ from typing import Any
 
 import yaml
 
-from tilescope.engine.errors import TilescopeError
+from tilescope.engine.errors import TilescopeError, printable
 
 MANIFEST_NAME = "tilescope-model.yaml"
 FORMAT_VERSION = 1
@@ -72,17 +72,10 @@ class ManifestError(TilescopeError):
         self.path = str(path)
         # Keys and values come from the file: a newline or control character in them must
         # not break the one-line message.
-        self.key = _printable(key) if key is not None else None
-        self.problem = _printable(problem)
+        self.key = printable(key) if key is not None else None
+        self.problem = printable(problem)
         where = f"{self.path}: key '{self.key}'" if self.key else self.path
         super().__init__(f"{where}: {self.problem}")
-
-
-def _printable(text: str) -> str:
-    """`text` with control characters written as escapes (\\n, \\x00, ...)."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 @dataclass(frozen=True, slots=True)

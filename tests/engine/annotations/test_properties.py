@@ -11,7 +11,7 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 import shapely
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tilescope.engine.annotations import Annotation, AnnotationFormatError
@@ -214,6 +214,11 @@ def test_any_asap_xml_gives_annotations_or_one_error(document: str) -> None:
 
 @SETTINGS
 @given(imagescope_documents())
+@example(  # two vertices on one spot: a zero-length "line" (invalid) becomes a point
+    '<Annotations MicronsPerPixel="0"><Annotation Id="0" Name="" LineColor="0"><Regions>'
+    '<Region Id="0" Type="0" NegativeROA="0" Text=""><Vertices><Vertex X="0" Y="0"/>'
+    '<Vertex X="0" Y="0"/></Vertices></Region></Regions></Annotation></Annotations>'
+)
 def test_any_imagescope_xml_gives_annotations_or_one_error(document: str) -> None:
     _survives("any_imagescope.xml", document.encode("utf-8", "surrogatepass"))
 

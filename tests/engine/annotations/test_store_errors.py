@@ -345,3 +345,17 @@ def test_infer_on_a_damaged_store_says_so(tmp_path: Path, slides: list[Path]) ->
     )
     assert "1 done" in done.stdout and "1 failed" in done.stdout
     assert path.read_bytes() == b"this is no database " * 400  # left as it was
+
+
+def test_convert_from_a_slide_with_a_damaged_store_names_the_store(
+    tmp_path: Path, slides: list[Path]
+) -> None:
+    path = _store_of(slides[0])
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    path.write_bytes(b"this is no database " * 400)
+    done = _cli("annotations", "convert", slides[0], tmp_path / "out.geojson")
+    assert _one_line(done) == (
+        f"tilescope: error: {path}: not an annotation store / damaged "
+        "(SQLite says file is not a database)"
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tilescope.engine.errors import TilescopeError
+from tilescope.engine.errors import TilescopeError, printable
 
 
 class AnnotationFormatError(TilescopeError, ValueError):
@@ -12,8 +12,8 @@ class AnnotationFormatError(TilescopeError, ValueError):
 
     def __init__(self, path: str | Path, problem: str) -> None:
         self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+        self.problem = printable(problem)  # quotes the file's own names: keep one line
+        super().__init__(f"{self.path}: {self.problem}")
 
 
 class AnnotationStoreError(TilescopeError, RuntimeError):

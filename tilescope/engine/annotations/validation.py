@@ -154,6 +154,8 @@ def shape_for(geometry: BaseGeometry, shape: ShapeType) -> ShapeType:
     """The shape type that still describes a repaired or clipped geometry."""
     if geometry.geom_type == "MultiPolygon":
         return ShapeType.MULTIPOLYGON
+    if geometry.geom_type == "Point":
+        return ShapeType.POINT
     if geometry.geom_type == "Polygon" and shape == ShapeType.MULTIPOLYGON:
         return ShapeType.POLYGON
     return shape
@@ -261,6 +263,8 @@ def check_annotations(
         if invalid[i]:
             geometry = repair(geometry)
             result.repaired += 1
+        if geometry.geom_type == "LineString" and geometry.length == 0:
+            geometry = shapely.Point(geometry.coords[0])  # a "line" on one spot is a point
         if areas_kind[i] and (geometry.is_empty or geometry.area == 0):
             result.degenerate += 1  # a polygon without area (flat, or far below a pixel)
             continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tilescope.engine.errors import TilescopeError
+from tilescope.engine.errors import TilescopeError, printable
 
 
 class SlideError(TilescopeError):
@@ -17,11 +17,5 @@ class SlideError(TilescopeError):
         self.path = str(path)
         # Problems quote the file's own text (tag values, codec messages): control
         # characters in it are escaped so the message stays one line.
-        self.problem = _printable(problem)
+        self.problem = printable(problem)
         super().__init__(f"{self.path}: {self.problem}")
-
-
-def _printable(text: str) -> str:
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
