@@ -150,6 +150,17 @@ def repair(geometry: BaseGeometry) -> BaseGeometry:
     return polygonal(shapely.make_valid(geometry))
 
 
+def _without_flat_lines(geometry: BaseGeometry) -> BaseGeometry:
+    """Lines on one spot (zero length, invalid) left out of a line; all of them: a point."""
+    parts = list(getattr(geometry, "geoms", [geometry]))
+    kept = [part for part in parts if part.length > 0]
+    if len(kept) == len(parts):
+        return geometry
+    if not kept:
+        return shapely.Point(parts[0].coords[0])
+    return kept[0] if len(kept) == 1 else shapely.MultiLineString(kept)
+
+
 def shape_for(geometry: BaseGeometry, shape: ShapeType) -> ShapeType:
     """The shape type that still describes a repaired or clipped geometry."""
     if geometry.geom_type == "MultiPolygon":
@@ -263,8 +274,8 @@ def check_annotations(
         if invalid[i]:
             geometry = repair(geometry)
             result.repaired += 1
-        if geometry.geom_type == "LineString" and geometry.length == 0:
-            geometry = shapely.Point(geometry.coords[0])  # a "line" on one spot is a point
+        if geometry.geom_type in ("LineString", "MultiLineString"):
+            geometry = _without_flat_lines(geometry)
         if areas_kind[i] and (geometry.is_empty or geometry.area == 0):
             result.degenerate += 1  # a polygon without area (flat, or far below a pixel)
             continue
