@@ -13,7 +13,7 @@ One process, one ONNX Runtime session, the same model and batch size:
 Also tiles/s and the share of the plan skipped as background. Runs are interleaved and the
 best of `--repeat` of each kind is reported (the least disturbed on a shared machine).
 
-    .venv/bin/python -m benchmarks.bench_inference [--model nuclei-unet-he] [--slide PATH]
+    .venv/bin/python -m benchmarks.bench_inference [--model nuclei-he] [--slide PATH]
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def without_postprocessing(model):  # type: ignore[no-untyped-def]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="nuclei-unet-he")
+    parser.add_argument("--model", default="nuclei-he")
     parser.add_argument("--slide", default=str(CMU_SMALL))
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=default_threads())

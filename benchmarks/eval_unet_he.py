@@ -75,8 +75,13 @@ def main() -> None:
     ):
         for row in evaluate(name, model):
             print(row, flush=True)
-    bundled = load_model("nuclei-unet-he", device="cpu")
-    for row in evaluate("nuclei-unet-he (haematoxylin, 0.5 µm/px, tuned)", bundled, True):
+    # What the retired `nuclei-unet-he` was: haematoxylin input at 0.5 um/px, tuned watershed.
+    retired = model_with_channels("haematoxylin")
+    retired.manifest = dataclasses.replace(
+        retired.manifest, input=dataclasses.replace(retired.manifest.input, mpp=0.5)
+    )
+    retired.set_parameters({"min_distance": 7, "min_area": 30})
+    for row in evaluate("haematoxylin, 0.5 µm/px, tuned (retired nuclei-unet-he)", retired, True):
         print(row, flush=True)
 
 

@@ -19,8 +19,8 @@ def test_run_model_on_numpy_image(tmp_path: Path) -> None:
 
 def test_run_model_on_slide_region_by_id(cmu_small_svs: Path) -> None:
     with ts.open_slide(cmu_small_svs) as slide:
-        result = ts.run_model(slide, "nuclei-unet-he", region=(1000, 1000, 300, 300), device="cpu")
-    assert result.annotations, "haematoxylin U-Net finds nuclei in a tissue region"
+        result = ts.run_model(slide, "nuclei-he", region=(1000, 1000, 300, 300), device="cpu")
+    assert result.annotations, "nuclei-he finds nuclei in a tissue region"
     for a in result.annotations:
         c = a.geometry.centroid
         assert 1000 <= c.x < 1300 and 1000 <= c.y < 1300

@@ -181,7 +181,7 @@ def test_instance_model_writes_no_map(tmp_path: Path, cmu_small_svs: Path) -> No
     left under the same name goes with the run it belonged to."""
     out = tmp_path / "out"
     base = ["infer", str(cmu_small_svs), "--out", str(out), "--roi", "1000,1000,300,300"]
-    assert main([*base, "--model", "nuclei-unet-he", "--no-store"]) == 0
+    assert main([*base, "--model", "nuclei-he", "--no-store"]) == 0
     assert (out / "CMU-1-Small-Region.zarr").is_dir()
     assert main([*base, "--model", "nuclei-maskrcnn", "--no-store"]) == 0
     assert _features(out / "CMU-1-Small-Region.geojson")

@@ -59,7 +59,7 @@ def test_a_runs_probability_map_is_drawn_over_the_slide(qtbot, annotated):
     view.set_transform(view.transform.zoomed_to(400 / view.transform.width).centered_on(900, 900))
     before = image_to_array(view.render_image(1.0))
     ai = annotated.window.ai
-    job = ai.run_model("nuclei-unet-he", Scope.VIEWPORT)
+    job = ai.run_model("nuclei-he", Scope.VIEWPORT)
     assert job is not None
     qtbot.waitUntil(lambda: not job.active, timeout=60000)
     assert job.state == JobState.DONE, job.error
@@ -101,7 +101,7 @@ def test_a_cli_runs_map_appears_in_the_runs_dock(qtbot, tmp_path):
     from tilescope.resources import demo_slide_path
 
     out = tmp_path / "out"
-    args = ["infer", str(demo_slide_path()), "--model", "nuclei-unet-he", "--out", str(out)]
+    args = ["infer", str(demo_slide_path()), "--model", "nuclei-he", "--out", str(out)]
     assert main([*args, "--roi", "800,800,300,300"]) == 0
     annotated = open_annotated(qtbot)
     try:

@@ -104,7 +104,7 @@ def test_a_broken_model_is_reported_by_name_and_the_app_keeps_running(
     assert messages and "broken-unet" in messages[0]
     assert "weights.onnx" in messages[0] or "sha256" in messages[0].lower()
     # Still usable: another job runs fine afterwards.
-    ok = annotated.window.ai.run_model("nuclei-unet-he", Scope.VIEWPORT)
+    ok = annotated.window.ai.run_model("nuclei-he", Scope.VIEWPORT)
     assert ok is not None
     qtbot.waitUntil(lambda: not ok.active, timeout=60000)
     assert ok.state == JobState.DONE, ok.error
@@ -132,9 +132,9 @@ def test_running_a_model_again_asks_to_replace_or_keep_the_earlier_run(qtbot, an
         answers: list[str] = []
         if answer is not None:
             _answer_later(answers, answer)
-        job = ai.run_model("nuclei-unet-he", Scope.VIEWPORT)
+        job = ai.run_model("nuclei-he", Scope.VIEWPORT)
         if answer is not None:
-            assert answers and "nuclei-unet-he has run on this slide before" in answers[0]
+            assert answers and "nuclei-he has run on this slide before" in answers[0]
         if job is not None:
             qtbot.waitUntil(lambda: not job.active, timeout=60000)
             assert job.state == JobState.DONE, job.error

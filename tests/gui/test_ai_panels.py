@@ -14,7 +14,7 @@ from tilescope.gui.ai.job import JobState
 from tilescope.gui.ai.models_panel import ModelsPanel, Scope
 from tilescope.gui.ai.runs_panel import COL_MODEL, COL_OBJECTS
 
-BUNDLED = {"nuclei-maskrcnn", "nuclei-unet-fluo", "nuclei-unet-he", "nuclick", "table-detection"}
+BUNDLED = {"nuclei-he", "nuclei-maskrcnn", "nuclei-unet-fluo", "nuclick", "table-detection"}
 
 
 @pytest.fixture
@@ -30,6 +30,7 @@ def test_models_panel_lists_bundled_models_with_their_cards(qtbot, tmp_path: Pat
     panel = ModelsPanel()
     qtbot.addWidget(panel)
     assert set(panel.model_ids()) >= BUNDLED
+    assert panel.current_model().id == "nuclei-he"  # the default suggestion for H&E
     texts = [panel.list.item(i).text() for i in range(panel.list.count())]
     assert "half-copied (not usable)" in texts  # shown with its reason, not hidden
     assert panel.select_model("nuclei-maskrcnn")
@@ -55,7 +56,7 @@ def test_runs_panel_hides_shows_and_deletes_a_run(qtbot, annotated):
     view = annotated.view
     view.set_transform(view.transform.zoomed_to(300 / view.transform.width).centered_on(900, 900))
     ai = annotated.window.ai
-    job = ai.run_model("nuclei-unet-he", Scope.VIEWPORT)
+    job = ai.run_model("nuclei-he", Scope.VIEWPORT)
     assert job is not None
     qtbot.waitUntil(lambda: not job.active, timeout=60000)
     assert job.state == JobState.DONE, job.error
@@ -67,7 +68,7 @@ def test_runs_panel_hides_shows_and_deletes_a_run(qtbot, annotated):
     panel.refresh()
     item = panel.item_for(run_id)
     assert item is not None
-    assert item.text(COL_MODEL) == "nuclei-unet-he" and item.text(COL_OBJECTS) == f"{total:,}"
+    assert item.text(COL_MODEL) == "nuclei-he" and item.text(COL_OBJECTS) == f"{total:,}"
     item.setCheckState(COL_MODEL, Qt.CheckState.Unchecked)  # hide: the store leaves them out
     assert store.count() == 0 and store.runs()[0].hidden
     panel.item_for(run_id).setCheckState(COL_MODEL, Qt.CheckState.Checked)
@@ -113,7 +114,7 @@ def test_run_on_the_selected_annotation_uses_its_bounding_box(qtbot, annotated):
     session = annotated.session
     drawn = session.add_shape(shapely.box(900, 900, 1150, 1100), "rectangle", "Rectangle")
     panel = annotated.window.ai.models_panel
-    panel.select_model("nuclei-unet-he")
+    panel.select_model("nuclei-he")
     assert not panel.run_selection.isEnabled()
     session.select([drawn.id])
     assert panel.run_selection.isEnabled()

@@ -20,7 +20,10 @@ from tilescope.plugins.catalog import load_model
 MODEL_ID = "nuclei-he"
 # Measured 2026-12-07 through this path (see the model card); margin 0.03.
 MEASURED = {
-    "macro": {"f1": 0.0, "aji": 0.0, "pq": 0.0},
+    "lgg_tcga_emory": {"f1": 0.7961, "aji": 0.6707, "pq": 0.6296},
+    "monuseg:breast": {"f1": 0.7246, "aji": 0.5552, "pq": 0.5275},
+    "monuseg:colon": {"f1": 0.4789, "aji": 0.4492, "pq": 0.3359},
+    "macro": {"f1": 0.6665, "aji": 0.5584, "pq": 0.4977},
 }
 MARGIN = 0.03
 

@@ -23,7 +23,7 @@ from tilescope.plugins.catalog import load_model
 # differences. Raise these when a better model ships.
 MIN_F1 = 0.72
 MIN_AJI = 0.57
-UNET_IDS = ("nuclei-unet-he", "nuclei-unet-fluo")
+UNET_IDS = ("nuclei-unet-fluo",)
 
 
 @pytest.fixture(scope="module")
