@@ -165,7 +165,8 @@ def readme(
         )
     lines += [
         "",
-        "## Training curve (held-out, evaluated in PyTorch with default post-processing)",
+        "## Training curve (held-out, in PyTorch, post-processing as during training:",
+        "edge_threshold 0.1, no large-object split; the figures above use the final one)",
         "| step | minutes | macro F1@0.5 | macro AJI | macro PQ |",
         "|---:|---:|---:|---:|---:|",
     ]
