@@ -68,7 +68,18 @@ def objects_store(annotations: str, slide_path: str, scene: int = 0) -> Iterator
             )
         store = AnnotationStore(path)
         try:
-            yield store
+            if not store.read_only:
+                yield store
+                return
+            print(
+                f"tilescope: note: {path} is read-only: working on a temporary copy, nothing "
+                "is stored with the slide",
+                file=sys.stderr,
+            )
+            with tempfile.TemporaryDirectory(prefix="tilescope-") as folder:
+                store.copy_to(Path(folder) / "copy.sqlite")
+                with AnnotationStore(Path(folder) / "copy.sqlite") as copy:
+                    yield copy
         finally:
             store.close()
         return

@@ -359,3 +359,23 @@ def test_convert_from_a_slide_with_a_damaged_store_names_the_store(
         f"tilescope: error: {path}: not an annotation store / damaged "
         "(SQLite says file is not a database)"
     )
+
+
+def test_measure_on_a_read_only_store_writes_its_csv_from_a_copy(
+    tmp_path: Path, slides: list[Path]
+) -> None:
+    prefix = _without_root_powers()
+    store_path = _store_of(slides[0])
+    before = store_path.read_bytes()
+    folder = store_path.parent
+    folder.chmod(0o555)
+    try:
+        out = tmp_path / "m.csv"
+        done = _cli("measure", slides[0], "--annotations", slides[0], "-o", out, prefix=prefix)
+    finally:
+        folder.chmod(0o755)
+    assert done.returncode == 0, done.stderr
+    assert "is read-only: working on a temporary copy" in done.stderr
+    rows = out.read_text().splitlines()
+    assert rows[0].startswith("id,") and len(rows) == 2  # the one stored object, measured
+    assert store_path.read_bytes() == before  # nothing was written to the read-only store

@@ -1430,6 +1430,15 @@ class AnnotationStore:
 
     # ----------------------------------------------------------------- metadata
 
+    def copy_to(self, path: str | Path) -> None:
+        """A consistent copy of the whole store in a new file (SQLite's online backup); works
+        on a read-only store too, e.g. to measure objects that cannot be written back."""
+        target = sqlite3.connect(path)
+        try:
+            self._conn.backup(target)
+        finally:
+            target.close()
+
     def get_metadata(self, key: str) -> str | None:
         row = self._conn.execute("SELECT value FROM meta WHERE key=?", (f"user:{key}",)).fetchone()
         return None if row is None else str(row[0])
