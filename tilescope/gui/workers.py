@@ -29,6 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Container, Generator, Hashable, Iterable, Iterator
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, cast
 
+import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,23 @@ class _Relay(QObject):
         step()
 
 
+def _owner(callback: Callable[..., object]) -> object:
+    """The object a callback is bound to (through functools.partial too), or None."""
+    while isinstance(callback, functools.partial):
+        callback = callback.func
+    return getattr(callback, "__self__", None)
+
+
 def _call(callback: Callable[..., object], *args: object) -> None:
-    """Run a GUI-thread callback; one whose Qt object was deleted meanwhile is skipped."""
+    """Run a GUI-thread callback; one whose Qt object was deleted meanwhile is skipped.
+
+    The relay outlives every widget, so a result can arrive after its receiver was deleted
+    (deleteLater): calling into a deleted C++ object can crash instead of raising, so a
+    bound QObject is checked first."""
+    owner = _owner(callback)
+    if isinstance(owner, QObject) and not shiboken6.isValid(owner):
+        log.debug("result for a deleted %s dropped", type(owner).__name__)
+        return
     try:
         callback(*args)
     except RuntimeError as error:

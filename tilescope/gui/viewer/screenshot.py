@@ -41,9 +41,16 @@ def wait_until_complete(view: SlideView, timeout_s: float) -> bool:
     poll = QTimer()
     poll.timeout.connect(lambda: loop.quit() if view.is_complete() else None)
     poll.start(50)
-    loop.exec()
-    view.view_complete.disconnect(loop.quit)
-    view.loader.tile_failed.disconnect(failed)
+    try:
+        loop.exec()
+    finally:
+        # Stopped here, not left to garbage collection: a raised error's traceback keeps
+        # this frame (and the timers) alive after the view is deleted, and a poll firing
+        # into a deleted view crashed the next event loop turn.
+        poll.stop()
+        timer.stop()
+        view.view_complete.disconnect(loop.quit)
+        view.loader.tile_failed.disconnect(failed)
     if failures:
         raise SlideError(view.source.path, failures[0])
     return view.is_complete()
