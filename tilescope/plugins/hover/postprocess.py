@@ -42,7 +42,8 @@ def edge_map(hv: np.ndarray, sigma: float) -> np.ndarray:
     return np.maximum(-dh, -dv).astype(np.float32)
 
 
-def _drop_small(labels: np.ndarray, min_area: int) -> np.ndarray:
+def drop_small(labels: np.ndarray, min_area: int) -> np.ndarray:
+    """Fragments under `min_area` pixels become background."""
     counts = np.bincount(labels.ravel())
     small = counts < min_area
     small[0] = False
@@ -64,14 +65,14 @@ def instance_labels(
     seeds = foreground & (edge < p.edge_threshold)
     seeds = ndi.binary_opening(seeds, structure=np.ones((3, 3), dtype=bool))
     markers, count = ndi.label(seeds)
-    markers = _drop_small(markers, p.marker_min_area)
+    markers = drop_small(markers, p.marker_min_area)
     labels = watershed(edge, markers, mask=foreground)
     # Foreground components without a marker stay as objects of their own.
     rest = foreground & (labels == 0)
     if rest.any():
         extra, _ = ndi.label(rest)
         labels = np.where(rest, extra + count, labels)
-    labels = _drop_small(labels.astype(np.int32), p.min_area)
+    labels = drop_small(labels.astype(np.int32), p.min_area)
     if p.max_area > 0:
         labels = _split_large(labels, p.max_area, p.min_area)
     return relabel(labels)

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tilescope.plugins.hover.postprocess import drop_small
+
 MODEL_MPP = 0.5
 MAGNIFICATION_MPP = {"20x": 0.5, "40x": 0.25}
 CREDIBLE_MPP = (0.12, 1.0)
@@ -226,16 +228,6 @@ def resample_labels(labels: np.ndarray, factor: float) -> np.ndarray:
     rows = np.minimum(((np.arange(out_h) + 0.5) * h / out_h).astype(np.int64), h - 1)
     cols = np.minimum(((np.arange(out_w) + 0.5) * w / out_w).astype(np.int64), w - 1)
     return labels[rows[:, None], cols[None, :]]
-
-
-def drop_small(labels: np.ndarray, min_area: int) -> np.ndarray:
-    """Fragments under `min_area` pixels become background."""
-    counts = np.bincount(labels.ravel())
-    small = counts < min_area
-    small[0] = False
-    if small.any():
-        labels = np.where(small[labels], 0, labels)
-    return labels
 
 
 def _estimate_scales(
