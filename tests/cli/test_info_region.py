@@ -415,17 +415,7 @@ def test_region_mpp_is_recorded_in_the_output(cmu_small_svs: Path, tmp_path: Pat
 
 
 def test_corrupt_tile_is_a_one_line_error(tmp_path: Path) -> None:
-    import tifffile
-
-    path = tmp_path / "corrupt.tif"
-    tifffile.imwrite(
-        path, synthetic.pattern(512, 512, 3), tile=(256, 256), compression="zlib", photometric="rgb"
-    )
-    with tifffile.TiffFile(path) as tif:
-        offset, size = tif.pages[0].dataoffsets[0], tif.pages[0].databytecounts[0]
-    with open(path, "r+b") as handle:
-        handle.seek(offset)
-        handle.write(bytes(size))  # zeros are not a valid deflate stream
+    path = synthetic.write_tiff_with_corrupt_tile(tmp_path / "corrupt.tif")
     out = tmp_path / "out.png"
     result = run_cli("region", path, "--x", 0, "--y", 0, "--width", 64, "--height", 64, "-o", out)
     _assert_one_line_error(result, path)

@@ -154,19 +154,9 @@ def test_screenshot_mpp_sets_the_scale_bar(tmp_path, demo_path):
 
 def test_screenshot_of_a_corrupt_tile_fails_at_once_in_one_line(tmp_path, capsys):
     """A tile that cannot be decoded is an error now, not a wait for the whole timeout."""
-    import tifffile
-
     from tests.engine.slide import synthetic
 
-    path = tmp_path / "corrupt.tif"
-    tifffile.imwrite(
-        path, synthetic.pattern(512, 512, 3), tile=(256, 256), compression="zlib", photometric="rgb"
-    )
-    with tifffile.TiffFile(path) as tif:
-        offset, size = tif.pages[0].dataoffsets[0], tif.pages[0].databytecounts[0]
-    with open(path, "r+b") as handle:
-        handle.seek(offset)
-        handle.write(bytes(size))  # zeros are not a valid deflate stream
+    path = synthetic.write_tiff_with_corrupt_tile(tmp_path / "corrupt.tif")
     out = tmp_path / "shot.png"
     # a timeout of a day: the test would hang if the failure were not noticed
     assert main(["screenshot", str(path), "-o", str(out), "--timeout", "86400"]) == 2

@@ -143,3 +143,18 @@ def write_pillow(path: Path, pixels: np.ndarray, **save_args: Any) -> Path:
     array = pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
     Image.fromarray(array).save(path, **save_args)
     return path
+
+
+def write_tiff_with_corrupt_tile(path: Path) -> Path:
+    """A 512 x 512 tiled deflate TIFF whose first tile is zeros (not a deflate stream)."""
+    import tifffile
+
+    tifffile.imwrite(
+        path, pattern(512, 512, 3), tile=(256, 256), compression="zlib", photometric="rgb"
+    )
+    with tifffile.TiffFile(path) as tif:
+        offset, size = tif.pages[0].dataoffsets[0], tif.pages[0].databytecounts[0]
+    with open(path, "r+b") as handle:
+        handle.seek(offset)
+        handle.write(bytes(size))
+    return path
