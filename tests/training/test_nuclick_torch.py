@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import shared_file
 from tilescope.plugins.catalog import load_model
 from tilescope.plugins.manifest import MANIFEST_NAME, ManifestError
+from tilescope.training.corpus.sources import read_labels, read_rgb
 from tilescope.training.nuclick import data
 
 torch = pytest.importorskip("torch", reason="training needs torch (the `train` extra)")
@@ -21,8 +22,10 @@ torch = pytest.importorskip("torch", reason="training needs torch (the `train` e
 def test_sampler_centres_the_click_and_keeps_the_target_under_it() -> None:
     from tilescope.training.nuclick.sampler import DeviceSampler, SamplerConfig
 
-    root = shared_file("nuclei")
-    objects = data.build_objects([data.load_tile(root, "cryonuseg")], seed=0)
+    folder = shared_file("nuclei", "miccai2015")
+    rgb, labels = read_rgb(folder / "image01.png"), read_labels(folder / "image01_label.png")
+    tile = data.Tile("miccai2015/image01", "miccai2015", rgb, labels)
+    objects = data.build_objects([tile], seed=0, budget={tile.name: 80})
     config = SamplerConfig(squiggle_fraction=0.0)
     sampler = DeviceSampler(objects, torch.device("cpu"), config)
     x, y = sampler.batch(16, torch.Generator().manual_seed(1))
@@ -117,3 +120,27 @@ def test_converter_refuses_other_weights_with_a_clear_message(tmp_path: Path) ->
         convert(pickled, tmp_path / "out")
     with pytest.raises(ConversionError, match="file not found"):
         convert(tmp_path / "missing.pth", tmp_path / "out")
+
+
+def test_warm_start_loads_exported_weights_and_refuses_another_architecture(
+    tmp_path: Path,
+) -> None:
+    from tilescope.training.nuclick import export
+    from tilescope.training.nuclick.network import ClickUNet
+    from tilescope.training.nuclick.warm_start import WarmStartError, load_onnx_weights
+
+    torch.manual_seed(0)
+    trained = ClickUNet(base=8)
+    with torch.no_grad():  # GroupNorm affine weights away from their 1/0 defaults
+        for module in trained.modules():
+            if isinstance(module, torch.nn.GroupNorm):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+    path = tmp_path / "nuclick.onnx"
+    export.export_onnx(trained, path, patch=64)
+    fresh = ClickUNet(base=8)
+    assert load_onnx_weights(fresh, path) < 1e-4
+    for name, value in trained.state_dict().items():
+        assert torch.allclose(value, fresh.state_dict()[name], atol=1e-6), name
+    with pytest.raises(WarmStartError, match=r"nuclick\.onnx"):
+        load_onnx_weights(ClickUNet(base=16), path)

@@ -22,6 +22,7 @@ from tilescope.plugins.manifest import (
     load_manifest,
     write_manifest,
 )
+from tilescope.training.corpus.licence import weights_licence_text
 
 MODEL_ID = "nuclei-he"
 ONNX_NAME = "nuclei-he.onnx"
@@ -33,24 +34,7 @@ TRAIN_COMMAND = (
     "nice -n 19 python -m tilescope.training.hover train --data ../shared/data/nuclei "
     "--out .train/hover --seed 0 --minutes 95 --eval-every 900"
 )
-LICENCE_TEXT = """nuclei-he model weights (nuclei-he.onnx)
-
-Copyright 2026 the tilescope developers.
-
-These weights were trained on data that include the MoNuSeg 2018 training set (Kumar N,
-Verma R, Sharma S, Bhargava S, Vahadane A, Sethi A. A dataset and a technique for generalized
-nuclear segmentation for computational pathology. IEEE Transactions on Medical Imaging 36(7),
-2017), which is licensed under the Creative Commons Attribution-NonCommercial-ShareAlike 4.0
-International licence (CC BY-NC-SA 4.0, https://creativecommons.org/licenses/by-nc-sa/4.0/).
-
-The weights are therefore distributed under CC BY-NC-SA 4.0: they may be used, shared and
-adapted for non-commercial purposes only, with attribution, and adaptations must be shared
-under the same licence. The tilescope code that runs them stays Apache-2.0.
-
-Other training data: MICCAI 2015 digital pathology segmentation challenge tiles (CPM-15) and
-the GBM40 Emory tiles, both without a stated licence (research use); 2018 Data Science Bowl
-stage 1 stained-tissue tiles (CC0).
-"""
+LICENCE_TEXT = weights_licence_text("nuclei-he model weights (nuclei-he.onnx)")
 PARAMETERS: dict[str, Any] = {
     "np_threshold": 0.5,
     "edge_threshold": 0.1,

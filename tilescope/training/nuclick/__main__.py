@@ -14,18 +14,36 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train the click model, export ONNX, write the folder")
     train.add_argument("--data", type=Path, required=True, help="the nuclei data folder")
     train.add_argument("--out", type=Path, required=True, help="model folder to write")
+    train.add_argument(
+        "--work", type=Path, default=None, help="checkpoints + log (resumes from WORK/last.pt)"
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--minutes", type=float, default=4.0, help="wall-clock training budget")
     train.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     train.add_argument("--batch", type=int, default=0, help="0: 96 on CUDA, 16 on CPU")
     train.add_argument("--lr", type=float, default=2e-3)
-    train.add_argument("--eval-every", type=int, default=0, help="steps; 0: 400 CUDA, 25 CPU")
+    train.add_argument(
+        "--eval-every", type=float, default=0.0, help="seconds; 0: 60 on CUDA, 480 on CPU"
+    )
+    train.add_argument("--objects", type=int, default=12000, help="training crops in memory")
+    train.add_argument("--eval-per-group", type=int, default=150, help="held-out nuclei sample")
+    train.add_argument(
+        "--init-onnx", type=Path, default=None, help="warm start from a NuClick ONNX file"
+    )
     train.add_argument("--squiggle-fraction", type=float, default=0.25)
     train.add_argument(
         "--inference-patch", type=int, default=64, help="click patch written to the manifest"
     )
     train.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     train.add_argument("--smoke", action="store_true", help="mark the model as a smoke run")
+
+    release = sub.add_parser(
+        "release", help="measure a trained folder on the held-out split, write the model folder"
+    )
+    release.add_argument("--trained", type=Path, required=True, help="folder `train` wrote")
+    release.add_argument("--out", type=Path, required=True, help="model folder to write")
+    release.add_argument("--data", type=Path, required=True, help="the nuclei data folder")
+    release.add_argument("--threads", type=int, default=1)
 
     convert = sub.add_parser(
         "convert", help="published NuClick PyTorch weights -> tilescope model folder"
@@ -51,13 +69,24 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device,
             batch=args.batch,
             lr=args.lr,
-            eval_every=args.eval_every,
+            work=args.work,
+            eval_every_s=args.eval_every,
+            objects=args.objects,
+            eval_per_group=args.eval_per_group,
+            init_onnx=args.init_onnx,
             squiggle_fraction=args.squiggle_fraction,
             threads=args.threads,
             inference_patch=args.inference_patch,
             smoke=args.smoke,
         )
         train(cfg)
+        return 0
+    if args.command == "release":
+        import json
+
+        from tilescope.training.nuclick.folder import release as run_release
+
+        print(json.dumps(run_release(args.trained, args.out, args.data, args.threads), indent=1))
         return 0
     from tilescope.training.nuclick.convert import ConversionError, convert
 

@@ -1,116 +1,59 @@
-"""The nuclei tiles at one magnification, and the per-object crops the sampler draws from.
+"""Per-object crops for the click model, drawn from the shared nuclei corpus.
 
-Everything is brought to `MODEL_MPP` (0.5 um/px, ~20x): 40x tiles are downscaled by 2 with
-area averaging for RGB and a majority vote per 2 x 2 block for the instance labels (a
-label-preserving analogue of area averaging; plain nearest-neighbour picks one of four
-equally near pixels and shifts outlines by half a pixel).
-
-nuclick_demo (CC BY-NC-SA) is never loaded here: it is test data only.
+The tiles come from `tilescope.training.corpus` (every source at 0.5 um/px, unknown scales
+estimated, the held-out organs/sources split off); this module only turns the training
+tiles into crops centred on nuclei and on groups of touching nuclei, and decides how many
+objects each sampling group contributes (`object_budget`: the corpus' sqrt-area group
+weights, so that no source dominates and the crop store stays a few GB).
 """
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from scipy import ndimage as ndi
 from skimage.draw import line as draw_line
 from skimage.morphology import skeletonize
 
-MODEL_MPP = 0.5
+from tilescope.training.corpus.sampler import sampling_group, source_weights
+from tilescope.training.corpus.sources import MODEL_MPP, CorpusTile
+
+__all__ = ["MODEL_MPP", "ObjectSet", "Tile", "build_objects", "from_corpus", "object_budget"]
+
 CROP = 192  # stored crop around each object; the 128 px patch is sampled from it
 CLICK_CANDIDATES = 48
 MAX_EXCLUSION = 48
 SQUIGGLE_VARIANTS = 4  # bit planes of the stored squiggle map
 WHITE = 255
-
-
-@dataclass(frozen=True)
-class TileSpec:
-    """One annotated tile of the data folder."""
-
-    name: str
-    image: str
-    labels: str
-    native_mpp: float  # 20x ~ 0.5, 40x ~ 0.25
-
-
-TILES = {
-    "image01": TileSpec("image01", "miccai2015/image01.png", "miccai2015/image01_label.png", 0.5),
-    "image08": TileSpec("image08", "miccai2015/image08.png", "miccai2015/image08_label.png", 0.25),
-    "cryonuseg": TileSpec(
-        "cryonuseg",
-        "cryonuseg/TCGA-DE-A4MA-01A-01-TSA.F006C5F1-9982-464E-BE5C-90ED09805AC8.tif",
-        "cryonuseg/label_from_RoiSet.png",
-        0.25,
-    ),
-}
-TRAIN_TILES = ("image01", "cryonuseg")
-HELDOUT_TILE = "image08"
+CLUSTER_SHARE = 0.15  # share of a tile's objects that are merged groups (squiggle training)
 
 
 @dataclass
 class Tile:
     name: str
+    group: str  # sampling / reporting group (MoNuSeg organ, or source)
     rgb: np.ndarray  # H x W x 3 uint8 at MODEL_MPP
-    labels: np.ndarray  # H x W int32 instance labels, 0 = background / unlabelled
-    scale: int  # native pixels per model pixel
+    labels: np.ndarray  # H x W int32 instance labels, 0 = background
 
 
-def _read_rgb(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: training image not found")
-    if path.suffix.lower() in (".tif", ".tiff"):
-        import tifffile
-
-        array = np.asarray(tifffile.imread(path))
-    else:
-        with Image.open(path) as image:
-            array = np.asarray(image.convert("RGB"))
-    if array.ndim != 3 or array.shape[2] < 3:
-        raise ValueError(f"{path}: expected an RGB image, got shape {array.shape}")
-    return np.ascontiguousarray(array[..., :3].astype(np.uint8))
+def from_corpus(tile: CorpusTile) -> Tile:
+    return Tile(tile.key, sampling_group(tile), tile.image, tile.labels)
 
 
-def _read_labels(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: label image not found")
-    with Image.open(path) as image:
-        return np.asarray(image).astype(np.int32)
-
-
-def downscale_rgb(rgb: np.ndarray, factor: int) -> np.ndarray:
-    """Area average over factor x factor blocks (the image is cropped to whole blocks)."""
-    if factor == 1:
-        return rgb
-    h, w = (rgb.shape[0] // factor) * factor, (rgb.shape[1] // factor) * factor
-    blocks = rgb[:h, :w].astype(np.float32).reshape(h // factor, factor, w // factor, factor, 3)
-    return np.clip(np.round(blocks.mean(axis=(1, 3))), 0, 255).astype(np.uint8)
-
-
-def downscale_labels(labels: np.ndarray, factor: int) -> np.ndarray:
-    """The most frequent label of each factor x factor block (ties: the first in the block)."""
-    if factor == 1:
-        return labels
-    h, w = (labels.shape[0] // factor) * factor, (labels.shape[1] // factor) * factor
-    grid = labels[:h, :w].reshape(h // factor, factor, w // factor, factor)
-    blocks = grid.transpose(0, 2, 1, 3).reshape(h // factor, w // factor, factor * factor)
-    counts = (blocks[..., :, None] == blocks[..., None, :]).sum(axis=-1)
-    best = counts.argmax(axis=-1)
-    return np.take_along_axis(blocks, best[..., None], axis=-1)[..., 0]
-
-
-def load_tile(root: Path, name: str) -> Tile:
-    spec = TILES[name]
-    rgb = _read_rgb(root / spec.image)
-    labels = _read_labels(root / spec.labels)
-    if rgb.shape[:2] != labels.shape:
-        raise ValueError(f"{root / spec.labels}: size {labels.shape} differs from the image")
-    factor = round(MODEL_MPP / spec.native_mpp)
-    return Tile(name, downscale_rgb(rgb, factor), downscale_labels(labels, factor), factor)
+def object_budget(tiles: list[CorpusTile], total: int) -> dict[str, int]:
+    """Objects to crop per tile key: `total` shared by group weight, then by tile nuclei."""
+    weights = source_weights(tiles)
+    nuclei = {t.key: int(len(np.unique(t.labels)) - 1) for t in tiles}
+    budget: dict[str, int] = {}
+    for group, weight in weights.items():
+        members = [t for t in tiles if sampling_group(t) == group]
+        count = sum(nuclei[t.key] for t in members)
+        for tile in members:
+            share = nuclei[tile.key] / max(1, count)
+            budget[tile.key] = max(1, round(weight * total * share))
+    return budget
 
 
 @dataclass
@@ -123,7 +66,7 @@ class ObjectSet:
     clicks: np.ndarray  # N x CLICK_CANDIDATES x 2 float32 (x, y) pixel centres, crop frame
     exclusion: np.ndarray  # N x MAX_EXCLUSION x 2 float32, far away where unused
     is_cluster: np.ndarray  # N bool: merged group of nuclei (squiggle training only)
-    source: list[str]
+    source: list[str]  # sampling group of each object
 
 
 FAR = -1.0e4
@@ -250,8 +193,12 @@ def _pad(tile: Tile) -> tuple[np.ndarray, np.ndarray]:
     return rgb, labels
 
 
-def build_objects(tiles: list[Tile], seed: int, clusters_per_tile: int = 150) -> ObjectSet:
-    """Crops for every labelled nucleus and for random touching groups of nuclei."""
+def build_objects(tiles: list[Tile], seed: int, budget: dict[str, int] | None = None) -> ObjectSet:
+    """Crops for labelled nuclei and random groups of touching nuclei.
+
+    Without a `budget` every nucleus of every tile is cropped; with one, tile `name` gets
+    `budget[name]` objects (nuclei drawn at random, `CLUSTER_SHARE` of them groups).
+    """
     rng = np.random.default_rng(seed)
     half = CROP // 2
     out: dict[str, list] = {k: [] for k in ("rgb", "mask", "sq", "clicks", "excl", "cl", "src")}
@@ -260,7 +207,16 @@ def build_objects(tiles: list[Tile], seed: int, clusters_per_tile: int = 150) ->
         centres = object_centres(tile.labels)
         ids = np.array(sorted(centres))
         pos = np.array([centres[i] for i in ids], dtype=np.float64)
-        groups = [[int(i)] for i in ids] + touching_groups(tile.labels, rng, clusters_per_tile)
+        if len(ids) == 0:
+            continue
+        if budget is None:  # every nucleus, plus groups in the same proportion
+            singles, clusters = len(ids), max(1, round(len(ids) * CLUSTER_SHARE))
+        else:
+            wanted = budget.get(tile.name, len(ids))
+            clusters = max(1, round(wanted * CLUSTER_SHARE))
+            singles = min(len(ids), max(1, wanted - clusters))
+        chosen = np.sort(rng.choice(ids, singles, replace=False)) if singles < len(ids) else ids
+        groups = [[int(i)] for i in chosen] + touching_groups(tile.labels, rng, clusters)
         for group in groups:
             member = np.isin(tile.labels, group)
             rows, cols = np.nonzero(member)
@@ -286,7 +242,7 @@ def build_objects(tiles: list[Tile], seed: int, clusters_per_tile: int = 150) ->
             out["clicks"].append(clicks)
             out["excl"].append(excl)
             out["cl"].append(len(group) > 1)
-            out["src"].append(tile.name)
+            out["src"].append(tile.group)
     return ObjectSet(
         rgb=np.stack(out["rgb"]),
         mask=np.stack(out["mask"]),

@@ -85,6 +85,7 @@ def model_manifest(
     authors: list[str] | None = None,
     citation: str | None = None,
     source: str | None = None,
+    licence_file: str | None = None,
 ) -> ModelManifest:
     """The manifest of a NuClick folder whose ONNX file `folder/onnx_name` is written."""
     return ModelManifest(
@@ -112,6 +113,7 @@ def model_manifest(
         authors=tuple(authors or ()),
         citation=citation,
         source=source,
+        licence_file=licence_file,
     )
 
 
