@@ -9,9 +9,12 @@ One process, one ONNX Runtime session, the same tiles and batch size:
   mask pasting and polygons in the post-processing thread, centroid-in-core rule);
 - post-processing alone: pasting + polygons of the bare run's outputs, timed separately.
 
-Prints tiles/s and the engine/bare ratio, measured side by side in this run.
+Prints tiles/s, Mpx/s and Mpx/s per core (the region's pixels at the model's resolution) and
+the engine/bare ratio, measured side by side in this run; with ``--holdout`` also the model's
+held-out accuracy through the same runtime (tilescope.training.corpus.runtime_eval), so speed
+and accuracy are reported together.
 
-    .venv/bin/python benchmarks/bench_maskrcnn.py [--roi X,Y,W,H] [--slide PATH] [--threads N]
+    python -m benchmarks maskrcnn [--roi X,Y,W,H] [--slide PATH] [--threads N] [--holdout]
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=default_threads())
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--holdout", action="store_true", help="also score the held-out split (needs ../shared)"
+    )
     args = parser.parse_args()
     region = None if args.roi == "all" else tuple(float(v) for v in args.roi.split(","))
     options = RunOptions(region=region)  # type: ignore[arg-type]
@@ -49,7 +55,9 @@ def main() -> None:
     input_name = model.input_name()
     wanted = list(model.names.required())
     with open_slide(args.slide) as slide:
-        tiles, background, _ = _plan(slide, model, options, [])
+        tiles, background, downsample = _plan(slide, model, options, [])
+        _, _, width, height = region or (0, 0, slide.metadata.width, slide.metadata.height)
+        mpx = (width / downsample) * (height / downsample) / 1e6
         batches = [tiles[i : i + batch_size] for i in range(0, len(tiles), batch_size)]
         fed = [model.preprocess([read_tile(slide, t) for t in batch]) for batch in batches]
         session.run(wanted, {input_name: fed[0][input_name][:1]})  # warm-up, for everyone
@@ -89,6 +97,16 @@ def main() -> None:
         f"engine end to end:         {t_engine:7.2f} s  {n / t_engine:6.2f} tiles/s  "
         f"overhead ratio {t_engine / t_bare:.2f}  ({objects} nuclei)"
     )
+    print(
+        f"throughput:                {mpx:.2f} Mpx at the model's resolution, "
+        f"{mpx / t_engine:.3f} Mpx/s, {mpx / t_engine / args.threads:.3f} Mpx/s per core"
+    )
+    if args.holdout:
+        from tilescope.training.corpus.runtime_eval import evaluate_instances, holdout_tiles
+        from tilescope.training.corpus.scores import format_summary
+
+        summary, _, seconds = evaluate_instances(model, holdout_tiles())
+        print(f"held-out split ({seconds:.0f} s): {format_summary(summary)}")
 
 
 if __name__ == "__main__":
