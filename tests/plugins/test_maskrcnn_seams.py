@@ -11,7 +11,6 @@ the seam.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,12 +48,12 @@ def polygon_iou(a: Annotation, b: Annotation) -> float:
 def image01() -> tuple[np.ndarray, np.ndarray]:
     """400 x 400 px (image, labels): ~180 nuclei, well under the model's 300 detections per
     image, so the one-tile reference run is not capped."""
-    from tilescope.training.maskrcnn.data import load_tiles
+    from tilescope.training.corpus.sources import read_labels, read_rgb
 
-    data = Path(shared_file("nuclei", "miccai2015", "image01.png")).parents[1]
-    tile = load_tiles(data)[0]
+    image = read_rgb(shared_file("nuclei", "miccai2015", "image01.png"))  # 20x: 0.5 um/px
+    labels = read_labels(shared_file("nuclei", "miccai2015", "image01_label.png"))
     crop = (slice(0, 400), slice(0, 400))
-    return np.ascontiguousarray(tile.image[crop]), np.ascontiguousarray(tile.labels[crop])
+    return np.ascontiguousarray(image[crop]), np.ascontiguousarray(labels[crop])
 
 
 def f1(annotations: list[Annotation], truth: np.ndarray) -> float:

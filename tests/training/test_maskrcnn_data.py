@@ -1,85 +1,135 @@
-"""The nuclei Mask R-CNN training data and metrics (numpy only: run in CI without torch)."""
+"""The Mask R-CNN training crops on the shared corpus (numpy only: runs in CI without torch)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.conftest import shared_file
+from tilescope.training.corpus.sampler import sampling_group, source_weights
+from tilescope.training.corpus.sources import MODEL_MPP, CorpusTile, equivalent_diameters
+from tilescope.training.corpus.split import HOLDOUT_SOURCES
 from tilescope.training.maskrcnn.data import (
-    build_crop_pool,
-    downscale_area,
-    downscale_labels,
-    load_tiles,
-    split_train_holdout,
+    FAR_FROM_NUCLEI_UM,
+    MIN_FRAGMENT_AREA,
+    SCALE_RANGE,
+    TARGET_MPP,
+    CropPool,
+    centred_window,
+    channel_stats,
+    far_pixels,
+    load_split,
 )
-from tilescope.training.maskrcnn.metrics import instance_scores, label_image
+
+SIZE = 96
 
 
 @pytest.fixture(scope="module")
-def tiles():  # type: ignore[no-untyped-def]
-    return load_tiles(Path(shared_file("nuclei", "miccai2015", "image01.png")).parents[1])
+def split():  # type: ignore[no-untyped-def]
+    data = Path(shared_file("nuclei", "monuseg_train", "source.json")).parents[1]
+    lines: list[str] = []
+    result = load_split(data, lines.append)
+    assert any("scale estimate" in line for line in lines), "estimates go to the training log"
+    return result
 
 
-def test_tiles_are_brought_to_one_magnification(tiles) -> None:  # type: ignore[no-untyped-def]
-    by_name = {t.name: t for t in tiles}
-    assert by_name["image01"].image.shape == (488, 643, 3)  # 20x: as is
-    assert by_name["image08"].image.shape == (298, 399, 3)  # 40x: halved
-    # Nuclei sizes agree after the downscale (median areas within a factor 1.6).
-    medians = []
-    for tile in tiles:
-        areas = np.bincount(tile.labels.ravel())[1:]
-        medians.append(np.median(areas[areas > 0]))
-    assert max(medians) / min(medians) < 1.6
+@pytest.fixture(scope="module")
+def pool(split) -> CropPool:  # type: ignore[no-untyped-def]
+    return CropPool(split.train, SIZE, np.random.default_rng(0))
 
 
-def test_held_out_part_is_never_in_training(tiles) -> None:  # type: ignore[no-untyped-def]
-    train, holdout = split_train_holdout(tiles)
-    left = next(t for t in train if t.name == "image01-left")
-    assert left.image.shape[1] + holdout.image.shape[1] == 643
-    assert holdout.image.shape == (488, 257, 3)
-    assert len(np.unique(holdout.labels)) - 1 == 133
+@pytest.fixture(scope="module")
+def crops(pool: CropPool) -> list:
+    return [pool.sample() for _ in range(600)]
 
 
-def test_downscale_helpers() -> None:
-    image = np.arange(4 * 4 * 3, dtype=np.uint8).reshape(4, 4, 3)
-    small = downscale_area(image, 2)
-    assert small.shape == (2, 2, 3)
-    assert small[0, 0, 0] == round(np.mean(image[:2, :2, 0]))
-    labels = np.array([[1, 1, 2, 2], [1, 1, 2, 2], [3, 3, 0, 0], [3, 3, 0, 0]])
-    np.testing.assert_array_equal(downscale_labels(labels, 2), [[1, 2], [3, 0]])
+def test_held_out_tiles_are_never_in_the_pool(split, pool: CropPool, crops: list) -> None:  # type: ignore[no-untyped-def]
+    held = {t.key for t in split.holdout}
+    held_slides = {t.slide for t in split.holdout}
+    assert held and {t.key for t in pool.tiles}.isdisjoint(held)
+    assert {t.slide for t in pool.tiles}.isdisjoint(held_slides)
+    drawn = {c.tile.key for c in crops}
+    assert drawn.isdisjoint(held)
+    assert not any(c.tile.source in HOLDOUT_SOURCES for c in crops)
+    # The old "held-out" tile was a part of a training slide; image01 now trains whole.
+    assert "miccai2015/image01" in {t.key for t in pool.tiles}
 
 
-def test_crop_pool_is_reproducible_and_clean(tiles) -> None:  # type: ignore[no-untyped-def]
-    train, _ = split_train_holdout(tiles)
-    a = build_crop_pool(train, 6, 96, np.random.default_rng(3))
-    b = build_crop_pool(train, 6, 96, np.random.default_rng(3))
-    np.testing.assert_array_equal(a[0], b[0])
-    images, labels = a
-    assert images.shape == (6, 3, 96, 96) and images.dtype == np.uint8
-    assert labels.shape == (6, 96, 96)
-    counts = np.bincount(labels.ravel())
-    assert (counts[1:][counts[1:] > 0] >= 6).all(), "fragments under 6 px are dropped"
+def test_crops_follow_the_per_group_weights(pool: CropPool, crops: list) -> None:
+    weights = source_weights(pool.tiles)
+    assert pool.weights == weights and len(weights) >= 6
+    assert max(weights.values()) < 0.25, "no group dominates"
+    counts = Counter(sampling_group(c.tile) for c in crops)
+    for group, weight in weights.items():
+        share = counts[group] / len(crops)
+        # 600 draws: the binomial standard deviation is at most 0.02
+        assert abs(share - weight) < 0.06, (group, share, weight)
 
 
-def test_metrics_on_known_label_images() -> None:
-    truth = np.zeros((40, 40), np.int32)
-    truth[2:12, 2:12] = 1
-    truth[20:30, 20:30] = 2
-    perfect = instance_scores(truth, truth * 7)
-    assert perfect.f1 == 1.0 and perfect.aji == 1.0
-    shifted = np.zeros_like(truth)
-    shifted[2:12, 5:15] = 1  # IoU 70/130 with object 1
-    half = instance_scores(truth, shifted)
-    assert half.f1 == pytest.approx(2 / 3)  # 1 TP, 0 FP, 1 FN
-    assert half.aji == pytest.approx(70 / (130 + 100))
+def test_hard_negatives_have_no_nucleus_at_their_centre(pool: CropPool, crops: list) -> None:
+    negatives = [c for c in crops if c.hard_negative]
+    share = len(negatives) / len(crops)
+    assert 0.07 < share < 0.17, share
+    # The centre was at least FAR_FROM_NUCLEI_UM from any nucleus before a resize of at most
+    # SCALE_RANGE[1]: a disk that wide, less a pixel for the resampling, is empty.
+    radius = FAR_FROM_NUCLEI_UM / TARGET_MPP * SCALE_RANGE[0] - 1.5
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    centre = (yy - SIZE / 2 + 0.5) ** 2 + (xx - SIZE / 2 + 0.5) ** 2 <= radius**2
+    for crop in negatives:
+        assert not crop.labels[centre].any()
+    # ... while ordinary crops mostly hold nuclei there.
+    positives = [c for c in crops if not c.hard_negative]
+    assert np.mean([c.labels[centre].any() for c in positives]) > 0.5
+    # The labels of a hard negative are kept: nuclei near its edge are still nuclei.
+    assert sum(int(c.labels.any()) for c in negatives) > len(negatives) // 2
 
 
-def test_label_image_gives_pixels_to_higher_scores() -> None:
-    masks = np.zeros((2, 10, 10), bool)
-    masks[0, :, :6] = True
-    masks[1, :, 4:] = True
-    labels = label_image(masks, np.array([0.6, 0.9]), (10, 10))
-    assert (labels[:, 4:] == 1).all() and (labels[:, :4] == 2).all()
+def test_far_pixels_and_centred_windows() -> None:
+    labels = np.zeros((40, 60), np.int32)
+    labels[10:14, 10:14] = 1
+    far = far_pixels(labels, 8.0)
+    ys, xs = np.unravel_index(far, labels.shape)
+    assert ((ys - 11.5) ** 2 + (xs - 11.5) ** 2 >= (8 - 3) ** 2).all()
+    assert ys.min() >= 7 and xs.min() >= 7 and ys.max() <= 32 and xs.max() <= 52
+    assert 0 < far.size < (40 - 14) * (60 - 14)
+    image = np.zeros((40, 60, 3), np.uint8)
+    window, window_labels = centred_window(image, labels, 2, 58, 10)  # corner: padded
+    assert window.shape == (10, 10, 3) and window_labels.shape == (10, 10)
+    assert (window[:3, :] == 245).all() and (window[:, 7:] == 245).all()
+    assert (window[3:, :7] == 0).all()
+
+
+def test_crops_are_at_half_a_micron_per_pixel(pool: CropPool, crops: list) -> None:
+    assert TARGET_MPP == MODEL_MPP == 0.5
+    # About 11 px median nucleus diameter at 0.5 um/px in every source (test_corpus); the
+    # crops keep it within the scale jitter.
+    diameters = np.concatenate([equivalent_diameters(c.labels) for c in crops[:200]])
+    assert 8.0 < float(np.median(diameters)) < 16.0
+    for crop in crops:
+        assert crop.image.shape == (SIZE, SIZE, 3) and crop.image.dtype == np.uint8
+        assert crop.labels.shape == (SIZE, SIZE) and crop.labels.dtype == np.int32
+        areas = np.bincount(crop.labels.ravel())[1:]
+        assert (areas[areas > 0] >= MIN_FRAGMENT_AREA).all(), "fragments are dropped"
+
+
+def test_pool_is_reproducible_from_its_random_state(split) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(7)
+    a = CropPool(split.train[:20], 64, rng)
+    a.batch(3)
+    state = rng.bit_generator.state
+    first = a.batch(4)
+    rng.bit_generator.state = state  # what a resumed training restores
+    second = a.batch(4)
+    for x, y in zip(first, second, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_channel_stats() -> None:
+    image = np.zeros((2, 2, 3), np.uint8)
+    image[0] = 255
+    tile = CorpusTile("s", "t", "o", "s/t", image, np.zeros((2, 2), np.int32), 0.5, False)
+    mean, std = channel_stats([tile])
+    assert mean == [0.5, 0.5, 0.5] and std == [0.5, 0.5, 0.5]

@@ -1,7 +1,8 @@
 """Model, augmentation, export and numpy mask pasting against torchvision (needs torch).
 
-Skipped where torch is absent (CI never installs it); run with the training environment:
-``PYTHONPATH=. /work/trainenv/bin/python -m pytest tests/training``.
+Skipped where torchvision is absent (CI never installs it); run with a training environment
+(torch, torchvision and the project installed), e.g.
+``/work/tv-venv/bin/python -m pytest tests/training/test_maskrcnn_torch.py``.
 """
 
 from __future__ import annotations
@@ -100,20 +101,69 @@ def test_export_runs_in_onnxruntime_like_pytorch(tmp_path: Path) -> None:
     assert report["other_size_max_abs_diff_scores"] < 1e-4
 
 
+RUNTIME = {
+    "monuseg:breast": {"f1": 0.61, "aji": 0.42, "pq": 0.4, "tiles": 6, "nuclei": 2220},
+    "macro": {"f1": 0.5, "aji": 0.4, "pq": 0.35, "tiles": 36, "nuclei": 6512},
+}
+
+
 def test_model_folder_is_written_by_the_manifest_writer_and_loads(tmp_path: Path) -> None:
     from tilescope.plugins.catalog import bundled_models_dir, load_model
     from tilescope.plugins.manifest import load_manifest
     from tilescope.training.maskrcnn.card import MODEL_ID, write_model_folder
 
     bundled = load_manifest(bundled_models_dir() / MODEL_ID)
-    run = {"best": {"f1": 0.5, "aji": 0.4}, "history": [], "seed": 0, "parameters": 1_000_000}
-    folder = write_model_folder(
-        tmp_path / MODEL_ID, bundled.onnx_path, run, {"max_abs": 1e-5}, "2.0", smoke=True
+    run = {"best": {"step": 10}, "history": [], "seed": 0, "parameters": 1_000_000}
+    folder = tmp_path / MODEL_ID
+    written = write_model_folder(
+        folder, bundled.onnx_path, run, RUNTIME, {"max_abs": 1e-5}, "2.0", smoke=True
     )
-    written = load_manifest(folder)
+    assert written == load_manifest(folder)
     # The card describes the graph the bundled model runs: same input, outputs, parameters.
     assert (written.version, written.type, written.sha256) == ("2.0", "maskrcnn", bundled.sha256)
     assert written.input == bundled.input and written.classes == bundled.classes
     assert dict(written.parameters) == dict(bundled.parameters)
-    assert "F1@0.5 0.5, AJI 0.4 (smoke run)." in written.description
+    # Held-out figures per group, as the runtime measured them; MoNuSeg makes it NC-SA.
+    assert "monuseg:breast F1@0.5 0.610, AJI 0.420" in written.description
+    assert "macro F1@0.5 0.500, AJI 0.400" in written.description
+    assert written.description.startswith("SMOKE RUN")
+    assert written.licence == "CC-BY-NC-SA-4.0"
+    assert "CC BY-NC-SA 4.0" in (folder / "LICENSE").read_text()
+    assert (
+        "| monuseg:breast | 6 | 2220 | 0.610 | 0.420 | 0.400 |"
+        in (folder / "README.md").read_text()
+    )
     assert load_model(folder, device="cpu").manifest == written
+
+
+def test_empty_crops_train_as_pure_background() -> None:
+    """Hard negatives can hold no nucleus at all: torchvision must take an empty target."""
+    from tilescope.training.maskrcnn.augment import targets_from_labels
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig()).train()
+    labels = torch.zeros((2, 64, 64), dtype=torch.int32)
+    labels[1, 10:20, 30:42] = 3
+    targets = targets_from_labels(labels)
+    assert targets[0]["boxes"].shape == (0, 4) and targets[0]["masks"].shape == (0, 64, 64)
+    losses = model(list(torch.rand((2, 3, 64, 64))), targets)
+    assert all(bool(torch.isfinite(v)) for v in losses.values())
+    sum(losses.values()).backward()
+
+
+def test_held_out_evaluation_pastes_like_the_runtime() -> None:
+    """The training-time evaluation keeps detections >= 0.5, best score first, pasted."""
+    from tilescope.training.maskrcnn.evaluate import paste_labels, predict_labels
+
+    grids = np.ones((3, 28, 28), np.float32)
+    boxes = np.array([[2, 2, 12, 12], [8, 8, 20, 20], [30, 30, 40, 40]], np.float32)
+    labels = paste_labels(boxes, np.array([0.6, 0.9, 0.3]), grids, (48, 48))
+    assert labels[15, 15] == 1 and labels[10, 10] == 1, "the better score claims the overlap"
+    assert labels[4, 4] == 2 and not labels[35, 35], "below 0.5: not kept"
+    model = build_model(ModelConfig()).train()
+    image = (np.random.default_rng(0).random((70, 90, 3)) * 255).astype(np.uint8)
+    caps = model.roi_heads.detections_per_img, dict(model.rpn._post_nms_top_n)
+    predicted = predict_labels(model, image, torch.device("cpu"))
+    assert predicted.shape == (70, 90) and predicted.dtype == np.int32
+    assert model.training, "the training mode is restored"
+    assert (model.roi_heads.detections_per_img, dict(model.rpn._post_nms_top_n)) == caps

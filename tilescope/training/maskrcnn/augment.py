@@ -1,14 +1,22 @@
-"""Per-batch augmentation on the training device: flips, rot90, HED stain jitter, targets.
+"""Per-batch augmentation and torchvision targets for the Mask R-CNN (torch, on the CPU).
 
-The crop pool (scale jitter included) is made once on the CPU; what varies per step is
-cheap tensor work, so a GPU is not starved by Python image code.
+Crops come fresh from the `CropPool` every step (numpy, a few ms per crop); geometry
+(flips, rot90) is applied to image and labels together before targets are derived, then
+the photometric augmentations of `corpus.augment`: HED stain jitter, brightness/contrast,
+blur and JPEG round trips. The batch then moves to the training device.
 """
 
 from __future__ import annotations
 
 import torch
 
-from tilescope.training.corpus.augment import flip_rotate, hed_jitter
+from tilescope.training.corpus.augment import (
+    blur_and_noise,
+    brightness_contrast,
+    flip_rotate,
+    hed_jitter,
+)
+from tilescope.training.maskrcnn.data import CropPool
 
 __all__ = ["flip_rotate", "hed_jitter", "make_batch", "targets_from_labels"]
 
@@ -40,20 +48,20 @@ def targets_from_labels(labels: torch.Tensor) -> list[dict[str, torch.Tensor]]:
 
 
 def make_batch(
-    pool_images: torch.Tensor,
-    pool_labels: torch.Tensor,
+    pool: CropPool,
     batch_size: int,
     generator: torch.Generator,
+    device: torch.device,
     augment: bool = True,
 ) -> tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]:
-    """A random batch from the pool (uint8 images, int32 labels, on the training device)."""
-    device = pool_images.device
-    index = torch.randint(
-        0, pool_images.shape[0], (batch_size,), generator=generator, device=device
-    )
-    images = pool_images[index].float() / 255.0
-    labels = pool_labels[index]
+    """A fresh batch from the pool: images (3 x H x W, 0..1) and targets, on `device`."""
+    images_np, labels_np, _ = pool.batch(batch_size)
+    images = torch.from_numpy(images_np).permute(0, 3, 1, 2).float().div(255)
+    labels = torch.from_numpy(labels_np)
     if augment:
         images, labels = flip_rotate(images, labels, generator)
         images = hed_jitter(images, generator)
-    return list(images), targets_from_labels(labels)
+        images = brightness_contrast(images, generator)
+        images = blur_and_noise(images, generator)
+    targets = [{k: v.to(device) for k, v in t.items()} for t in targets_from_labels(labels)]
+    return list(images.to(device)), targets

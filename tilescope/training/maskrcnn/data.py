@@ -1,148 +1,172 @@
-"""Training data for the nuclei Mask R-CNN (numpy only): one magnification, split, crop pool.
+"""Training crops for the nuclei Mask R-CNN, drawn from the shared corpus (numpy only).
 
-Everything is brought to `TARGET_MPP` (about 20x): 40x images are downscaled by 2 with area
-averaging, their labels with nearest neighbour. Only the two fully labelled MICCAI 2015
-tiles are used (CryoNuSeg outlines 59 of its nuclei; its unlabelled nuclei would be taught
-as background). The held-out tile is the right `HOLDOUT_FRACTION` of image01; training sees
-the rest of image01 and all of image08 (see the model card for why).
+Tiles, scales and the held-out split are the corpus' (`tilescope.training.corpus`): every
+source brought to 0.5 um/px, whole organs and sources held out, never a training slide in
+the held-out set. Crops come from the corpus `CropSampler` (per-group square-root-area
+weights, scale jitter x0.8-1.25). A share `HARD_NEGATIVE_SHARE` of the crops is centred on a
+pixel at least `FAR_FROM_NUCLEI_UM` from any nucleus (glass, lumen, fat, stroma, ink): the
+old model found false nuclei there, and a crop centred on them puts many RPN and box
+negatives where nothing is to be found. Such a crop keeps its labels (nuclei near its edge
+stay nuclei); only its centre is empty. Fragments that a crop's border leaves under
+`MIN_FRAGMENT_AREA` pixels become background (`drop_small`, the runtime's rule): a sliver
+of a nucleus is no box worth regressing to.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from skimage.transform import resize
+from scipy import ndimage as ndi
 
-TARGET_MPP = 0.5
-HOLDOUT_FRACTION = 0.4
-MIN_INSTANCE_AREA = 6  # pixels at TARGET_MPP; smaller fragments at crop borders are dropped
+from tilescope.plugins.hover.postprocess import drop_small
+from tilescope.training.corpus import Split, load_corpus, split_corpus
+from tilescope.training.corpus.sampler import WHITE, CropSampler, sampling_group, source_weights
+from tilescope.training.corpus.sources import MIN_INSTANCE_AREA_UM2, MODEL_MPP, CorpusTile
+
+TARGET_MPP = MODEL_MPP
+HARD_NEGATIVE_SHARE = 0.12
+FAR_FROM_NUCLEI_UM = 8.0  # a hard negative's centre is this far from every labelled nucleus
+MIN_FRAGMENT_AREA = max(3, round(MIN_INSTANCE_AREA_UM2 / TARGET_MPP**2))
+SCALE_RANGE = (0.8, 1.25)
+
+
+def load_split(data: Path, log: Callable[[str], None] = print) -> Split:
+    """The corpus at TARGET_MPP, split into training and held-out tiles (scales logged)."""
+    tiles, _sources, _estimates = load_corpus(Path(data), TARGET_MPP, log)
+    return split_corpus(tiles)
+
+
+def far_pixels(labels: np.ndarray, distance_px: float) -> np.ndarray:
+    """Flat indices of pixels at least `distance_px` from every labelled nucleus and from
+    the tile's border (beyond it a nucleus may lie unseen, and a crop centred there would
+    be half white padding)."""
+    inside = np.pad(labels == 0, 1, constant_values=False)
+    distance = ndi.distance_transform_edt(inside)[1:-1, 1:-1]
+    return np.flatnonzero(distance >= distance_px).astype(np.int32)
+
+
+def centred_window(
+    image: np.ndarray, labels: np.ndarray, cy: int, cx: int, window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A `window`-square crop centred on (cy, cx); outside the tile is white glass."""
+    h, w = labels.shape
+    y0, x0 = cy - window // 2, cx - window // 2
+    out = np.full((window, window, 3), WHITE, dtype=np.uint8)
+    out_labels = np.zeros((window, window), dtype=np.int32)
+    sy0, sx0 = max(0, y0), max(0, x0)
+    sy1, sx1 = min(h, y0 + window), min(w, x0 + window)
+    out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = image[sy0:sy1, sx0:sx1]
+    out_labels[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = labels[sy0:sy1, sx0:sx1]
+    return out, out_labels
+
+
+def resize_crop(image: np.ndarray, labels: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Image bilinear, labels nearest (the sampler's rule), to `size` x `size`."""
+    window = labels.shape[0]
+    if window == size:
+        return image, labels
+    image = np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR))
+    idx = np.minimum(((np.arange(size) + 0.5) * window / size).astype(int), window - 1)
+    return image, labels[idx[:, None], idx[None, :]]
 
 
 @dataclass(frozen=True)
-class SourceTile:
-    """An RGB uint8 image and its uint16/int32 instance labels at TARGET_MPP."""
-
-    name: str
-    image: np.ndarray
-    labels: np.ndarray
-
-
-# (file stem, objective power): MICCAI 2015 README_training.txt lists the magnifications.
-_MICCAI_TILES = (("image01", 20), ("image08", 40))
+class Crop:
+    image: np.ndarray  # uint8 size x size x 3
+    labels: np.ndarray  # int32 size x size
+    tile: CorpusTile
+    hard_negative: bool
 
 
-def _read_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"))
+class CropPool:
+    """Training crops: the corpus sampler's, plus hard negatives centred on empty areas.
 
-
-def _read_labels(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img).astype(np.int32)
-
-
-def downscale_area(image: np.ndarray, factor: int) -> np.ndarray:
-    """Integer downscale by averaging factor x factor blocks (uint8 in, uint8 out)."""
-    h, w = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
-    blocks = image[:h, :w].reshape(h // factor, factor, w // factor, factor, -1).astype(np.float32)
-    return np.clip(blocks.mean(axis=(1, 3)) + 0.5, 0, 255).astype(np.uint8)
-
-
-def downscale_labels(labels: np.ndarray, factor: int) -> np.ndarray:
-    """Nearest-neighbour downscale: the centre-ish pixel of each block."""
-    h, w = (labels.shape[0] // factor) * factor, (labels.shape[1] // factor) * factor
-    return labels[factor // 2 : h : factor, factor // 2 : w : factor]
-
-
-def load_tiles(data_dir: Path) -> list[SourceTile]:
-    """The fully labelled tiles at TARGET_MPP; a clear error when files are missing."""
-    folder = Path(data_dir) / "miccai2015"
-    tiles = []
-    for stem, power in _MICCAI_TILES:
-        image_path, label_path = folder / f"{stem}.png", folder / f"{stem}_label.png"
-        for path in (image_path, label_path):
-            if not path.is_file():
-                raise FileNotFoundError(f"{path}: training file not found (expected under --data)")
-        image, labels = _read_rgb(image_path), _read_labels(label_path)
-        if image.shape[:2] != labels.shape:
-            raise ValueError(f"{label_path}: shape {labels.shape} differs from {image.shape[:2]}")
-        factor = power // 20
-        if factor > 1:
-            image, labels = downscale_area(image, factor), downscale_labels(labels, factor)
-        tiles.append(SourceTile(stem, image, labels))
-    return tiles
-
-
-def split_train_holdout(tiles: list[SourceTile]) -> tuple[list[SourceTile], SourceTile]:
-    """Training regions and the held-out tile (right part of image01, never seen in training)."""
-    train: list[SourceTile] = []
-    holdout = None
-    for tile in tiles:
-        if tile.name == "image01":
-            cut = round(tile.image.shape[1] * (1 - HOLDOUT_FRACTION))
-            train.append(SourceTile("image01-left", tile.image[:, :cut], tile.labels[:, :cut]))
-            holdout = SourceTile("image01-right", tile.image[:, cut:], tile.labels[:, cut:])
-        else:
-            train.append(tile)
-    if holdout is None:
-        raise ValueError("image01 is needed for the held-out tile")
-    return train, holdout
-
-
-def holdout_tile(data_dir: Path) -> SourceTile:
-    """The held-out evaluation tile alone (used by tests and the model card)."""
-    return split_train_holdout(load_tiles(data_dir))[1]
-
-
-def clean_labels(labels: np.ndarray, min_area: int = MIN_INSTANCE_AREA) -> np.ndarray:
-    """Labels with fragments under `min_area` pixels set to background."""
-    counts = np.bincount(labels.ravel())
-    small = np.flatnonzero(counts < min_area)
-    if small.size and small[0] == 0:
-        small = small[1:]
-    if small.size:
-        labels = np.where(np.isin(labels, small), 0, labels)
-    return labels
-
-
-def build_crop_pool(
-    tiles: list[SourceTile],
-    count: int,
-    size: int,
-    rng: np.random.Generator,
-    scale_range: tuple[float, float] = (0.8, 1.25),
-) -> tuple[np.ndarray, np.ndarray]:
-    """`count` scale-jittered crops: images uint8 (count, 3, size, size), labels int32.
-
-    A crop reads a (size / s)-pixel window and resizes it to `size` (bilinear with
-    anti-aliasing for images, nearest for labels), so objects appear s times larger.
-    Tiles are drawn in proportion to their area; a window is at most the tile's size.
+    One `rng` drives every choice, so saving its state is enough to resume the stream.
     """
-    areas = np.array([t.image.shape[0] * t.image.shape[1] for t in tiles], dtype=np.float64)
-    images = np.empty((count, 3, size, size), dtype=np.uint8)
-    labels = np.empty((count, size, size), dtype=np.int32)
-    log_lo, log_hi = np.log(scale_range[0]), np.log(scale_range[1])
-    for i in range(count):
-        tile = tiles[rng.choice(len(tiles), p=areas / areas.sum())]
-        scale = float(np.exp(rng.uniform(log_lo, log_hi)))
-        image, label = tile.image, tile.labels
-        # A window never exceeds the tile (padding would invent or cut nuclei).
-        window = min(round(size / scale), image.shape[0], image.shape[1])
-        y = int(rng.integers(0, image.shape[0] - window + 1))
-        x = int(rng.integers(0, image.shape[1] - window + 1))
-        crop = image[y : y + window, x : x + window]
-        crop_labels = label[y : y + window, x : x + window]
-        if window != size:
-            crop = resize(
-                crop, (size, size), order=1, anti_aliasing=window > size, preserve_range=True
-            )
-            crop = np.clip(crop + 0.5, 0, 255).astype(np.uint8)
-            crop_labels = resize(
-                crop_labels, (size, size), order=0, anti_aliasing=False, preserve_range=True
-            ).astype(np.int32)
-        images[i] = crop.transpose(2, 0, 1)
-        labels[i] = clean_labels(crop_labels)
-    return images, labels
+
+    def __init__(
+        self,
+        tiles: list[CorpusTile],
+        size: int,
+        rng: np.random.Generator,
+        hard_negative_share: float = HARD_NEGATIVE_SHARE,
+        scale_range: tuple[float, float] = SCALE_RANGE,
+    ) -> None:
+        if not tiles:
+            raise ValueError("no training tiles: the corpus split left nothing to train on")
+        self.tiles = tiles
+        self.size = size
+        self.rng = rng
+        self.hard_negative_share = hard_negative_share
+        self.scale_range = scale_range
+        self.sampler = CropSampler(tiles, size, rng, scale_range)
+        far_px = FAR_FROM_NUCLEI_UM / TARGET_MPP
+        self.far = {i: far_pixels(t.labels, far_px) for i, t in enumerate(tiles)}
+        usable = [i for i, centres in self.far.items() if centres.size]
+        self.negative_weights = source_weights([tiles[i] for i in usable])
+        self._groups = sorted(self.negative_weights)
+        self._p_group = np.array([self.negative_weights[g] for g in self._groups])
+        self._by_group = {
+            g: [i for i in usable if sampling_group(tiles[i]) == g] for g in self._groups
+        }
+        self._p_tile = {}
+        for g, index in self._by_group.items():
+            area = np.array([tiles[i].labels.size for i in index], dtype=np.float64)
+            self._p_tile[g] = area / area.sum()
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Sampling weight per group (the corpus sampler's)."""
+        return self.sampler.weights
+
+    def _window(self) -> int:
+        lo, hi = np.log(self.scale_range[0]), np.log(self.scale_range[1])
+        return max(8, round(self.size / float(np.exp(self.rng.uniform(lo, hi)))))
+
+    def hard_negative(self) -> Crop:
+        """A crop centred on a pixel far from every nucleus (group-weighted tile choice)."""
+        group = self._groups[self.rng.choice(len(self._groups), p=self._p_group)]
+        index = self._by_group[group][
+            self.rng.choice(len(self._by_group[group]), p=self._p_tile[group])
+        ]
+        tile = self.tiles[index]
+        centre = int(self.far[index][self.rng.integers(self.far[index].size)])
+        cy, cx = divmod(centre, tile.labels.shape[1])
+        image, labels = centred_window(tile.image, tile.labels, cy, cx, self._window())
+        image, labels = resize_crop(image, labels, self.size)
+        return Crop(image, drop_small(labels, MIN_FRAGMENT_AREA), tile, True)
+
+    def sample(self) -> Crop:
+        if self._groups and self.rng.random() < self.hard_negative_share:
+            return self.hard_negative()
+        image, labels, tile = self.sampler.sample()
+        return Crop(image, drop_small(labels, MIN_FRAGMENT_AREA), tile, False)
+
+    def batch(self, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """uint8 (count, size, size, 3) images, int32 (count, size, size) labels, negative flags."""
+        images = np.empty((count, self.size, self.size, 3), dtype=np.uint8)
+        labels = np.empty((count, self.size, self.size), dtype=np.int32)
+        negative = np.zeros(count, dtype=bool)
+        for i in range(count):
+            crop = self.sample()
+            images[i], labels[i], negative[i] = crop.image, crop.labels, crop.hard_negative
+        return images, labels, negative
+
+
+def channel_stats(tiles: list[CorpusTile]) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std (0..1) of the training tiles, for the in-graph normalisation."""
+    total = np.zeros(3)
+    square = np.zeros(3)
+    count = 0
+    for tile in tiles:
+        pixels = tile.image.reshape(-1, 3).astype(np.float64) / 255.0
+        total += pixels.sum(axis=0)
+        square += (pixels**2).sum(axis=0)
+        count += pixels.shape[0]
+    mean = total / count
+    std = np.sqrt(np.maximum(square / count - mean**2, 1e-12))
+    return [round(float(v), 4) for v in mean], [round(float(v), 4) for v in std]

@@ -1,8 +1,12 @@
-"""The training loop: wall-clock budget, LR schedule over that budget, periodic held-out eval.
+"""Training loop: wall-clock budget, resumable, held-out evaluation, best checkpoint by AJI.
 
-The LR follows the fraction of the budget used (linear warm-up, then cosine), so a
-4-minute GPU run and a 3-minute CPU smoke run both finish their schedule. The checkpoint
-with the best held-out score is kept: a collapse would be silent in the training loss.
+OUT/last.pt is written every `checkpoint_every_s` and on Ctrl+C (model, optimizer, step,
+seconds trained, the numpy and torch random states, history); starting again with the
+same OUT resumes from it. The LR follows the fraction of the total budget trained so far
+(`--minutes`, or `--steps`), so an interrupted run ends its schedule where an
+uninterrupted one would. OUT/best.pt (the `model.save_checkpoint` format that `export`
+reads) is the checkpoint with the best macro held-out AJI: the mean over the held-out
+organs/sources of the corpus split, never a tile of a training slide.
 """
 
 from __future__ import annotations
@@ -13,19 +17,23 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from tilescope.training.corpus.sampler import source_weights
+from tilescope.training.corpus.scores import format_summary
+from tilescope.training.corpus.split import group_of
 from tilescope.training.maskrcnn.augment import make_batch
 from tilescope.training.maskrcnn.data import (
+    HARD_NEGATIVE_SHARE,
     TARGET_MPP,
-    SourceTile,
-    build_crop_pool,
-    load_tiles,
-    split_train_holdout,
+    CropPool,
+    channel_stats,
+    load_split,
 )
-from tilescope.training.maskrcnn.metrics import InstanceScores, instance_scores, label_image
+from tilescope.training.maskrcnn.evaluate import evaluate
 from tilescope.training.maskrcnn.model import (
     ModelConfig,
     build_model,
@@ -33,23 +41,23 @@ from tilescope.training.maskrcnn.model import (
     save_checkpoint,
 )
 
-SCORE_THRESHOLD = 0.5
-MASK_THRESHOLD = 0.5
-
 
 @dataclass
 class TrainOptions:
     data: Path
     out: Path
     seed: int = 0
-    minutes: float = 3.0
-    steps: int | None = None  # a fixed step count instead of the clock (exactly reproducible)
+    minutes: float = 60.0  # total budget over every resumed session
+    steps: int | None = None  # a step budget instead of the clock
     device: str = "auto"
     batch_size: int | None = None  # default: 12 on CUDA, 2 on CPU
     crop_size: int = 256
-    pool_size: int | None = None  # default: 2048 on CUDA, 256 on CPU
     lr: float = 1e-3
-    eval_every_s: float | None = None
+    hard_negative_share: float = HARD_NEGATIVE_SHARE
+    eval_every_s: float | None = None  # default: 120 s on CUDA, 900 s on CPU
+    eval_tiles_per_group: int | None = None  # a quick subset of the held-out tiles (smoke runs)
+    checkpoint_every_s: float = 180.0
+    threads: int = 1
 
 
 def pick_device(name: str) -> torch.device:
@@ -60,33 +68,8 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def channel_stats(tiles: list[SourceTile]) -> tuple[list[float], list[float]]:
-    pixels = np.concatenate([t.image.reshape(-1, 3) for t in tiles]).astype(np.float64) / 255.0
-    return [round(float(v), 4) for v in pixels.mean(0)], [round(float(v), 4) for v in pixels.std(0)]
-
-
-@torch.no_grad()
-def evaluate(model: torch.nn.Module, tile: SourceTile, device: torch.device) -> InstanceScores:
-    """Instance F1@0.5 and AJI of the model (eval mode, torchvision's own mask pasting)."""
-    was_training = model.training
-    model.eval()
-    image = torch.from_numpy(tile.image).permute(2, 0, 1).float().div(255).to(device)
-    output = model([image])[0]
-    model.train(was_training)
-    keep = output["scores"] >= SCORE_THRESHOLD
-    masks = (output["masks"][keep, 0] >= MASK_THRESHOLD).cpu().numpy()
-    scores = output["scores"][keep].cpu().numpy()
-    predicted = label_image(masks, scores, tile.labels.shape)
-    return instance_scores(tile.labels, predicted)
-
-
 def learning_rate(base: float, progress: float) -> float:
+    """Linear warm-up over the first 5 %, then cosine down to 2 % of `base`."""
     warmup = 0.05
     if progress < warmup:
         return base * (0.1 + 0.9 * progress / warmup)
@@ -94,129 +77,228 @@ def learning_rate(base: float, progress: float) -> float:
     return base * (0.02 + 0.98 * cosine)
 
 
-def train(options: TrainOptions) -> dict:
-    """Train, keep the best checkpoint as OUT/best.pt; returns the run summary."""
+def eval_subset(tiles: list, per_group: int | None) -> list:
+    """The first `per_group` held-out tiles of each group (all when None)."""
+    if per_group is None:
+        return list(tiles)
+    seen: dict[str, int] = {}
+    out = []
+    for tile in tiles:
+        group = group_of(tile)
+        if seen.get(group, 0) < per_group:
+            seen[group] = seen.get(group, 0) + 1
+            out.append(tile)
+    return out
+
+
+def _log_line(path: Path, text: str) -> None:
+    line = f"[{time.strftime('%H:%M:%S')}] {text}"
+    print(line, flush=True)
+    with open(path, "a") as handle:
+        handle.write(line + "\n")
+
+
+def _random_states(rng: np.random.Generator, generator: torch.Generator) -> dict[str, Any]:
+    states: dict[str, Any] = {
+        "numpy_rng": rng.bit_generator.state,
+        "torch_generator": generator.get_state(),
+        "torch_global": torch.get_rng_state(),
+        "python": list(random.getstate()[1]),
+    }
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _restore_random_states(
+    states: dict[str, Any], rng: np.random.Generator, generator: torch.Generator
+) -> None:
+    rng.bit_generator.state = states["numpy_rng"]
+    generator.set_state(states["torch_generator"])
+    torch.set_rng_state(states["torch_global"])
+    version, _, gauss = random.getstate()
+    random.setstate((version, tuple(states["python"]), gauss))
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def train(options: TrainOptions) -> dict[str, Any]:
+    """Train (resuming from OUT/last.pt when there), keep OUT/best.pt; the run summary."""
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "train.log"
+
+    scale_lines: list[str] = []
+
+    def log(text: str) -> None:
+        if text.startswith("scale estimate"):
+            scale_lines.append(text)
+        _log_line(log_path, text)
+
+    torch.set_num_threads(options.threads)
     device = pick_device(options.device)
     cuda = device.type == "cuda"
-    seed_everything(options.seed)
-    batch_size = options.batch_size or (12 if cuda else 2)
-    pool_size = options.pool_size or (2048 if cuda else 256)
     if cuda:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = False
+    batch_size = options.batch_size or (12 if cuda else 2)
+    eval_every = options.eval_every_s or (120.0 if cuda else 900.0)
+    random.seed(options.seed)
+    np.random.seed(options.seed)
+    torch.manual_seed(options.seed)
 
-    train_tiles, holdout = split_train_holdout(load_tiles(options.data))
-    mean, std = channel_stats(train_tiles)
-    config = ModelConfig(image_mean=mean, image_std=std)
     started = time.monotonic()
-    rng = np.random.default_rng(options.seed)
-    pool_images, pool_labels = build_crop_pool(train_tiles, pool_size, options.crop_size, rng)
-    pool_images_t = torch.from_numpy(pool_images).to(device)
-    pool_labels_t = torch.from_numpy(pool_labels).to(device)
-    print(
-        f"crop pool: {pool_size} x {options.crop_size}px in {time.monotonic() - started:.1f}s",
-        flush=True,
-    )
+    split = load_split(options.data, log)
+    for line in split.describe():
+        log(line)
+    holdout = eval_subset(split.holdout, options.eval_tiles_per_group)
+    log(f"source weights: {source_weights(split.train)}")
+    log(f"corpus loaded in {time.monotonic() - started:.1f}s")
 
+    mean, std = channel_stats(split.train)
+    config = ModelConfig(image_mean=mean, image_std=std)
+    rng = np.random.default_rng(options.seed)
+    generator = torch.Generator()
+    generator.manual_seed(options.seed)
+    state: dict[str, Any] = {"step": 0, "seconds": 0.0, "history": [], "best": None}
+    last = out / "last.pt"
+    payload = torch.load(last, map_location="cpu", weights_only=True) if last.is_file() else None
+    if payload is not None:
+        config = ModelConfig.from_dict(payload["config"])
     model = build_model(config).to(device)
-    model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=options.lr, weight_decay=1e-4)
-    generator = torch.Generator(device=device)
-    generator.manual_seed(options.seed)
+    if payload is not None:
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        _restore_random_states(payload["random"], rng, generator)
+        state = payload["state"]
+        log(f"resumed from {last}: step {state['step']}, {state['seconds'] / 60:.1f} min trained")
+    pool = CropPool(split.train, options.crop_size, rng, options.hard_negative_share)
+    log(
+        f"model: {parameter_count(model)} parameters, mean {config.image_mean} std "
+        f"{config.image_std}; device {device}, {torch.get_num_threads()} threads; batch "
+        f"{batch_size} x {options.crop_size}px, {options.hard_negative_share:.0%} hard negatives; "
+        f"held-out: {len(holdout)} tiles"
+    )
+
+    def payload_now() -> dict[str, Any]:
+        return {
+            "config": config.to_dict(),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "random": _random_states(rng, generator),
+            "state": state,
+            "mpp": TARGET_MPP,
+            "options": {k: str(v) for k, v in vars(options).items()},
+        }
+
+    def save_last() -> None:
+        tmp = last.with_suffix(".tmp")
+        torch.save(payload_now(), tmp)
+        tmp.replace(last)  # a kill while writing never leaves a broken last.pt
+
+    def write_history() -> dict[str, Any]:
+        summary = {
+            "device": str(device),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "steps": state["step"],
+            "train_minutes": round(state["seconds"] / 60, 1),
+            "seconds_per_step": round(float(np.mean(step_times)), 3) if step_times else None,
+            "batch_size": batch_size,
+            "crop_size": options.crop_size,
+            "hard_negative_share": options.hard_negative_share,
+            "seed": options.seed,
+            "minutes": options.minutes,
+            "parameters": parameter_count(model),
+            "config": config.to_dict(),
+            "split": split.describe(),
+            "scale_estimates": scale_lines,
+            "holdout_tiles": [t.key for t in holdout],
+            "best": state["best"],
+            "history": state["history"],
+        }
+        (out / "history.json").write_text(json.dumps(summary, indent=1))
+        return summary
+
+    def run_eval() -> None:
+        t = time.monotonic()
+        summary = evaluate(model, holdout, device)
+        entry = {
+            "step": state["step"],
+            "minutes": round(state["seconds"] / 60, 2),
+            "loss": state.get("loss"),
+            "holdout": summary,
+        }
+        state["history"].append(entry)
+        best = state["best"]
+        marker = ""
+        if best is None or summary["macro"]["aji"] > best["holdout"]["macro"]["aji"]:
+            state["best"] = entry
+            meta = {"step": state["step"], "holdout": summary, "mpp": TARGET_MPP}
+            save_checkpoint(out / "best.pt", model, config, meta)
+            marker = " *best"
+        log(
+            f"eval step {state['step']} ({entry['minutes']} min, {time.monotonic() - t:.0f}s): "
+            f"{format_summary(summary)}{marker}"
+        )
+        write_history()
 
     budget = options.minutes * 60.0
-    eval_every = options.eval_every_s or min(180.0, max(15.0, budget / 12))
-    history: list[dict] = []
-    best = -1.0
-    best_entry: dict | None = None
-    step = 0
-    t0 = time.monotonic()
-    next_eval = eval_every
-    losses: list[float] = []
 
     def progress() -> float:
         if options.steps:
-            return step / options.steps
-        return (time.monotonic() - t0) / budget
+            return state["step"] / options.steps
+        return state["seconds"] / budget
 
-    def run_eval() -> None:
-        nonlocal best, best_entry
-        scores = evaluate(model, holdout, device)
-        entry = {"step": step, "seconds": round(time.monotonic() - t0, 1)} | scores.as_dict()
-        entry["loss"] = round(float(np.mean(losses[-50:])), 4) if losses else None
-        history.append(entry)
-        value = (scores.f1 + scores.aji) / 2
-        marker = ""
-        if value > best:
-            best, best_entry = value, entry
-            meta = {
-                "step": step,
-                "holdout": scores.as_dict(),
-                "mpp": TARGET_MPP,
-                "seed": options.seed,
-            }
-            save_checkpoint(out / "best.pt", model, config, meta)
-            marker = " *best"
-        print(
-            f"eval step {step} t={entry['seconds']}s F1@0.5={scores.f1:.3f} AJI={scores.aji:.3f} "
-            f"pred={scores.n_pred}/{scores.n_true}{marker}",
-            flush=True,
-        )
-
-    def train_step() -> None:
-        nonlocal step
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(options.lr, progress())
-        images, targets = make_batch(pool_images_t, pool_labels_t, batch_size, generator)
-        loss_dict = model(images, targets)
-        loss = sum(loss_dict.values())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 10.0)
-        optimizer.step()
-        step += 1
-        losses.append(float(loss.detach()))
-        if step % 50 == 0 or (step < 50 and step % 10 == 0):
-            parts = " ".join(
-                f"{k.replace('loss_', '')}={float(v):.3f}" for k, v in loss_dict.items()
-            )
-            lr = optimizer.param_groups[0]["lr"]
-            print(
-                f"step {step} t={time.monotonic() - t0:.0f}s lr={lr:.2e} "
-                f"loss={np.mean(losses[-50:]):.3f} ({parts})",
-                flush=True,
-            )
-
+    window: list[float] = []
+    step_times: list[float] = []
+    session_start = time.monotonic()
+    base_seconds = state["seconds"]
+    last_ckpt = time.monotonic()
+    next_eval = (math.floor(state["seconds"] / eval_every) + 1) * eval_every
+    model.train()
     try:
         while progress() < 1.0:
-            train_step()
-            if not options.steps and time.monotonic() - t0 >= next_eval:
+            t = time.monotonic()
+            lr = learning_rate(options.lr, progress())
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            images, targets = make_batch(pool, batch_size, generator, device)
+            parts = model(images, targets)
+            loss = sum(parts.values())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 10.0)
+            optimizer.step()
+            state["step"] += 1
+            state["seconds"] = base_seconds + time.monotonic() - session_start
+            window.append(float(loss.detach()))
+            step_times.append(time.monotonic() - t)
+            state["loss"] = round(float(np.mean(window[-100:])), 4)
+            every = 100 if cuda else 10
+            if state["step"] % every == 0:
+                detail = " ".join(
+                    f"{k.replace('loss_', '')}={float(v):.3f}" for k, v in parts.items()
+                )
+                log(
+                    f"step {state['step']} {state['seconds'] / 60:.1f} min lr={lr:.2e} "
+                    f"loss={state['loss']:.3f} ({detail}) "
+                    f"{np.mean(step_times[-every:]):.2f}s/step"
+                )
+            if state["seconds"] >= next_eval:
                 run_eval()
                 next_eval += eval_every
-            elif options.steps and step % max(1, options.steps // 10) == 0:
-                run_eval()
-    except KeyboardInterrupt:  # Ctrl+C: stop early, still evaluate, export the best so far
-        print(f"interrupted at step {step}; keeping the best checkpoint so far", flush=True)
-    if not history or history[-1]["step"] != step:
+            if time.monotonic() - last_ckpt >= options.checkpoint_every_s:
+                save_last()
+                last_ckpt = time.monotonic()
+    except KeyboardInterrupt:
+        save_last()
+        write_history()
+        log(f"interrupted at step {state['step']}; {last} written, resume with the same --out")
+        raise
+    if not state["history"] or state["history"][-1]["step"] != state["step"]:
         run_eval()
-
-    summary = {
-        "device": str(device),
-        "torch": torch.__version__,
-        "steps": step,
-        "train_seconds": round(time.monotonic() - t0, 1),
-        "batch_size": batch_size,
-        "crop_size": options.crop_size,
-        "pool_size": pool_size,
-        "seed": options.seed,
-        "minutes": options.minutes,
-        "parameters": parameter_count(model),
-        "best": best_entry,
-        "history": history,
-    }
-    (out / "history.json").write_text(json.dumps(summary, indent=2))
-    return summary
+    save_last()
+    return write_history()
