@@ -86,18 +86,24 @@ def _slide(mpp: float | None) -> ArraySlide:
     return ArraySlide(rng.integers(0, 255, (600, 800, 3), dtype=np.uint8), mpp)
 
 
+# The 13-pixel disk, outlined along the 0.5 iso-line through pixel centres: its pixels exactly,
+# each corner cut by 1/8 pixel (four more convex corners than concave ones).
+DISK_AREA = pytest.approx(13 - 4 / 8, abs=1e-4)
+
+
 def test_click_comes_back_as_its_disk_at_the_click(inclusion_model) -> None:
     outcome = inclusion_model.segment(_slide(0.5), clicks([(300.5, 200.5)]))[0]
     geometry = outcome.annotation.geometry
-    assert geometry.area == 13
-    assert geometry.centroid.x == pytest.approx(300.5) and geometry.centroid.y == 200.5
+    assert geometry.area == DISK_AREA and rasterise(geometry, (600, 800)).sum() == 13
+    assert geometry.centroid.x == pytest.approx(300.5)
+    assert geometry.centroid.y == pytest.approx(200.5)
     assert outcome.annotation.properties["prompt"] == "point"
 
 
 def test_on_a_40x_slide_the_disk_is_read_at_half_resolution(inclusion_model) -> None:
     outcome = inclusion_model.segment(_slide(0.25), clicks([(301.0, 201.0)]))[0]
     geometry = outcome.annotation.geometry
-    assert geometry.area == 13 * 4
+    assert geometry.area == pytest.approx(4 * DISK_AREA.expected, abs=1e-3)
     assert abs(geometry.centroid.x - 301.0) <= 1.0 and abs(geometry.centroid.y - 201.0) <= 1.0
 
 
@@ -157,7 +163,7 @@ def test_exclusion_channel_holds_the_other_clicks(tmp_path: Path) -> None:
 def test_segment_prompts_returns_only_annotations(inclusion_model) -> None:
     prompts = [*clicks([(300.5, 200.5)]), Prompt("point", ((-5.0, -5.0),))]
     annotations = inclusion_model.segment_prompts(_slide(0.5), prompts)
-    assert len(annotations) == 1 and annotations[0].geometry.area == 13
+    assert len(annotations) == 1 and annotations[0].geometry.area == DISK_AREA
 
 
 def test_outline_objects_takes_a_loaded_model_and_exclude_points(inclusion_model) -> None:
@@ -166,7 +172,7 @@ def test_outline_objects_takes_a_loaded_model_and_exclude_points(inclusion_model
     outcomes = outline_objects(
         _slide(0.5), clicks([(300.5, 200.5)]), model=inclusion_model, exclude=[(305.5, 200.5)]
     )
-    assert outcomes[0].annotation is not None and outcomes[0].annotation.geometry.area == 13
+    assert outcomes[0].annotation is not None and outcomes[0].annotation.geometry.area == DISK_AREA
 
 
 def test_load_nuclick_refuses_a_model_of_another_type() -> None:

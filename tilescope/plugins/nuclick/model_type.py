@@ -27,7 +27,7 @@ class NuClickModelType(ModelType):
         "squiggle_width": Param(int, 3, 1, 15, help="squiggle line width in model pixels"),
         "min_area": Param(int, 10, 0, 100000, help="drop parts smaller than this (model px)"),
         "max_patch": Param(int, 512, 64, 2048, help="largest squiggle patch (model px)"),
-        "simplify": Param(float, 0.5, 0.0, 5.0, help="outline simplification (model px)"),
+        "simplify": Param(float, 0.2, 0.0, 5.0, help="outline simplification (model px)"),
     }
 
     def __init__(self, model: LoadedModel) -> None:

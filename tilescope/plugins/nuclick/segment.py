@@ -6,6 +6,10 @@ exclusion map holds the other clicks of the call, the negative (background) clic
 `exclude` points the caller passes (e.g. centres of nuclei outlined earlier), so touching
 nuclei clicked one after the other stay apart. A squiggle gets a patch that holds it whole
 (up to `max_patch` model pixels, read coarser beyond that) and is run on its own.
+
+A click gives one polygon (the component under it, holes filled); a squiggle over separate
+parts gives a multipolygon. Outlines follow the model's probability at sub-pixel precision
+(`postprocess.probability_outline`), not the pixel staircase of the thresholded mask.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from tilescope.plugins.nuclick.encoding import (
     exclusion_map,
     polyline_map,
 )
-from tilescope.plugins.nuclick.postprocess import mask_to_geometry, select_object, to_level0
+from tilescope.plugins.nuclick.postprocess import probability_outline, select_object, to_level0
 
 NOTHING_FOUND = "nothing under the click"
 SNAP_TOLERANCE = 0.1  # use a level's own downsample when within 10% (training jitter: +-25%)
@@ -48,7 +52,7 @@ class NuClickSettings:
     squiggle_width: int = 3
     min_area: int = 10
     max_patch: int = 512
-    simplify: float = 0.5
+    simplify: float = 0.2  # the outline is smooth already: a light touch keeps its shape
     batch_size: int = 32
     model_id: str = "nuclick"
 
@@ -216,11 +220,13 @@ class NuClickSegmenter:
         self, prompt: Prompt, job: _Job, probability: np.ndarray
     ) -> tuple[PromptOutcome, bool]:
         s = self.settings
-        mask = select_object(probability, job.inclusion, s.threshold, s.min_area)
+        click = prompt.kind == "point"  # one nucleus; a squiggle may span separate parts
+        mask = select_object(probability, job.inclusion, s.threshold, s.min_area, single=click)
         if mask is None:
             return PromptOutcome(prompt, None, NOTHING_FOUND), False
         cut = bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
-        geometry = to_level0(mask_to_geometry(mask, s.simplify), job.window)
+        outline = probability_outline(probability, mask, s.threshold, s.simplify)
+        geometry = to_level0(outline, job.window)
         if geometry.is_empty:
             return PromptOutcome(prompt, None, NOTHING_FOUND), False
         shape = ShapeType.MULTIPOLYGON if isinstance(geometry, MultiPolygon) else ShapeType.POLYGON
