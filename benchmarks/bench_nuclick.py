@@ -7,7 +7,11 @@ cold or cached, and prints, side by side in one run:
 
 - single click: p50 / p95 over N clicks on different nuclei (target p95 <= 50 ms);
 - the bare ``session.run`` on one click patch, and the ratio click-to-polygon / bare model;
-- 20 clicks in one call (one batched run): total and per click.
+- 20 clicks in one call (one batched run): total and per click;
+- post-processing alone on the same probabilities: the smooth outline the runtime draws
+  (`probability_outline`) next to the pixel-edge outline it replaced (`mask_to_geometry`),
+  ms per click, vertices per outline and per um of outline, and the share of right-angle
+  vertices (a pixel staircase is almost all right angles).
 
     .venv/bin/python -m benchmarks.bench_nuclick [--clicks 40] [--threads N] [--slide PATH]
 """
@@ -17,10 +21,14 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
+from shapely.geometry import Polygon
+from shapely.geometry.base import BaseGeometry
 from skimage.color import rgb2hed
 
 from tilescope.engine.inference.sessions import default_threads
@@ -28,7 +36,12 @@ from tilescope.engine.slide import RegionRequest, open_slide
 from tilescope.engine.slide.source import SlideSource
 from tilescope.plugins.nuclick.api import clicks, load_nuclick
 from tilescope.plugins.nuclick.encoding import PatchWindow, disk_map, encode
-from tilescope.plugins.nuclick.segment import model_downsample
+from tilescope.plugins.nuclick.postprocess import (
+    mask_to_geometry,
+    probability_outline,
+    select_object,
+)
+from tilescope.plugins.nuclick.segment import NuClickSettings, model_downsample
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CMU_SMALL = REPO_ROOT.parent / "shared" / "data" / "slides" / "CMU-1-Small-Region.svs"
@@ -56,6 +69,61 @@ def nucleus_centres(slide: SlideSource, count: int) -> list[tuple[float, float]]
 
 def percentile_ms(times: list[float], q: float) -> float:
     return float(np.percentile(np.array(times) * 1000, q))
+
+
+def right_angle_share(polygon: Polygon) -> tuple[int, int]:
+    """(right-angle vertices, vertices) of a polygon's exterior."""
+    c = np.asarray(polygon.exterior.coords)[:-1]
+    a, b = np.roll(c, -1, axis=0) - c, c - np.roll(c, 1, axis=0)
+    cos = np.abs((a * b).sum(axis=1)) / np.maximum(1e-12, np.hypot(*a.T) * np.hypot(*b.T))
+    return int((cos < 0.02).sum()), len(c)
+
+
+def postprocess_report(
+    model: Any, slide: SlideSource, points: list[tuple[float, float]], settings: NuClickSettings
+) -> None:
+    """Time and shape of both outlines on the same click patches' probabilities."""
+    ds = model_downsample(slide, settings.mpp)
+    size, mpp = settings.patch, settings.mpp or 1.0
+    windows = [PatchWindow.centred(x, y, size, size, ds) for x, y in points]
+    rgb = np.stack([np.asarray(slide.read_region(w.request()))[..., :3] for w in windows])
+    disks = np.stack(
+        [
+            disk_map(w.to_patch(np.array(p)), size, size, settings.signal_radius)
+            for w, p in zip(windows, points, strict=True)
+        ]
+    )
+    logits = model.session.run(None, {model.input_name(): encode(rgb, disks, 0 * disks)})[0]
+    probability = 1.0 / (1.0 + np.exp(-logits[:, 0]))
+    t, simplify = settings.threshold, settings.simplify
+    ways: dict[str, Callable[[np.ndarray, np.ndarray], BaseGeometry]] = {
+        "smooth outline (now)": lambda prob, mask: probability_outline(prob, mask, t, simplify),
+        "pixel edges (before)": lambda prob, mask: mask_to_geometry(mask, 0.5),
+    }
+    for name, outline in ways.items():
+        seconds, right, vertices, length, count = 0.0, 0, 0, 0.0, 0
+        for _ in range(5):
+            for prob, disk in zip(probability, disks, strict=True):
+                t0 = time.perf_counter()
+                mask = select_object(prob, disk, t, settings.min_area, single=True)
+                geometry = outline(prob, mask) if mask is not None else Polygon()
+                seconds += time.perf_counter() - t0
+                for part in getattr(geometry, "geoms", [geometry]):
+                    if part.is_empty:
+                        continue
+                    r, v = right_angle_share(part)
+                    right, vertices, length, count = (
+                        right + r,
+                        vertices + v,
+                        length + part.length,
+                        count + 1,
+                    )
+        print(
+            f"post-processing, {name}: {seconds * 1000 / (5 * len(points)):.2f} ms per click, "
+            f"{vertices / max(1, count):.1f} vertices per outline, "
+            f"{vertices / max(1e-9, length * mpp):.2f} per um, "
+            f"right-angle vertices {100 * right / max(1, vertices):.1f}%"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(batch)} clicks in one call: {batch_time * 1000:.0f} ms total, "
         f"{per_click:.1f} ms per click ({done}/{len(batch)} outlined)"
     )
+    with open_slide(args.slide) as slide:
+        postprocess_report(model, slide, points, settings)
     return 0
 
 
