@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import ndimage as ndi
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 from tilescope.plugins.nuclick.encoding import PatchWindow
@@ -212,3 +215,32 @@ def test_squiggle_over_two_parts_gives_two_smooth_parts() -> None:
 def test_empty_mask_gives_an_empty_outline() -> None:
     prob = np.zeros((8, 8), dtype=np.float32)
     assert probability_outline(prob, prob > 0.5, 0.5).is_empty
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    sigma=st.floats(1.0, 4.0),
+    threshold=st.floats(0.3, 0.7),
+    tolerance=st.sampled_from([0.0, 0.2, 0.5]),
+)
+def test_outline_of_any_smooth_field_is_valid_and_keeps_the_mask(
+    seed: int, sigma: float, threshold: float, tolerance: float
+) -> None:
+    """Random blobs, touching the border or each other: one valid part per part of the mask,
+    no holes, and (unsimplified) exactly the mask's pixels inside."""
+    rng = np.random.default_rng(seed)
+    field = ndi.gaussian_filter(rng.normal(size=(40, 48)), sigma)
+    prob = 1.0 / (1.0 + np.exp(-field / field.std() * 3.0))
+    signal = np.zeros(prob.shape, dtype=bool)
+    signal[rng.integers(0, 40, 4), rng.integers(0, 48, 4)] = True  # a squiggle's pixels
+    mask = select_object(prob, signal, threshold, min_area=0)
+    if mask is None:
+        return
+    outline = probability_outline(prob, mask, threshold, tolerance)
+    assert outline.is_valid and not outline.is_empty
+    parts = list(getattr(outline, "geoms", [outline]))
+    assert all(not p.interiors for p in parts)
+    assert len(parts) == ndi.label(mask)[1]
+    if tolerance == 0:
+        assert np.array_equal(_rasterise(outline, mask.shape), mask)

@@ -98,7 +98,7 @@ def probability_outline(
     r0, r1 = max(0, rows[0] - 1), min(mask.shape[0], rows[-1] + 2)
     c0, c1 = max(0, cols[0] - 1), min(mask.shape[1], cols[-1] + 2)
     inside = mask[r0:r1, c0:c1]
-    prob = probability[r0:r1, c0:c1].astype(np.float64)
+    prob = np.nan_to_num(probability[r0:r1, c0:c1].astype(np.float64))
     eps = 1e-6  # keeps every value off the level: marching squares needs a strict side
     field = np.where(
         inside,
