@@ -14,6 +14,7 @@ every run starts from the same empty store.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import sys
@@ -48,6 +49,21 @@ def settle(app, seconds: float) -> None:
     while time.monotonic() < deadline:
         app.processEvents()
         time.sleep(0.02)
+
+
+def save_palette_png(image, out: Path) -> None:
+    """256-colour PNG like the other docs screenshots (a third of the size of RGB); octree
+    without dithering keeps the UI's flat colours, the class swatches included, exact."""
+    from PIL import Image
+    from PySide6.QtCore import QBuffer, QIODevice
+
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    rgb = Image.open(io.BytesIO(bytes(buffer.data()))).convert("RGB")
+    rgb.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(
+        out, optimize=True
+    )
 
 
 def look_at(view, x: float, y: float, width: float) -> None:
@@ -147,7 +163,7 @@ def main(out: Path) -> None:
     settle(app, 1.0)
     wait_until_complete(view, 30)
     settle(app, 0.5)
-    window.grab().save(str(out))
+    save_palette_png(window.grab().toImage(), out)
     print(f"saved {out} ({window.width()}x{window.height()})")
     window.close()
     settle(app, 0.5)
