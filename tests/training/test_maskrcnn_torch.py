@@ -78,6 +78,42 @@ def test_targets_follow_the_labels_through_flips() -> None:
         assert flipped_images.shape == images.shape
 
 
+def test_targets_of_many_touching_objects_match_their_masks() -> None:
+    rng = np.random.default_rng(0)
+    labels = torch.from_numpy(rng.integers(0, 40, (2, 48, 64)).astype(np.int32))
+    labels[1] = 0  # an empty crop
+    full, empty = targets_from_labels(labels)
+    assert empty["boxes"].shape == (0, 4) and empty["masks"].shape == (0, 48, 64)
+    assert len(full["boxes"]) == 39 and full["masks"].shape == (39, 48, 64)
+    for box, mask in zip(full["boxes"], full["masks"].bool(), strict=True):
+        ys, xs = torch.nonzero(mask, as_tuple=True)
+        assert box.tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+
+
+def test_prefetcher_hands_over_batches_and_its_errors() -> None:
+    from tilescope.training.maskrcnn.augment import Prefetcher
+
+    class Tiles:  # the CropPool interface: batch(count) -> images, labels, flags
+        calls = 0
+
+        def batch(self, count: int):  # type: ignore[no-untyped-def]
+            Tiles.calls += 1
+            if Tiles.calls > 3:
+                raise ValueError("tile file vanished")
+            labels = np.zeros((count, 32, 32), np.int32)
+            labels[:, 4:9, 4:9] = 1
+            return np.full((count, 32, 32, 3), 128, np.uint8), labels, np.zeros(count, bool)
+
+    generator = torch.Generator().manual_seed(0)
+    with Prefetcher(Tiles(), 2, generator, depth=2) as feeder:  # type: ignore[arg-type]
+        for _ in range(3):
+            images, targets = feeder.get(torch.device("cpu"))
+            assert len(images) == 2 and images[0].shape == (3, 32, 32)
+            assert targets[0]["masks"].sum() == 25
+        with pytest.raises(RuntimeError, match="tile file vanished"):
+            feeder.get(torch.device("cpu"))
+
+
 def test_hed_jitter_keeps_images_in_range_and_changes_colour() -> None:
     images = torch.rand((4, 3, 16, 16)) * 0.8 + 0.1
     out = hed_jitter(images, torch.Generator().manual_seed(0))

@@ -115,6 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--eval-every", type=float, default=None, help="seconds (120 CUDA, 900 CPU)")
     train.add_argument("--eval-tiles-per-group", type=int, default=None, help="smoke runs")
     train.add_argument("--checkpoint-every", type=float, default=180.0, help="seconds")
+    train.add_argument(
+        "--prefetch",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draw batches in a background thread (default: on with CUDA)",
+    )
     train.add_argument("--no-export", action="store_true", help="stop after training")
     export = sub.add_parser("export", help="checkpoint -> model folder, figures measured")
     export.add_argument("--checkpoint", required=True)
@@ -156,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             eval_tiles_per_group=args.eval_tiles_per_group,
             checkpoint_every_s=args.checkpoint_every,
             threads=args.threads,
+            prefetch=args.prefetch,
         )
         try:
             run = run_train(options)

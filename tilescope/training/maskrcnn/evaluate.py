@@ -59,7 +59,7 @@ def predict_labels(model: MaskRCNN, image: np.ndarray, device: torch.device) -> 
     rpn._post_nms_top_n["testing"] = max(saved[2]["testing"], EVAL_DETECTIONS)
     try:
         wrapper = ExportableMaskRCNN(model).to(device)
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
+        x = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None]  # a writable copy
         boxes, _labels, scores, masks = wrapper(x.float().div(255).to(device))
     finally:
         roi.detections_per_img = saved[0]

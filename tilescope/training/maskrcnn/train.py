@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import math
 import random
+import signal
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ import torch
 from tilescope.training.corpus.sampler import source_weights
 from tilescope.training.corpus.scores import format_summary
 from tilescope.training.corpus.split import group_of
-from tilescope.training.maskrcnn.augment import make_batch
+from tilescope.training.maskrcnn.augment import Prefetcher, make_batch
 from tilescope.training.maskrcnn.data import (
     HARD_NEGATIVE_SHARE,
     TARGET_MPP,
@@ -58,6 +60,7 @@ class TrainOptions:
     eval_tiles_per_group: int | None = None  # a quick subset of the held-out tiles (smoke runs)
     checkpoint_every_s: float = 180.0
     threads: int = 1
+    prefetch: bool | None = None  # draw batches in a background thread; default: on CUDA
 
 
 def pick_device(name: str) -> torch.device:
@@ -91,6 +94,12 @@ def eval_subset(tiles: list, per_group: int | None) -> list:
     return out
 
 
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
 def _log_line(path: Path, text: str) -> None:
     line = f"[{time.strftime('%H:%M:%S')}] {text}"
     print(line, flush=True)
@@ -120,6 +129,10 @@ def _restore_random_states(
     random.setstate((version, tuple(states["python"]), gauss))
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _stop_on_sigterm(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt("SIGTERM")
 
 
 def train(options: TrainOptions) -> dict[str, Any]:
@@ -175,19 +188,30 @@ def train(options: TrainOptions) -> dict[str, Any]:
         state = payload["state"]
         log(f"resumed from {last}: step {state['step']}, {state['seconds'] / 60:.1f} min trained")
     pool = CropPool(split.train, options.crop_size, rng, options.hard_negative_share)
+    prefetch = cuda if options.prefetch is None else options.prefetch
     log(
         f"model: {parameter_count(model)} parameters, mean {config.image_mean} std "
         f"{config.image_std}; device {device}, {torch.get_num_threads()} threads; batch "
-        f"{batch_size} x {options.crop_size}px, {options.hard_negative_share:.0%} hard negatives; "
+        f"{batch_size} x {options.crop_size}px, {options.hard_negative_share:.0%} hard negatives"
+        f"{', batches prefetched' if prefetch else ''}; "
         f"held-out: {len(holdout)} tiles"
     )
 
+    feeder = Prefetcher(pool, batch_size, generator) if prefetch else None
+
+    def next_batch() -> tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]:
+        if feeder is not None:
+            return feeder.get(device)
+        return make_batch(pool, batch_size, generator, device)
+
     def payload_now() -> dict[str, Any]:
+        with feeder.lock if feeder is not None else nullcontext():
+            random_states = _random_states(rng, generator)
         return {
             "config": config.to_dict(),
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
-            "random": _random_states(rng, generator),
+            "random": random_states,
             "state": state,
             "mpp": TARGET_MPP,
             "options": {k: str(v) for k, v in vars(options).items()},
@@ -259,13 +283,15 @@ def train(options: TrainOptions) -> dict[str, Any]:
     last_ckpt = time.monotonic()
     next_eval = (math.floor(state["seconds"] / eval_every) + 1) * eval_every
     model.train()
+    # `kill PID` (SIGTERM) stops like Ctrl+C: last.pt written first. Only in the main thread.
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm) if _main_thread() else None
     try:
         while progress() < 1.0:
             t = time.monotonic()
             lr = learning_rate(options.lr, progress())
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            images, targets = make_batch(pool, batch_size, generator, device)
+            images, targets = next_batch()
             parts = model(images, targets)
             loss = sum(parts.values())
             optimizer.zero_grad(set_to_none=True)
@@ -280,7 +306,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
             every = 100 if cuda else 10
             if state["step"] % every == 0:
                 detail = " ".join(
-                    f"{k.replace('loss_', '')}={float(v):.3f}" for k, v in parts.items()
+                    f"{k.replace('loss_', '')}={float(v.detach()):.3f}" for k, v in parts.items()
                 )
                 log(
                     f"step {state['step']} {state['seconds'] / 60:.1f} min lr={lr:.2e} "
@@ -298,6 +324,11 @@ def train(options: TrainOptions) -> dict[str, Any]:
         write_history()
         log(f"interrupted at step {state['step']}; {last} written, resume with the same --out")
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        if feeder is not None:
+            feeder.close()
     if not state["history"] or state["history"][-1]["step"] != state["step"]:
         run_eval()
     save_last()
