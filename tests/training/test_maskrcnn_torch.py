@@ -203,3 +203,60 @@ def test_held_out_evaluation_pastes_like_the_runtime() -> None:
     assert predicted.shape == (70, 90) and predicted.dtype == np.int32
     assert model.training, "the training mode is restored"
     assert (model.roi_heads.detections_per_img, dict(model.rpn._post_nms_top_n)) == caps
+
+
+def write_synthetic_corpus(root: Path) -> Path:
+    """Two sources at 0.5 um/px: one to train on, one whose name the split holds out."""
+    import json
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:96, :96]
+    for source, organ in (("synthetic_kidney", "kidney"), ("lgg_tcga_emory", "brain")):
+        folder = root / source
+        folder.mkdir(parents=True)
+        entries = []
+        for index in range(2):
+            image = np.full((96, 96, 3), (230, 190, 220), np.uint8)
+            labels = np.zeros((96, 96), np.uint16)
+            for k, (cy, cx) in enumerate(rng.integers(10, 86, (8, 2)), start=1):
+                disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= 25
+                labels[disk & (labels == 0)] = k
+                image[disk] = (90, 60, 150)
+            name = f"tile{index}"
+            Image.fromarray(image).save(folder / f"{name}.png")
+            Image.fromarray(labels).save(folder / f"{name}_label.png")
+            entries.append({"image": f"{name}.png", "label": f"{name}_label.png"})
+        meta = {"organ": organ, "licence": "CC0", "labels_complete": "yes", "mpp": 0.5}
+        (folder / "source.json").write_text(json.dumps(meta | {"images": entries}))
+    return root
+
+
+def test_training_resumes_from_last_checkpoint(tmp_path: Path) -> None:
+    import json
+
+    from tilescope.training.maskrcnn.model import load_checkpoint
+    from tilescope.training.maskrcnn.train import TrainOptions, train
+
+    data = write_synthetic_corpus(tmp_path / "nuclei")
+    out = tmp_path / "run"
+
+    def options(steps: int) -> TrainOptions:
+        return TrainOptions(
+            data=data, out=out, steps=steps, batch_size=1, crop_size=64, device="cpu"
+        )
+
+    first = train(options(2))
+    assert first["steps"] == 2 and [e["step"] for e in first["history"]] == [2]
+    assert first["holdout_tiles"] == ["lgg_tcga_emory/tile0", "lgg_tcga_emory/tile1"]
+    saved = torch.load(out / "last.pt", weights_only=True)
+    assert saved["state"]["step"] == 2 and saved["optimizer"]["state"]
+    second = train(options(4))  # a larger budget, same OUT: resume, not restart
+    assert second["steps"] == 4
+    assert [e["step"] for e in second["history"]] == [2, 4]
+    log = (out / "train.log").read_text()
+    assert "resumed from" in log and "step 2" in log
+    assert json.loads((out / "history.json").read_text())["steps"] == 4
+    _model, _, meta = load_checkpoint(out / "best.pt")
+    assert meta["step"] in (2, 4) and set(meta["holdout"]) >= {"lgg_tcga_emory", "macro"}

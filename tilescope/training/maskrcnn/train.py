@@ -1,12 +1,13 @@
 """Training loop: wall-clock budget, resumable, held-out evaluation, best checkpoint by AJI.
 
-OUT/last.pt is written every `checkpoint_every_s` and on Ctrl+C (model, optimizer, step,
-seconds trained, the numpy and torch random states, history); starting again with the
-same OUT resumes from it. The LR follows the fraction of the total budget trained so far
-(`--minutes`, or `--steps`), so an interrupted run ends its schedule where an
-uninterrupted one would. OUT/best.pt (the `model.save_checkpoint` format that `export`
-reads) is the checkpoint with the best macro held-out AJI: the mean over the held-out
-organs/sources of the corpus split, never a tile of a training slide.
+OUT/last.pt is written every `checkpoint_every_s`, on Ctrl+C and on `kill` (model,
+optimizer, step, seconds trained, the numpy and torch random states, history); starting
+again with the same OUT resumes from it. The budget (`--minutes`, or `--steps`) counts
+training time only, not evaluations or checkpoint writes, and the LR follows the fraction
+of it trained so far, so an interrupted run ends its schedule where an uninterrupted one
+would, whatever the evaluation interval. OUT/best.pt (the `model.save_checkpoint` format
+that `export` reads) is the checkpoint with the best macro held-out AJI: the mean over the
+held-out organs/sources of the corpus split, never a tile of a training slide.
 """
 
 from __future__ import annotations
@@ -314,11 +315,15 @@ def train(options: TrainOptions) -> dict[str, Any]:
                     f"{np.mean(step_times[-every:]):.2f}s/step"
                 )
             if state["seconds"] >= next_eval:
+                pause = time.monotonic()
                 run_eval()
                 next_eval += eval_every
+                session_start += time.monotonic() - pause  # the budget counts training only
             if time.monotonic() - last_ckpt >= options.checkpoint_every_s:
+                pause = time.monotonic()
                 save_last()
                 last_ckpt = time.monotonic()
+                session_start += last_ckpt - pause
     except KeyboardInterrupt:
         save_last()
         write_history()
