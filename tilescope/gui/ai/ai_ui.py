@@ -33,6 +33,7 @@ from tilescope.gui.ai.jobs_panel import JobsPanel
 from tilescope.gui.ai.models_panel import ModelsPanel, Scope
 from tilescope.gui.ai.nuclick_tool import SHORTCUT, NuClickTool
 from tilescope.gui.ai.runs_panel import RunsPanel, remove_run_output
+from tilescope.gui.dock_tabs import tabify
 
 if TYPE_CHECKING:
     from tilescope.gui.annotations.session import AnnotationSession
@@ -93,7 +94,7 @@ class AiUi(QObject):
         area = Qt.DockWidgetArea.LeftDockWidgetArea
         self.window.addDockWidget(area, self.models_dock)
         self.window.addDockWidget(area, self.jobs_dock)
-        self.window.tabifyDockWidget(self.jobs_dock, self.runs_dock)
+        tabify(self.window, self.jobs_dock, self.runs_dock)
         self.jobs_dock.raise_()
 
     def _dock(self, title: str, name: str, widget: QObject) -> QDockWidget:

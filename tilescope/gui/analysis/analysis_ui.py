@@ -48,6 +48,7 @@ from tilescope.gui.analysis.measure_panel import SELECTED, MeasurePanel
 from tilescope.gui.analysis.measurement_table import read_rows
 from tilescope.gui.analysis.summary_panel import SummaryPanel
 from tilescope.gui.background import run_in_background
+from tilescope.gui.dock_tabs import tabify
 
 if TYPE_CHECKING:
     from tilescope.gui.annotations.session import AnnotationSession
@@ -92,11 +93,12 @@ class AnalysisUi(QObject):
         self.dock = QDockWidget("Cell Analysis", window)
         self.dock.setObjectName("cell-analysis-dock")
         self.dock.setWidget(self.tabs)
-        window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
         beside = getattr(self.annotations, "list_dock", None)
         if beside is not None:  # a tab behind the annotation list: the slide keeps its width
-            window.tabifyDockWidget(beside, self.dock)
+            tabify(window, beside, self.dock)  # one tab bar: see gui/dock_tabs.py
             beside.raise_()
+        else:
+            window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(REFRESH_DELAY_MS)
