@@ -121,6 +121,14 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="draw batches in a background thread (default: on with CUDA)",
     )
+    train.add_argument(
+        "--eval",
+        dest="eval_path",
+        choices=("runtime", "torch"),
+        default="runtime",
+        help="held-out evaluation: through the ONNX runtime path (the card's figure) or "
+        "whole tiles in PyTorch (quicker on a GPU)",
+    )
     train.add_argument("--no-export", action="store_true", help="stop after training")
     export = sub.add_parser("export", help="checkpoint -> model folder, figures measured")
     export.add_argument("--checkpoint", required=True)
@@ -163,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             checkpoint_every_s=args.checkpoint_every,
             threads=args.threads,
             prefetch=args.prefetch,
+            eval_path=args.eval_path,
         )
         try:
             run = run_train(options)

@@ -194,7 +194,12 @@ def readme(
         "boxes, labels, scores and 28 x 28 mask probabilities pasted by tilescope; at most 300",
         "detections per patch). docs/maskrcnn-export.md describes the contract.",
         "",
-        "## Training curve (held-out split, in PyTorch, whole tiles, masks pasted as at runtime)",
+        "## Training curve (held-out split; "
+        + (
+            "whole tiles in PyTorch, masks pasted as at runtime)"
+            if run.get("eval_path") == "torch"
+            else "measured through the runtime path as above)"
+        ),
         "| step | minutes | loss | macro F1@0.5 | macro AJI | macro PQ |",
         "|---:|---:|---:|---:|---:|---:|",
     ]

@@ -1,14 +1,24 @@
-"""Held-out scores during training: the export graph in PyTorch, masks pasted as the runtime does.
+"""Held-out scores during training, per organ/source group (`corpus.scores`).
 
-The model runs through `ExportableMaskRCNN` (the graph that becomes the ONNX file) on each
-whole held-out tile; detections above the manifest's score threshold are pasted with the
-runtime's numpy `paste_mask`, higher scores claiming pixels first, and scored per
-organ/source group (`corpus.scores`). A held-out MoNuSeg tile holds up to ~800 nuclei, so
-the detection cap is raised while evaluating (the runtime tiles slides into 384 px
-patches, well under the shipped cap of 300 per patch).
+`evaluate_runtime` (the default): the current weights are exported to ONNX in a scratch
+model folder and the held-out tiles run through tilescope's runtime exactly as the final
+card measures them (`corpus.runtime_eval`: engine tiling into 384 px patches padded with
+white glass, ONNX Runtime, mask pasting, polygons). GroupNorm statistics depend on what
+else is in the patch, so whole-tile PyTorch figures drift from the runtime's; selecting
+the checkpoint on the runtime path keeps the choice and the card on one figure.
+
+`evaluate` (`--eval torch`, quicker on a GPU): the export graph in PyTorch on each whole
+tile, detections above the manifest's thresholds pasted with the runtime's `paste_mask`,
+higher scores claiming pixels first; the detection cap is raised as a held-out MoNuSeg
+tile holds up to ~800 nuclei.
 """
 
 from __future__ import annotations
+
+import copy
+import tempfile
+import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -80,3 +90,27 @@ def evaluate(
         for t in tiles
     ]
     return summarise(scores)
+
+
+def evaluate_runtime(
+    model: MaskRCNN, tiles: list[CorpusTile], threads: int = 1, folder: Path | None = None
+) -> dict[str, dict[str, float]]:
+    """The figures the model card would show for these weights (ONNX Runtime on the CPU)."""
+    from tilescope.plugins.catalog import load_model
+    from tilescope.training.corpus.runtime_eval import evaluate_instances
+    from tilescope.training.maskrcnn.card import ONNX_NAME, write_model_folder
+    from tilescope.training.maskrcnn.export import export_onnx
+
+    was_training = model.training
+    snapshot = copy.deepcopy(model).cpu().eval()  # export moves its model to the CPU
+    model.train(was_training)
+    example = np.ascontiguousarray(max(tiles, key=lambda t: t.labels.size).image[:256, :256])
+    with tempfile.TemporaryDirectory() as scratch:
+        where = Path(folder or scratch)
+        where.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():  # the tracer's warnings, once per evaluation
+            warnings.simplefilter("ignore")
+            onnx_path = export_onnx(snapshot, where / ONNX_NAME, example)
+        write_model_folder(where, onnx_path, {}, {}, {})
+        summary, _, _ = evaluate_instances(load_model(where, device="cpu", threads=threads), tiles)
+    return summary

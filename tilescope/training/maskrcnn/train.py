@@ -36,7 +36,7 @@ from tilescope.training.maskrcnn.data import (
     channel_stats,
     load_split,
 )
-from tilescope.training.maskrcnn.evaluate import evaluate
+from tilescope.training.maskrcnn.evaluate import evaluate, evaluate_runtime
 from tilescope.training.maskrcnn.model import (
     ModelConfig,
     build_model,
@@ -62,6 +62,7 @@ class TrainOptions:
     checkpoint_every_s: float = 180.0
     threads: int = 1
     prefetch: bool | None = None  # draw batches in a background thread; default: on CUDA
+    eval_path: str = "runtime"  # "runtime" (ONNX, the card's figure) or "torch" (whole tiles)
 
 
 def pick_device(name: str) -> torch.device:
@@ -195,7 +196,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
         f"{config.image_std}; device {device}, {torch.get_num_threads()} threads; batch "
         f"{batch_size} x {options.crop_size}px, {options.hard_negative_share:.0%} hard negatives"
         f"{', batches prefetched' if prefetch else ''}; "
-        f"held-out: {len(holdout)} tiles"
+        f"held-out: {len(holdout)} tiles, evaluated through the {options.eval_path} path"
     )
 
     feeder = Prefetcher(pool, batch_size, generator) if prefetch else None
@@ -234,6 +235,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
             "batch_size": batch_size,
             "crop_size": options.crop_size,
             "hard_negative_share": options.hard_negative_share,
+            "eval_path": options.eval_path,
             "seed": options.seed,
             "minutes": options.minutes,
             "parameters": parameter_count(model),
@@ -249,7 +251,10 @@ def train(options: TrainOptions) -> dict[str, Any]:
 
     def run_eval() -> None:
         t = time.monotonic()
-        summary = evaluate(model, holdout, device)
+        if options.eval_path == "torch":
+            summary = evaluate(model, holdout, device)
+        else:
+            summary = evaluate_runtime(model, holdout, max(1, options.threads))
         entry = {
             "step": state["step"],
             "minutes": round(state["seconds"] / 60, 2),
