@@ -133,3 +133,50 @@ def test_channel_stats() -> None:
     tile = CorpusTile("s", "t", "o", "s/t", image, np.zeros((2, 2), np.int32), 0.5, False)
     mean, std = channel_stats([tile])
     assert mean == [0.5, 0.5, 0.5] and std == [0.5, 0.5, 0.5]
+
+
+def test_packed_corpus_loads_as_the_same_split(split, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tilescope.training.maskrcnn.pack import pack_corpus
+
+    data = Path(shared_file("nuclei", "monuseg_train", "source.json")).parents[1]
+    pack_corpus(data, tmp_path / "packed", log=lambda _line: None)
+    lines: list[str] = []
+    packed = load_split(tmp_path / "packed", lines.append)
+    assert lines[0].startswith("packed corpus")
+    assert any("scale estimate lgg_tcga_emory" in line for line in lines)
+    for original, copy in ((split.train, packed.train), (split.holdout, packed.holdout)):
+        assert [(t.key, t.slide, t.organ) for t in original] == [
+            (t.key, t.slide, t.organ) for t in copy
+        ]
+        for a, b in zip(original, copy, strict=True):
+            np.testing.assert_array_equal(a.image, b.image)
+            np.testing.assert_array_equal(a.labels, b.labels)
+    with pytest.raises(ValueError, match="not empty"):
+        pack_corpus(data, tmp_path / "packed", log=lambda _line: None)
+
+
+def test_packed_jpeg_images_stay_close_and_labels_exact(tmp_path: Path) -> None:
+    import json
+
+    from PIL import Image
+
+    from tilescope.training.maskrcnn.pack import pack_corpus
+
+    folder = tmp_path / "nuclei" / "synthetic_40x"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    image = np.clip(rng.normal(200, 25, (128, 128, 3)), 0, 255).astype(np.uint8)
+    labels = np.zeros((128, 128), np.uint16)
+    labels[20:40, 20:40], labels[60:90, 70:100] = 1, 2
+    Image.fromarray(image).save(folder / "t.png")
+    Image.fromarray(labels).save(folder / "t_label.png")
+    meta = {"organ": "kidney", "licence": "CC0", "labels_complete": "yes", "mpp": 0.25}
+    (folder / "source.json").write_text(json.dumps(meta | {"images": [{"image": "t.png"}]}))
+    original = load_split(tmp_path / "nuclei", lambda _line: None).train
+    pack_corpus(tmp_path / "nuclei", tmp_path / "packed", lambda _line: None, jpeg_quality=95)
+    assert (tmp_path / "packed" / "synthetic_40x" / "t.jpg").is_file()
+    packed = load_split(tmp_path / "packed", lambda _line: None).train
+    assert packed[0].image.shape == original[0].image.shape == (64, 64, 3)  # 40x -> 0.5 um/px
+    np.testing.assert_array_equal(packed[0].labels, original[0].labels)
+    error = np.abs(packed[0].image.astype(int) - original[0].image.astype(int)).mean()
+    assert 0 < error < 4

@@ -6,26 +6,52 @@ OUT/best.pt (best held-out macro AJI), logs to OUT/train.log and OUT/history.jso
 exports OUT/nuclei-maskrcnn/ (ONNX, manifest, README, LICENSE) with held-out figures
 measured through tilescope's runtime. Needs the `train` extra plus torchvision.
 
-On a GPU machine, from the repository root with ../shared/data/nuclei beside it (one
-command trains; the same command again resumes after an interruption)::
+On a GPU machine with the project installed and ../shared/data/nuclei beside the
+repository (one command; the same command again resumes after an interruption)::
 
-    python3 -m venv /tmp/tv
-    /tmp/tv/bin/pip install torch==2.14.1 torchvision==0.29.1 && /tmp/tv/bin/pip install -e .
-    /tmp/tv/bin/python -m tilescope.training.maskrcnn train --data ../shared/data/nuclei \\
+    python -m tilescope.training.maskrcnn train --data ../shared/data/nuclei \\
         --out runs/maskrcnn --device cuda --minutes 60 --batch-size 12 --threads 8 \\
         --eval-every 300
 
-(A machine without a package index needs torch, torchvision and the project's
-dependencies installed beforehand; `--no-export` then stops after training and `export`
-runs anywhere with the project installed.)
+Crops are drawn and augmented on the CPU in a background thread (`--prefetch`, on with
+CUDA), targets are built on the GPU; held-out evaluation runs through the ONNX runtime
+path on the CPU (~35 s per evaluation on one core; `--eval torch` for whole tiles in
+PyTorch on the GPU instead). Watch OUT/train.log ("eval step ..." lines: F1/AJI/PQ per
+held-out group, "*best" marks a new OUT/best.pt). If the held-out curve still rises at
+the end, run again with a larger `--minutes` and the same `--out`. Then copy
+OUT/nuclei-maskrcnn/ over tilescope/resources/models/nuclei-maskrcnn/ and raise the
+thresholds of tests/plugins/test_maskrcnn_accuracy.py to its figures minus a margin.
 
-Batch 12 of 256 px crops; crops are drawn and augmented on the CPU every step, so give it
-several threads. Watch `runs/maskrcnn/train.log` ("eval step ..." lines: macro AJI per
-held-out group). If the held-out curve still rises at the end, run again with a larger
-`--minutes` and the same `--out` (the schedule stretches to the new total) or start a new
-`--out`. Then copy runs/maskrcnn/nuclei-maskrcnn/ over
-tilescope/resources/models/nuclei-maskrcnn/ and raise the thresholds of
-tests/plugins/test_maskrcnn_accuracy.py to the card's figures minus a margin.
+A session with this workplace's `run` tool (GPU image: Python 3.12 with torch,
+torchvision, numpy, scipy, scikit-image, pillow, pyyaml, onnx and onnxruntime, nothing
+fetched there; at most 64 MiB travel and ~10 minutes a command). The nuclei folder
+(~110 MB) does not travel: pack it at 0.5 um/px (~17 MB with JPEG images) and bring the
+three wheels the image lacks. Here, in the repository root, once::
+
+    echo /.gpu/ >> .git/info/exclude
+    python -m tilescope.training.maskrcnn pack --data ../shared/data/nuclei \\
+        --out .gpu/nuclei --jpeg-quality 95
+    python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \\
+        --implementation cp --platform manylinux_2_28_x86_64 -d .gpu/whl \\
+        shapely==2.2.0 platformdirs==4.14.9 defusedxml==0.7.1
+
+then `run` with carry [".gpu"] and timeout_s 600::
+
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .gpu/whl/*.whl &&
+    PYTHONPATH=.:/tmp/site PYTHONUNBUFFERED=1 python3 -m tilescope.training.maskrcnn train \\
+        --data .gpu/nuclei --out $OUT/maskrcnn --device cuda --minutes 7 --batch-size 12 \\
+        --threads 8 --eval-every 90 --no-export
+
+and back here, from the returned files (best.pt, history.json, train.log)::
+
+    python -m tilescope.training.maskrcnn export --checkpoint FILES/maskrcnn/best.pt \\
+        --data ../shared/data/nuclei --out runs/nuclei-maskrcnn
+
+(export: ONNX check against PyTorch, the held-out figures through the runtime on the
+original PNG tiles, the card.) 7 minutes of training plus the corpus load and about five
+evaluations (~15 s each with 8 threads) fit one 10-minute command. last.pt (31 MB, with
+the optimizer state) comes back too, but it and the packed corpus together exceed what
+travels, so a device session trains in one call. Not yet tried on a device.
 
 On the CPU (2 cores; in the background, resumable)::
 
@@ -130,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         "whole tiles in PyTorch (quicker on a GPU)",
     )
     train.add_argument("--no-export", action="store_true", help="stop after training")
+    pack = sub.add_parser("pack", help="the corpus at 0.5 um/px as a small folder (for a GPU)")
+    pack.add_argument("--data", required=True, help="the nuclei folder (../shared/data/nuclei)")
+    pack.add_argument("--out", required=True, help="a new folder")
+    pack.add_argument("--jpeg-quality", type=int, default=None, help="JPEG images (e.g. 95)")
     export = sub.add_parser("export", help="checkpoint -> model folder, figures measured")
     export.add_argument("--checkpoint", required=True)
     export.add_argument("--data", required=True)
@@ -139,6 +169,12 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--smoke", action="store_true", help="mark the model card as a smoke run")
     args = parser.parse_args(argv)
     try:
+        if args.command == "pack":
+            from tilescope.training.maskrcnn.pack import pack_corpus
+
+            index = pack_corpus(Path(args.data), Path(args.out), jpeg_quality=args.jpeg_quality)
+            print(f"packed {index['tiles']} tiles into {args.out}", flush=True)
+            return 0
         if args.command == "export":
             checkpoint = Path(args.checkpoint)
             return _export(

@@ -14,6 +14,7 @@ of a nucleus is no box worth regressing to.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +33,24 @@ HARD_NEGATIVE_SHARE = 0.12
 FAR_FROM_NUCLEI_UM = 8.0  # a hard negative's centre is this far from every labelled nucleus
 MIN_FRAGMENT_AREA = max(3, round(MIN_INSTANCE_AREA_UM2 / TARGET_MPP**2))
 SCALE_RANGE = (0.8, 1.25)
+PACKED_INDEX = "PACKED.json"  # marks a corpus folder written by `pack` at TARGET_MPP
 
 
 def load_split(data: Path, log: Callable[[str], None] = print) -> Split:
-    """The corpus at TARGET_MPP, split into training and held-out tiles (scales logged)."""
+    """The corpus at TARGET_MPP, split into training and held-out tiles (scales logged).
+
+    `data` is the shared nuclei folder or one written by `pack` (already at TARGET_MPP;
+    the scale estimates of the original load are logged from its PACKED.json).
+    """
+    packed = Path(data) / PACKED_INDEX
+    if packed.is_file():
+        index = json.loads(packed.read_text())
+        log(
+            f"packed corpus ({index['packed_from']} at {index['mpp']} um/px, images "
+            f"{index.get('images', 'png')}); its load logged:"
+        )
+        for line in index["log"]:
+            log(line)
     tiles, _sources, _estimates = load_corpus(Path(data), TARGET_MPP, log)
     return split_corpus(tiles)
 
