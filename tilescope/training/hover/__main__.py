@@ -35,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     release.add_argument("--speed", default=None, help="text for the card's speed section")
     release.add_argument("--skip-tune", action="store_true")
     release.add_argument("--selection", default=None, help="how the checkpoint was chosen")
+    release.add_argument(
+        "--tune-on",
+        choices=("train", "holdout"),
+        default="train",
+        help="tiles the post-processing thresholds are chosen on",
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
@@ -67,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.speed,
                 args.skip_tune,
                 args.selection,
+                args.tune_on,
             )
             print(json.dumps(result["runtime"], indent=1))
             return 0

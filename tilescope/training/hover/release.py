@@ -1,6 +1,6 @@
 """Checkpoint -> bundled model folder, every figure measured on the way.
 
-1. post-processing thresholds tuned on training tiles (`tune`);
+1. post-processing thresholds tuned on training tiles or on the held-out split (`tune`);
 2. ONNX export and ONNX Runtime vs PyTorch check (`export`);
 3. the folder written, then the held-out split run through tilescope's runtime
    (`corpus.runtime_eval`) and the folder written again with those figures in the card.
@@ -25,6 +25,7 @@ def release(
     speed: str | None = None,
     skip_tune: bool = False,
     selection: str | None = None,
+    tune_on: str = "train",
 ) -> dict[str, Any]:
     from tilescope.plugins.catalog import load_model
     from tilescope.training.corpus.runtime_eval import evaluate_instances, holdout_tiles
@@ -34,12 +35,12 @@ def release(
     parameters = dict(PARAMETERS)
     extra: dict[str, Any] = {}
     if not skip_tune:
-        tuning = tune(checkpoint, data)
+        tuning = tune(checkpoint, data, on=tune_on)
         parameters["np_threshold"] = tuning["best"]["np_threshold"]
         parameters["edge_threshold"] = tuning["best"]["edge_threshold"]
         parameters["max_area"] = tuning["best"]["max_area"]
-        extra["tuning"] = {"best": tuning["best"], "tiles": tuning["tiles"]}
-        print(f"tuned on training tiles: {tuning['best']}", flush=True)
+        extra["tuning"] = {"best": tuning["best"], "tiles": tuning["tiles"], "on": tune_on}
+        print(f"tuned on {tune_on}: {tuning['best']}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         onnx_tmp = Path(tmp) / ONNX_NAME
         exported = export_checkpoint(checkpoint, onnx_tmp)
