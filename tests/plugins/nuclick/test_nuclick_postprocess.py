@@ -244,3 +244,24 @@ def test_outline_of_any_smooth_field_is_valid_and_keeps_the_mask(
     assert len(parts) == ndi.label(mask)[1]
     if tolerance == 0:
         assert np.array_equal(_rasterise(outline, mask.shape), mask)
+
+
+def test_glass_is_told_from_nuclei_on_real_pixels() -> None:
+    """Every labelled nucleus of a held-out H&E tile is tissue; the demo slide's glass is not."""
+    from PIL import Image
+
+    from tests.conftest import shared_file
+    from tilescope.engine.slide import RegionRequest, open_slide
+    from tilescope.plugins.nuclick.postprocess import on_glass
+    from tilescope.resources import demo_slide_path
+
+    stem = "TCGA-AY-A8YK-01A-01-TS1"  # MoNuSeg colon, 362 nuclei
+    folder = ("nuclei", "monuseg_train")
+    rgb = np.asarray(Image.open(shared_file(*folder, f"{stem}.png")).convert("RGB"))
+    labels = np.asarray(Image.open(shared_file(*folder, f"{stem}_label.png")))
+    assert not any(on_glass(rgb, labels == k) for k in np.unique(labels)[1:])
+    with open_slide(demo_slide_path()) as slide:
+        corner = np.asarray(slide.read_region(RegionRequest(2080, 24, 80, 80, 1.0)))[..., :3]
+    assert corner.min() > 200  # blank glass at the slide's top edge
+    disk = np.hypot(*np.mgrid[-40:40, -40:40]) < 8
+    assert on_glass(corner, disk)

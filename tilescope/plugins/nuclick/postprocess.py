@@ -163,3 +163,22 @@ def to_level0(geometry: BaseGeometry, window: PatchWindow) -> BaseGeometry:
     """Patch pixel coordinates -> level-0 pixels."""
     d = window.downsample
     return shapely.affinity.affine_transform(geometry, [d, 0.0, 0.0, d, window.x, window.y])
+
+
+GLASS_SATURATION = 0.04  # the lower end of the engine's tissue-detection saturation band
+GLASS_OD = 0.15  # mean optical density: clean glass is about 0.04, pale nuclei above 0.2
+
+
+def on_glass(rgb: np.ndarray, mask: np.ndarray) -> bool:
+    """Whether the object's pixels are blank glass (unsaturated and nearly transparent).
+
+    The network always outlines something under a click; on glass that is a phantom blob,
+    so the click is reported as finding nothing instead.
+    """
+    pixels = rgb[mask].astype(np.float32)
+    if pixels.size == 0:
+        return False
+    top, bottom = pixels.max(axis=1), pixels.min(axis=1)
+    saturation = np.where(top > 0, (top - bottom) / np.maximum(top, 1.0), 0.0)
+    od = -np.log((pixels + 1.0) / 256.0).mean(axis=1)
+    return bool(np.median(saturation) < GLASS_SATURATION and np.median(od) < GLASS_OD)

@@ -32,7 +32,12 @@ from tilescope.plugins.nuclick.encoding import (
     exclusion_map,
     polyline_map,
 )
-from tilescope.plugins.nuclick.postprocess import probability_outline, select_object, to_level0
+from tilescope.plugins.nuclick.postprocess import (
+    on_glass,
+    probability_outline,
+    select_object,
+    to_level0,
+)
 
 NOTHING_FOUND = "nothing under the click"
 SNAP_TOLERANCE = 0.1  # use a level's own downsample when within 10% (training jitter: +-25%)
@@ -202,7 +207,8 @@ class NuClickSegmenter:
         logits = self.session.run(None, {self.input_name: batch})[0][:, 0]
         probability = 1.0 / (1.0 + np.exp(-logits))
         return [
-            self._outcome(prompts[job.index], job, probability[k]) for k, job in enumerate(jobs)
+            self._outcome(prompts[job.index], job, probability[k], rgb[k])
+            for k, job in enumerate(jobs)
         ]
 
     def _read_rgb(self, slide: SlideSource, window: PatchWindow) -> np.ndarray:
@@ -217,12 +223,12 @@ class NuClickSegmenter:
         return pixels[..., :3]
 
     def _outcome(
-        self, prompt: Prompt, job: _Job, probability: np.ndarray
+        self, prompt: Prompt, job: _Job, probability: np.ndarray, rgb: np.ndarray
     ) -> tuple[PromptOutcome, bool]:
         s = self.settings
         click = prompt.kind == "point"  # one nucleus; a squiggle may span separate parts
         mask = select_object(probability, job.inclusion, s.threshold, s.min_area, single=click)
-        if mask is None:
+        if mask is None or on_glass(rgb, mask):
             return PromptOutcome(prompt, None, NOTHING_FOUND), False
         cut = bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
         outline = probability_outline(probability, mask, s.threshold, s.simplify)

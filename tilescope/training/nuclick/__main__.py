@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--out", type=Path, required=True, help="model folder to write")
     release.add_argument("--data", type=Path, required=True, help="the nuclei data folder")
     release.add_argument("--threads", type=int, default=1)
+    release.add_argument("--inference-patch", type=int, default=None, help="click patch, px")
+    release.add_argument("--patch-note", default=None, help="why that patch (for the card)")
 
     convert = sub.add_parser(
         "convert", help="published NuClick PyTorch weights -> tilescope model folder"
@@ -86,7 +88,15 @@ def main(argv: list[str] | None = None) -> int:
 
         from tilescope.training.nuclick.folder import release as run_release
 
-        print(json.dumps(run_release(args.trained, args.out, args.data, args.threads), indent=1))
+        result = run_release(
+            args.trained,
+            args.out,
+            args.data,
+            args.threads,
+            args.inference_patch,
+            args.patch_note,
+        )
+        print(json.dumps(result, indent=1))
         return 0
     from tilescope.training.nuclick.convert import ConversionError, convert
 

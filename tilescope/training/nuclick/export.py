@@ -53,7 +53,9 @@ def random_inputs(batch: int, patch: int, seed: int = 0) -> np.ndarray:
 
 
 def verify_onnx(model: torch.nn.Module, path: Path, patch: int = 128) -> float:
-    """Max |ONNX Runtime - PyTorch| over random batches of two sizes; raises above 1e-4."""
+    """Max |ONNX Runtime - PyTorch| / (1 + |PyTorch|) over random batches of two sizes;
+    raises above 1e-4 (relative: trained logits reach tens, float32 sums differ in the
+    last bits, and an absolute bound would refuse a correct export)."""
     import onnxruntime as ort
 
     model = model.to("cpu").float().eval()
@@ -64,7 +66,7 @@ def verify_onnx(model: torch.nn.Module, path: Path, patch: int = 128) -> float:
         with torch.no_grad():
             expected = model(torch.from_numpy(x)).numpy()
         got = session.run(None, {"input": x})[0]
-        worst = max(worst, float(np.abs(expected - got).max()))
+        worst = max(worst, float((np.abs(expected - got) / (1.0 + np.abs(expected))).max()))
     if worst >= 1e-4:
         raise RuntimeError(f"{path}: ONNX Runtime differs from PyTorch by {worst:.2e}")
     return worst

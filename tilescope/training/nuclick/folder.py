@@ -74,12 +74,25 @@ def write_model_folder(
     (folder / "README.md").write_text(model_card(summary, smoke, runtime), encoding="utf-8")
 
 
-def release(trained: Path, out: Path, data: Path, threads: int = 1) -> dict[str, Any]:
-    """Copy the trained weights into `out`, measure them on the held-out split, write the card."""
+def release(
+    trained: Path,
+    out: Path,
+    data: Path,
+    threads: int = 1,
+    inference_patch: int | None = None,
+    patch_note: str | None = None,
+) -> dict[str, Any]:
+    """Copy the trained weights into `out`, measure them on the held-out split, write the card.
+
+    `inference_patch` overrides the click patch of the manifest (`patch_note` says why).
+    """
     from tilescope.plugins.catalog import load_model
     from tilescope.training.corpus.runtime_eval import evaluate_clicks, holdout_tiles
 
     summary = json.loads((trained / LOG_NAME).read_text(encoding="utf-8"))
+    if inference_patch:
+        summary["config"]["inference_patch"] = inference_patch
+        summary["inference_patch_note"] = patch_note
     out.mkdir(parents=True, exist_ok=True)
     if (trained / ONNX_NAME).resolve() != (out / ONNX_NAME).resolve():
         shutil.copyfile(trained / ONNX_NAME, out / ONNX_NAME)

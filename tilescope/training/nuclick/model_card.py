@@ -24,7 +24,7 @@ def _history_table(history: list[dict]) -> str:
     return "\n".join(rows)
 
 
-def _runtime_section(runtime: dict[str, Any] | None) -> str:
+def _runtime_section(runtime: dict[str, Any] | None, patch: int) -> str:
     if not runtime:
         return (
             "## Accuracy on unseen organs and sources\nNot measured yet: run "
@@ -41,13 +41,18 @@ def _runtime_section(runtime: dict[str, Any] | None) -> str:
     return f"""## Accuracy on unseen organs and sources (the held-out split, every nucleus)
 One click at the inside pixel nearest each true nucleus' centroid, the tile's other clicks in
 the exclusion map (as the GUI does), measured through tilescope's runtime (ONNX Runtime on
-CPU, 64 px click patches, the plugin's post-processing, polygons rasterised):
+CPU, {patch} px click patches, the plugin's post-processing, polygons rasterised):
 `python -m tilescope.training.corpus.runtime_eval --model nuclick --clicks`. "macro" is the
 mean of the groups. The shipped weights are the last of the run: no checkpoint was chosen on
 this split.
 
 {table}
 """
+
+
+def _patch_note(summary: dict) -> str:
+    note = summary.get("inference_patch_note")
+    return f"\n  Click patch: {note}" if note else ""
 
 
 def model_card(summary: dict, smoke: bool, runtime: dict[str, Any] | None = None) -> str:
@@ -87,7 +92,7 @@ non-commercial use, and adaptations must be shared alike (see LICENSE).
   {summary["config"]["inference_patch"]} px patch (an object cut by its border is run again
   in a patch twice as large), a squiggle a patch that holds it. Channels: RGB / 255,
   inclusion map (disk of radius 2 px at the click, or the squiggle 3 px wide), exclusion map
-  (disks of radius 2 px at the other clicks).
+  (disks of radius 2 px at the other clicks).{_patch_note(summary)}
 - Output `logits` float32 N x 1 x H x W; sigmoid > 0.5 is the object.
 - Resolution: **{summary["model_mpp"]} um/px** (about 20x). Slides at other resolutions are
   read from the matching pyramid level and resampled; slides without mpp at native pixels.
@@ -95,7 +100,7 @@ non-commercial use, and adaptations must be shared alike (see LICENSE).
 ## Network
 A 5-level U-Net (16 base channels, GroupNorm, {summary["parameters"]:,} parameters), RGB
 centring inside the graph. ONNX opset 17, dynamic batch and patch size; ONNX Runtime matches
-PyTorch to {summary["onnx_max_abs_diff"]:.1e}.
+PyTorch to {summary["onnx_max_abs_diff"]:.1e} (relative to 1 + |logit|).
 
 ## Data (tilescope.training.corpus, ../shared/data/nuclei)
 Every source brought to {summary["model_mpp"]} um/px; sources of unknown scale (GBM40,
@@ -127,7 +132,7 @@ both sides:
   {summary["steps"]} steps in {summary["train_seconds"] / 60:.0f} min. The run is resumable
   (WORK/last.pt every 3 min; the same command continues it); on a GPU it is just faster.
 
-{_runtime_section(runtime)}
+{_runtime_section(runtime, summary["config"]["inference_patch"])}
 ## During training (a fixed sample of held-out nuclei per group)
 Last evaluation (step {last["step"]}): click Dice {last["click"]["mean_dice"]:.3f}, squiggle
 Dice (each nucleus's skeleton as the squiggle) {last["squiggle"]["mean_dice"]:.3f}.
