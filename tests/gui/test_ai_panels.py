@@ -35,7 +35,7 @@ def test_models_panel_lists_bundled_models_with_their_cards(qtbot, tmp_path: Pat
     assert "half-copied (not usable)" in texts  # shown with its reason, not hidden
     assert panel.select_model("nuclei-maskrcnn")
     card = panel.card.toPlainText()
-    for expected in ("Nuclei Mask R-CNN", "0.5 µm/px", "Nucleus", "Apache-2.0", "maskrcnn"):
+    for expected in ("Nuclei Mask R-CNN", "0.5 µm/px", "Nucleus", "CC-BY-NC-SA-4.0", "maskrcnn"):
         assert expected in card
     panel.set_slide_available(True)
     assert panel.run_viewport.isEnabled() and panel.run_slide.isEnabled()
