@@ -22,6 +22,7 @@ from tilescope.plugins.manifest import (
     load_manifest,
     write_manifest,
 )
+from tilescope.training.corpus.card_text import held_out_section
 from tilescope.training.corpus.licence import weights_licence_text
 
 MODEL_ID = "nuclei-he"
@@ -122,19 +123,8 @@ def readme(
         "",
         description(run, runtime, extra.get("released")),
         "",
-        "## Held-out figures through tilescope's runtime",
-        "`python -m tilescope.training.corpus.runtime_eval --model nuclei-he` (tissue detection",
-        "off: every held-out tile is tissue). F1 pooled per group; AJI and PQ averaged over the",
-        'group\'s tiles; "macro" is the mean of the three groups.',
-        "",
-        "| group | tiles | nuclei | F1@0.5 | AJI | PQ |",
-        "|---|---:|---:|---:|---:|---:|",
+        *held_out_section("nuclei-he", runtime),
     ]
-    for group, v in runtime.items():
-        lines.append(
-            f"| {group} | {int(v['tiles'])} | {int(v['nuclei'])} | {v['f1']:.3f} | "
-            f"{v['aji']:.3f} | {v['pq']:.3f} |"
-        )
     lines += [
         "",
         "## Post-processing",

@@ -24,6 +24,7 @@ from tilescope.plugins.manifest import (
     load_manifest,
     write_manifest,
 )
+from tilescope.training.corpus.card_text import held_out_section
 from tilescope.training.corpus.licence import (
     MONUSEG_CITATION,
     WEIGHTS_LICENCE,
@@ -171,19 +172,8 @@ def readme(
         "",
         description(run, runtime, smoke),
         "",
-        "## Held-out figures through tilescope's runtime",
-        "`python -m tilescope.training.corpus.runtime_eval --model FOLDER` (tissue detection off:",
-        "every held-out tile is tissue). F1 pooled per group; AJI and PQ averaged over the",
-        'group\'s tiles; "macro" is the mean of the groups.',
-        "",
-        "| group | tiles | nuclei | F1@0.5 | AJI | PQ |",
-        "|---|---:|---:|---:|---:|---:|",
+        *held_out_section("FOLDER", runtime),
     ]
-    for group, v in runtime.items():
-        lines.append(
-            f"| {group} | {int(v['tiles'])} | {int(v['nuclei'])} | {v['f1']:.3f} | "
-            f"{v['aji']:.3f} | {v['pq']:.3f} |"
-        )
     lines += [
         "",
         "## Model",
