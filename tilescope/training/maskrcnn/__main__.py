@@ -76,7 +76,13 @@ MAX_ONNX_MB = 15.0
 
 
 def _export(
-    checkpoint: Path, data: Path, folder: Path, run: dict[str, Any], version: str, smoke: bool
+    checkpoint: Path,
+    data: Path,
+    folder: Path,
+    run: dict[str, Any],
+    version: str,
+    smoke: bool,
+    score_floor: float | None = None,
 ) -> int:
     import numpy as np
 
@@ -91,6 +97,10 @@ def _export(
     from tilescope.training.maskrcnn.model import load_checkpoint
 
     model, _, meta = load_checkpoint(checkpoint)
+    if score_floor is not None:
+        # Detections under the floor never reach the runtime's score_threshold (0.5 by
+        # default) but each costs a mask-head pass inside the graph: a floor makes it cheaper.
+        model.roi_heads.score_thresh = score_floor
     tile = max(holdout_tiles(data), key=lambda t: t.labels.size)
     example = np.ascontiguousarray(tile.image[:PATCH_SIZE, :PATCH_SIZE])
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,6 +108,7 @@ def _export(
         started = time.monotonic()
         export_onnx(model, onnx_path, example)
         verify = compare_with_onnxruntime(model, onnx_path, example)
+        verify["in_graph_score_floor"] = float(model.roi_heads.score_thresh)
         size_mb = onnx_path.stat().st_size / 1e6
         print(
             f"exported step {meta.get('step')} ({size_mb:.1f} MB) in "
@@ -164,6 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--checkpoint", required=True)
     export.add_argument("--data", required=True)
     export.add_argument("--out", required=True, help="model folder to write")
+    export.add_argument(
+        "--score-floor",
+        type=float,
+        default=None,
+        help="drop detections under this score inside the graph (faster; default: as trained)",
+    )
     for p in (train, export):
         p.add_argument("--version", default="2.0", help="model version in the manifest")
         p.add_argument("--smoke", action="store_true", help="mark the model card as a smoke run")
@@ -184,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                 _history(checkpoint),
                 args.version,
                 args.smoke,
+                args.score_floor,
             )
         from tilescope.training.maskrcnn.data import HARD_NEGATIVE_SHARE
         from tilescope.training.maskrcnn.train import TrainOptions

@@ -203,6 +203,14 @@ def readme(
         lines += ["", "## Scale estimates (from the training log)"]
         lines += [f"- {line}" for line in run["scale_estimates"]]
     lines += ["", "## Export check", f"ONNX Runtime vs PyTorch: `{json.dumps(verify)}`"]
+    floor = verify.get("in_graph_score_floor")
+    if floor is not None and floor > 0.05:
+        lines += [
+            "",
+            f"Detections scoring under {floor} are dropped inside the graph (`export",
+            f"--score-floor {floor}`): each one would cost a mask-head pass and none reaches",
+            f"the default score_threshold; a score_threshold under {floor} acts as {floor}.",
+        ]
     return "\n".join(lines) + "\n"
 
 
