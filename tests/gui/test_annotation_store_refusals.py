@@ -4,7 +4,6 @@ every edit is refused with a status bar line, never a traceback; nothing is lost
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import shapely
 from PySide6.QtCore import QPointF
 
 from tests.gui.annotation_helpers import drag, open_annotated
+from tests.processes import held_write_lock
 from tilescope.engine.annotations import Annotation
 from tilescope.engine.annotations.store import AnnotationStore, existing_store_path
 from tilescope.engine.user_dirs import annotation_store_dir
@@ -73,29 +73,13 @@ def test_read_only_store_is_viewed_and_edits_are_refused(qtbot, read_only_folder
         annotated.window.close()
 
 
-_HOLD = """
-import sqlite3, sys
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN IMMEDIATE")
-print("holding", flush=True)
-sys.stdin.read()
-"""
-
-
 def test_locked_store_refuses_an_edit_and_takes_the_next(qtbot, monkeypatch):
     monkeypatch.setenv("TILESCOPE_STORE_BUSY_TIMEOUT_S", "0.2")
     path = _stored_box()
     annotated = open_annotated(qtbot)
     session = annotated.session
     annotated.ui.set_tool("rectangle")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", _HOLD, str(path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    with held_write_lock(path):
         with qtbot.waitSignal(session.edit_refused) as refused:
             drag(annotated.view, [QPointF(200, 150), QPointF(420, 330)])
         assert refused.args[0] == (
@@ -103,10 +87,6 @@ def test_locked_store_refuses_an_edit_and_takes_the_next(qtbot, monkeypatch):
             "(settings: store_busy_timeout_s)"
         )
         assert session.store.count() == 1
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=60)
     try:
         drag(annotated.view, [QPointF(200, 150), QPointF(420, 330)])
         assert session.store.count() == 2  # the lock gone, the next edit is saved

@@ -7,13 +7,11 @@ dropped (setpriv), the full disk is a small tmpfs (root only; skipped elsewhere)
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,7 @@ import tifffile
 
 from tests.engine.annotations.helpers import nuclei
 from tests.engine.inference.synthetic import disc_image, model_folder
+from tests.processes import held_write_lock, without_root_powers
 from tilescope.engine.annotations import Annotation
 from tilescope.engine.annotations.errors import AnnotationStoreError
 from tilescope.engine.annotations.store import AnnotationStore
@@ -43,37 +42,9 @@ def _store_with(path: Path, n: int) -> Path:
 
 
 # -- lock held by another process -------------------------------------------------------------
-_HOLD = """
-import sqlite3, sys
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN IMMEDIATE")
-print("holding", flush=True)
-sys.stdin.read()
-conn.execute("ROLLBACK")
-"""
-
-
-@contextmanager
-def _held(path: Path) -> Iterator[None]:
-    """Another process holds the store's write lock until the block ends."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", _HOLD, str(path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
-        yield
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=60)
-
-
 def test_locked_store_refuses_the_edit_in_one_line_and_keeps_the_rest(tmp_path: Path) -> None:
     path = _store_with(tmp_path / "s.sqlite", 10)
-    with AnnotationStore(path) as store, _held(path):
+    with AnnotationStore(path) as store, held_write_lock(path):
         with pytest.raises(AnnotationStoreError) as caught:
             store.add_many(nuclei(5, seed=4))
         assert str(caught.value) == f"{path}: {LOCKED}"
@@ -146,17 +117,6 @@ def test_damaged_file_says_what_sqlite_says(tmp_path: Path) -> None:
 
 
 # -- read-only -----------------------------------------------------------------------------------
-def _without_root_powers() -> list[str]:
-    """A command prefix under which file permissions apply even to root, [] when not root."""
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("running as root without util-linux setpriv: permissions cannot apply")
-    caps = "-dac_override,-dac_read_search"
-    return [setpriv, f"--bounding-set={caps}", f"--inh-caps={caps}"]
-
-
 _VIEW = """
 import sys
 import shapely
@@ -181,7 +141,7 @@ store.close()
 
 
 def _view(path: Path) -> list[str]:
-    command = [*_without_root_powers(), sys.executable, "-c", _VIEW, str(path)]
+    command = [*without_root_powers(), sys.executable, "-c", _VIEW, str(path)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
@@ -224,7 +184,7 @@ def test_no_store_can_be_made_in_a_read_only_folder(tmp_path: Path) -> None:
         "    print(error)\n"
     )
     path = folder / "new.sqlite"
-    command = [*_without_root_powers(), sys.executable, "-c", script, str(path)]
+    command = [*without_root_powers(), sys.executable, "-c", script, str(path)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     finally:
@@ -282,7 +242,7 @@ def test_infer_on_a_locked_store_fails_that_slide_and_goes_on(
 ) -> None:
     model = model_folder(tmp_path / "models")
     locked = _store_of(slides[0])
-    with _held(locked):
+    with held_write_lock(locked):
         done = _cli("infer", *slides, "--model", model, "--out", tmp_path / "out")
         exported = _cli("annotations", "convert", slides[0], tmp_path / "a.geojson")
     assert _one_line(done) == f"tilescope: error: {slides[0]}: {locked}: {LOCKED}"
@@ -294,7 +254,7 @@ def test_infer_on_a_locked_store_fails_that_slide_and_goes_on(
 
 
 def test_infer_on_a_read_only_store_folder_says_so(tmp_path: Path, slides: list[Path]) -> None:
-    prefix = _without_root_powers()
+    prefix = without_root_powers()
     model = model_folder(tmp_path / "models")
     folder = _store_of(slides[0]).parent
     folder.chmod(0o555)
@@ -364,7 +324,7 @@ def test_convert_from_a_slide_with_a_damaged_store_names_the_store(
 def test_measure_on_a_read_only_store_writes_its_csv_from_a_copy(
     tmp_path: Path, slides: list[Path]
 ) -> None:
-    prefix = _without_root_powers()
+    prefix = without_root_powers()
     store_path = _store_of(slides[0])
     before = store_path.read_bytes()
     folder = store_path.parent

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ import pytest
 import tifffile
 
 from tests.engine.slide import synthetic
+from tests.processes import without_root_powers
 from tilescope.engine.slide import SlideError, open_slide
 
 
@@ -156,18 +156,6 @@ except SlideError as error:
 """
 
 
-def _without_root_powers() -> list[str]:
-    """A command prefix under which file permissions apply even to root (its override
-    capabilities dropped), or [] when not root."""
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("running as root without util-linux setpriv: permissions cannot apply")
-    caps = "-dac_override,-dac_read_search"
-    return [setpriv, f"--bounding-set={caps}", f"--inh-caps={caps}"]
-
-
 @pytest.mark.parametrize("name", ["scan.svs", "scan.tif", "image.png", "folder.zarr"])
 def test_permission_denied_says_so(name, tmp_path, cmu_small_svs):
     path = tmp_path / name
@@ -179,7 +167,7 @@ def test_permission_denied_says_so(name, tmp_path, cmu_small_svs):
         path.write_bytes(cmu_small_svs.read_bytes())
     path.chmod(0o000)
     try:
-        command = [*_without_root_powers(), sys.executable, "-c", _AS_NOBODY, str(path)]
+        command = [*without_root_powers(), sys.executable, "-c", _AS_NOBODY, str(path)]
         result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     finally:
         path.chmod(0o755)
