@@ -5,7 +5,9 @@ post-processing, seams) timed on the same region of the demo slide at 0.5 um/px,
 `--repeat`; then the bare ``session.run`` over the same tiles and the post-processing alone
 over its outputs, so the post-processing share is measured, not guessed. Prints Mpx/s
 (region megapixels at the model's resolution per second; tissue detection off, so both
-models see every tile) and the ratio of the two models.
+models see every tile) and each model's ratio to the last one. `MODEL:float` runs a model's
+float weights where its folder also ships int8 weights for the CPU (which it runs otherwise),
+so both are measured side by side.
 
     .venv/bin/python -m benchmarks hover [--roi X,Y,W,H] [--threads N] [--repeat N]
 """
@@ -13,6 +15,7 @@ models see every tile) and the ratio of the two models.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -26,8 +29,20 @@ from tilescope.engine.slide import open_slide  # noqa: E402
 from tilescope.plugins.catalog import load_model  # noqa: E402
 from tilescope.resources import demo_slide_path  # noqa: E402
 
+INT8_SETTING = "TILESCOPE_CPU_INT8_WEIGHTS"
 
-def measure(model_id: str, slide: Any, options: RunOptions, threads: int, repeat: int) -> dict:
+
+def measure(spec: str, slide: Any, options: RunOptions, threads: int, repeat: int) -> dict:
+    model_id, _, variant = spec.partition(":")
+    if variant == "float":
+        os.environ[INT8_SETTING] = "false"
+    try:
+        return _measure(model_id, slide, options, threads, repeat) | {"model": spec}
+    finally:
+        os.environ.pop(INT8_SETTING, None)
+
+
+def _measure(model_id: str, slide: Any, options: RunOptions, threads: int, repeat: int) -> dict:
     model = load_model(model_id, device="cpu", threads=threads)
     tiles, _, downsample = _plan(slide, model, options, [])
     batch = model.tile_spec().batch_size
@@ -55,6 +70,7 @@ def measure(model_id: str, slide: Any, options: RunOptions, threads: int, repeat
     mpx = (w / downsample) * (h / downsample) / 1e6
     return {
         "model": model_id,
+        "weights": model.model.onnx_path.name,
         "tiles": len(tiles),
         "patch": model.tile_spec().patch_size[0],
         "mpx": mpx,
@@ -71,7 +87,7 @@ def main() -> None:
     parser.add_argument("--roi", default="all", help="X,Y,W,H level-0, or all (whole slide)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--models", default="nuclei-he,nuclei-maskrcnn")
+    parser.add_argument("--models", default="nuclei-he,nuclei-he:float,nuclei-maskrcnn")
     args = parser.parse_args()
     region = None if args.roi == "all" else tuple(float(v) for v in args.roi.split(","))
     options = RunOptions(region=region, tissue_detection=False)  # type: ignore[arg-type]
@@ -84,18 +100,20 @@ def main() -> None:
         f"ONNX Runtime CPU, {args.threads} thread(s)"
     )
     print(
-        "model            tiles  Mpx   engine s  Mpx/s   session.run s  post s  post share  nuclei"
+        "model              weights                   tiles  Mpx   engine s  Mpx/s   "
+        "session.run s  post s  post share  nuclei"
     )
     for r in rows:
         share = r["post_s"] / (r["run_s"] + r["post_s"])
         print(
-            f"{r['model']:<16} {r['tiles']:>5} {r['mpx']:5.2f} {r['engine_s']:9.2f} "
-            f"{r['mpx'] / r['engine_s']:6.3f} {r['run_s']:14.2f} {r['post_s']:7.2f} "
-            f"{share:10.0%} {r['objects']:7d}"
+            f"{r['model']:<18} {r['weights']:<25} {r['tiles']:>5} {r['mpx']:5.2f} "
+            f"{r['engine_s']:9.2f} {r['mpx'] / r['engine_s']:6.3f} {r['run_s']:14.2f} "
+            f"{r['post_s']:7.2f} {share:10.0%} {r['objects']:7d}"
         )
-    if len(rows) == 2:
-        ratio = (rows[0]["mpx"] / rows[0]["engine_s"]) / (rows[1]["mpx"] / rows[1]["engine_s"])
-        print(f"Mpx/s {rows[0]['model']} / {rows[1]['model']}: {ratio:.2f}x (same run)")
+    last = rows[-1]
+    for r in rows[:-1]:
+        ratio = (r["mpx"] / r["engine_s"]) / (last["mpx"] / last["engine_s"])
+        print(f"Mpx/s {r['model']} / {last['model']}: {ratio:.2f}x (same run)")
 
 
 if __name__ == "__main__":

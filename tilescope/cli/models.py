@@ -115,6 +115,11 @@ def model_card(manifest: Any) -> list[str]:
         f"  folder:      {manifest.folder}",
         f"  weights:     {manifest.onnx} (sha256 {manifest.sha256})",
     ]
+    if manifest.cpu_onnx:
+        lines.append(
+            f"  CPU weights: {manifest.cpu_onnx} (int8, sha256 {manifest.cpu_sha256}; "
+            "setting cpu_int8_weights)"
+        )
     return lines
 
 

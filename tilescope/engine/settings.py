@@ -96,6 +96,13 @@ KEYS: tuple[Key, ...] = (
         maximum=1024,
     ),
     Key(
+        "cpu_int8_weights",
+        bool,
+        True,
+        "on the CPU, run the int8 weights a model folder ships (`cpu_onnx` in its manifest): "
+        "faster, accuracy in the model card; false = always the float weights",
+    ),
+    Key(
         "store_busy_timeout_s",
         float,
         30.0,

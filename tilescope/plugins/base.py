@@ -41,7 +41,7 @@ import numpy as np
 
 from tilescope.engine.annotations.model import Annotation
 from tilescope.engine.errors import InputError
-from tilescope.engine.inference.sessions import cached_session
+from tilescope.engine.inference.sessions import cached_session, runs_on_cpu
 from tilescope.engine.inference.types import (
     ModelIdentity,
     Prompt,
@@ -50,6 +50,7 @@ from tilescope.engine.inference.types import (
     TileResult,
     TileSpec,
 )
+from tilescope.engine.settings import settings
 from tilescope.plugins.manifest import ManifestError, ModelManifest
 from tilescope.plugins.preprocessing import to_model_input
 
@@ -116,7 +117,20 @@ class LoadedModel:
 
     @property
     def onnx_path(self) -> Path:
+        """The weights this model runs: the int8 file on a CPU-only session where the
+        folder ships one (and the `cpu_int8_weights` setting is on), else the float file."""
+        cpu = self.manifest.cpu_onnx_path
+        if cpu is not None and settings().cpu_int8_weights and runs_on_cpu(self.device):
+            return cpu
         return self.manifest.onnx_path
+
+    @property
+    def weights_sha256(self) -> str:
+        """The manifest's sha256 of the file `onnx_path` runs (the run's provenance)."""
+        m = self.manifest
+        if m.cpu_sha256 and self.onnx_path == m.cpu_onnx_path:
+            return m.cpu_sha256
+        return m.sha256
 
     @property
     def session(self) -> Any:
@@ -207,7 +221,7 @@ class ModelType(ABC):
         return ModelIdentity(
             id=m.id,
             version=m.version,
-            sha256=m.sha256,
+            sha256=self.model.weights_sha256,
             parameters=dict(self.parameters),
             class_colours={c.name: c.colour for c in m.classes},
         )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tilescope.engine.inference.sessions import SessionError
+from tilescope.engine.inference.sessions import SessionError, create_session
 from tilescope.plugins.base import LoadedModel, ModelType
 from tilescope.plugins.manifest import (
     MANIFEST_NAME,
@@ -67,31 +67,35 @@ def check_model(folder: str | Path) -> CheckReport:
             cls = found
     except (ManifestError, UnknownModelTypeError) as error:
         problems.append(f"{manifest.path}: {error}" if isinstance(error, KeyError) else str(error))
-    onnx = manifest.onnx_path
-    if not onnx.is_file():
-        problems.append(f"{onnx}: ONNX file named in the manifest is missing")
-        return report
-    try:
-        report.sha256 = file_sha256(onnx)
-    except OSError as error:
-        problems.append(f"{onnx}: cannot read it: {error.strerror or error}")
-        return report
-    if report.sha256 != manifest.sha256:
-        problems.append(
-            f"{onnx}: sha256 is {report.sha256}, the manifest says {manifest.sha256} "
-            "(file changed or corrupt)"
-        )
+    for onnx, expected in manifest.weight_files():
+        if not onnx.is_file():
+            problems.append(f"{onnx}: ONNX file named in the manifest is missing")
+            return report
+        try:
+            digest = file_sha256(onnx)
+        except OSError as error:
+            problems.append(f"{onnx}: cannot read it: {error.strerror or error}")
+            return report
+        if onnx == manifest.onnx_path:
+            report.sha256 = digest
+        if digest != expected:
+            problems.append(
+                f"{onnx}: sha256 is {digest}, the manifest says {expected} "
+                "(file changed or corrupt)"
+            )
     if cls is None:
         return report  # without a valid type and parameters the model cannot be built
     model = cls(LoadedModel(manifest, parameters, device="cpu", threads=1))
-    try:
-        session = model.session
-    except SessionError as error:
-        problems.append(str(error))
-        return report
-    problems += _check_signature(model, session)
+    for onnx, _ in manifest.weight_files():  # the float weights and the CPU's int8 ones
+        try:
+            session = create_session(onnx, "cpu", 1)
+        except SessionError as error:
+            problems.append(str(error))
+            return report
+        problems += _check_signature(model, session, onnx)
     if problems:
         return report
+    onnx = model.model.onnx_path  # the smoke test runs what this machine's CPU would
     try:
         model.smoke_test()
     except Exception as error:  # the model's own failure, reported in words
@@ -148,10 +152,9 @@ def _hash_named_onnx(folder: Path, report: CheckReport) -> None:
         return
 
 
-def _check_signature(model: ModelType, session: object) -> list[str]:
+def _check_signature(model: ModelType, session: object, onnx: Path) -> list[str]:
     """Input shape/dtype against what pre-processing makes; required output names present."""
     problems: list[str] = []
-    onnx = model.manifest.onnx_path
     outputs = [o.name for o in session.get_outputs()]  # type: ignore[attr-defined]
     missing = [name for name in model.required_outputs if name not in outputs]
     if missing:

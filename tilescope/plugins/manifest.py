@@ -16,6 +16,8 @@ mapping, unknown keys rejected (example in docs/plugins.md)::
                                    # tilescope.model_types)
     onnx: weights.onnx             # file inside the folder
     sha256: <64 hex digits>        # of the ONNX file
+    cpu_onnx: weights.int8.onnx    # optional: int8 weights the CPU runs instead (with
+    cpu_sha256: <64 hex digits>    #   its sha256); GPUs keep `onnx`
     input:
       mpp: 0.5 | native            # microns per pixel the model expects
       patch_size: 512 | [w, h]     # model pixels
@@ -128,6 +130,8 @@ class ModelManifest:
     source: str | None = None
     licence_file: str | None = None
     bioimageio: str | None = None
+    cpu_onnx: str | None = None
+    cpu_sha256: str | None = None
 
     @property
     def path(self) -> Path:
@@ -136,6 +140,18 @@ class ModelManifest:
     @property
     def onnx_path(self) -> Path:
         return self.folder / self.onnx
+
+    @property
+    def cpu_onnx_path(self) -> Path | None:
+        """The int8 weights for the CPU provider, when the folder ships them."""
+        return self.folder / self.cpu_onnx if self.cpu_onnx else None
+
+    def weight_files(self) -> list[tuple[Path, str]]:
+        """Every ONNX file of the folder with the sha256 the manifest gives it."""
+        files = [(self.onnx_path, self.sha256)]
+        if self.cpu_onnx and self.cpu_sha256:
+            files.append((self.folder / self.cpu_onnx, self.cpu_sha256))
+        return files
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -162,6 +178,7 @@ class ModelManifest:
             "type": self.type,
             "onnx": self.onnx,
             "sha256": self.sha256,
+            **({"cpu_onnx": self.cpu_onnx, "cpu_sha256": self.cpu_sha256} if self.cpu_onnx else {}),
             "input": {
                 "mpp": "native" if self.input.mpp is None else self.input.mpp,
                 "patch_size": list(self.input.patch_size),
@@ -448,6 +465,10 @@ def _non_finite_parameter(value: Any, key: str) -> str | None:
     return None
 
 
+def _sha256_problem(value: str) -> str | None:
+    return None if _HEX_RE.match(value.lower()) else "must be 64 hexadecimal digits"
+
+
 def _check_confined(top: _Reader, folder: Path, key: str, name: str | None) -> None:
     """A named file that exists must really lie in the model folder (no symlink out of it)."""
     if not name or _inside_folder(name):
@@ -498,11 +519,19 @@ def parse_manifest(data: Any, path: Path) -> ModelManifest:
             or (None if v.lower().endswith(".onnx") else "must name an .onnx file")
         ),
     )
-    sha = top.get(
-        "sha256",
+    sha = top.get("sha256", str, check=_sha256_problem)
+    cpu_onnx = top.get(
+        "cpu_onnx",
         str,
-        check=lambda v: None if _HEX_RE.match(v.lower()) else "must be 64 hexadecimal digits",
+        required=False,
+        check=lambda v: (
+            _inside_folder(v)
+            or (None if v.lower().endswith(".onnx") else "must name an .onnx file")
+        ),
     )
+    cpu_sha = top.get("cpu_sha256", str, required=False, check=_sha256_problem)
+    if (cpu_onnx is None) != (cpu_sha is None):
+        top.fail("cpu_sha256" if cpu_onnx else "cpu_onnx", "cpu_onnx and cpu_sha256 go together")
     inp = top.sub("input")
     assert inp is not None
     mpp = _parse_mpp(inp)
@@ -541,7 +570,12 @@ def parse_manifest(data: Any, path: Path) -> ModelManifest:
     bioimageio = top.get("bioimageio", str, required=False, check=_inside_folder)
     top.reject_unknown()
     folder = path.parent
-    for key, value in (("onnx", onnx), ("licence_file", licence_file), ("bioimageio", bioimageio)):
+    for key, value in (
+        ("onnx", onnx),
+        ("cpu_onnx", cpu_onnx),
+        ("licence_file", licence_file),
+        ("bioimageio", bioimageio),
+    ):
         _check_confined(top, folder, key, value)
     problems = top.problems
     if len(problems) == 1:
@@ -570,6 +604,8 @@ def parse_manifest(data: Any, path: Path) -> ModelManifest:
         source=source,
         licence_file=licence_file,
         bioimageio=bioimageio,
+        cpu_onnx=cpu_onnx,
+        cpu_sha256=cpu_sha.lower() if cpu_sha else None,
     )
 
 

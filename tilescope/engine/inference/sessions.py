@@ -120,6 +120,11 @@ def choose_providers(device: str = "auto") -> ProviderChoice:
     return ProviderChoice(("CPUExecutionProvider",), message)
 
 
+def runs_on_cpu(device: str) -> bool:
+    """True when sessions for `device` get the CPU provider only (no accelerator here)."""
+    return choose_providers(device).providers == ("CPUExecutionProvider",)
+
+
 def fallback_notice(device: str) -> str | None:
     """The one-line fallback message for `device`, the first time it is asked for only.
 
