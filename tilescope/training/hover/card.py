@@ -37,7 +37,9 @@ TRAIN_COMMAND = (
     "`--minutes 155 --eval-every 480` (resumed from last.pt; the schedule stretched to the "
     "longer budget, so the learning rate rose to 9e-4 and decayed again)"
 )
-LICENCE_TEXT = weights_licence_text("nuclei-he model weights (nuclei-he.onnx)")
+LICENCE_TEXT = weights_licence_text(
+    "nuclei-he model weights (nuclei-he.onnx, and nuclei-he.int8.onnx: the same weights in int8)"
+)
 PARAMETERS: dict[str, Any] = {
     "np_threshold": 0.5,
     "edge_threshold": 0.1,

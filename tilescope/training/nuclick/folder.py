@@ -68,7 +68,10 @@ def write_model_folder(
         ),
     )
     (folder / "LICENSE").write_text(
-        weights_licence_text("nuclick model weights (nuclick.onnx)"), encoding="utf-8"
+        weights_licence_text(
+            "nuclick model weights (nuclick.onnx, and nuclick.int8.onnx: the same weights in int8)"
+        ),
+        encoding="utf-8",
     )
     export.write_manifest(manifest)
     (folder / "README.md").write_text(model_card(summary, smoke, runtime), encoding="utf-8")
