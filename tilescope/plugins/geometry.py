@@ -20,7 +20,8 @@ def mask_to_polygon(
     """
     if not mask.any():
         return None
-    padded = np.pad(mask.astype(np.uint8), 1)
+    padded = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), dtype=np.uint8)  # np.pad: 3x slower
+    padded[1:-1, 1:-1] = mask
     contours = find_contours(padded, 0.5)
     if not contours:
         return None
