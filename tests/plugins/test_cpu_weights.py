@@ -141,3 +141,14 @@ def test_models_show_names_both_weight_files(capsys: pytest.CaptureFixture[str])
     card = capsys.readouterr().out
     assert "weights:     nuclei-he.onnx" in card
     assert "CPU weights: nuclei-he.int8.onnx (int8" in card
+
+
+def test_models_check_lists_both_files(capsys: pytest.CaptureFixture[str]) -> None:
+    from tilescope.cli.main import main
+
+    folder = resource_path("models", "nuclick")
+    assert main(["models", "check", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert f"{file_sha256(folder / 'nuclick.onnx')}  {folder / 'nuclick.onnx'}" in out
+    assert f"{file_sha256(folder / 'nuclick.int8.onnx')}  {folder / 'nuclick.int8.onnx'}" in out
+    assert "nuclick: OK (nuclick, nuclick.int8.onnx ran once" in out

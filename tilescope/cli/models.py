@@ -161,6 +161,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from tilescope.engine.settings import settings
     from tilescope.plugins.check import check_model
 
     report = check_model(args.folder)
@@ -174,7 +175,11 @@ def run_check(args: argparse.Namespace) -> int:
         return EXIT_USAGE_OR_INPUT
     manifest = report.manifest
     assert manifest is not None
-    print(f"{manifest.id}: OK ({manifest.type}, {manifest.onnx}, ran once on a dummy input)")
+    ran = manifest.onnx
+    if manifest.cpu_onnx:
+        print(f"sha256 {manifest.cpu_sha256}  {manifest.cpu_onnx_path} (int8, for the CPU)")
+        ran = manifest.cpu_onnx if settings().cpu_int8_weights else manifest.onnx
+    print(f"{manifest.id}: OK ({manifest.type}, {ran} ran once on a dummy input)")
     return 0
 
 
