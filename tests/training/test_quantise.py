@@ -16,6 +16,7 @@ from tilescope.training.quantise import (
     CARD_START,
     COMPARISON_NAME,
     card_section,
+    drop_int8,
     quantise,
     write_card_section,
 )
@@ -62,3 +63,10 @@ def test_card_section_is_replaced_not_repeated(tmp_path: Path) -> None:
     assert text.count(CARD_START) == 1 and text.count(CARD_END) == 1
     macro = comparison["int8"]["macro"]
     assert f"{macro['f1']:.3f} / {macro['aji']:.3f} / {macro['pq']:.3f}" in text
+
+
+def test_a_re_release_drops_int8_weights_made_from_the_old_float_ones(tmp_path: Path) -> None:
+    for name in ("model.onnx", "model.int8.onnx", COMPARISON_NAME, "README.md"):
+        (tmp_path / name).write_bytes(b"x")
+    drop_int8(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "model.onnx"]

@@ -272,6 +272,31 @@ def write_card_section(folder: Path, section: str) -> None:
     card.write_text(text, encoding="utf-8")
 
 
+def ship_int8(folder: Path, data: Path, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Add int8 CPU weights to a released model folder, measured against its float weights.
+
+    The release commands (`hover release`, `nuclick release`) end with this, so that int8
+    weights never lag behind the float weights they were made from.
+    """
+    add_cpu_weights(folder, data, log)
+    comparison = compare(folder, data)
+    (folder / COMPARISON_NAME).write_text(json.dumps(comparison, indent=1), "utf-8")
+    write_card_section(folder, card_section(comparison, _command(folder, data)))
+    log(f"int8 against float on the held-out split: {json.dumps(comparison)}")
+    return comparison
+
+
+def drop_int8(folder: Path) -> None:
+    """Remove int8 weights a re-released folder no longer names (they were made from the
+    float weights it replaced)."""
+    for path in (*folder.glob("*.int8.onnx"), folder / COMPARISON_NAME):
+        path.unlink(missing_ok=True)
+
+
+def _command(folder: Path, data: Path) -> str:
+    return f"python -m tilescope.training.quantise --model {folder} --data {data}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tilescope.training.quantise")
     parser.add_argument("--model", required=True, help="model folder (manifest and card updated)")
@@ -280,17 +305,12 @@ def main(argv: list[str] | None = None) -> int:
         "--card-only", action="store_true", help="rewrite the card section from the saved JSON"
     )
     args = parser.parse_args(argv)
-    folder = Path(args.model)
-    saved = folder / COMPARISON_NAME
-    if args.card_only:
-        comparison = json.loads(saved.read_text(encoding="utf-8"))
-    else:
-        add_cpu_weights(folder, Path(args.data))
-        comparison = compare(folder, Path(args.data))
-        saved.write_text(json.dumps(comparison, indent=1), "utf-8")
-        print(json.dumps(comparison, indent=1))
-    command = f"python -m tilescope.training.quantise --model {folder} --data {args.data}"
-    write_card_section(folder, card_section(comparison, command))
+    folder, data = Path(args.model), Path(args.data)
+    if not args.card_only:
+        ship_int8(folder, data)
+        return 0
+    comparison = json.loads((folder / COMPARISON_NAME).read_text(encoding="utf-8"))
+    write_card_section(folder, card_section(comparison, _command(folder, data)))
     return 0
 
 

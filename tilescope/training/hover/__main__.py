@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         default="train",
         help="tiles the post-processing thresholds are chosen on",
     )
+    release.add_argument(
+        "--no-int8", action="store_true", help="no int8 CPU weights (training.quantise)"
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
@@ -74,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.skip_tune,
                 args.selection,
                 args.tune_on,
+                int8=not args.no_int8,
             )
             print(json.dumps(result["runtime"], indent=1))
             return 0

@@ -16,6 +16,7 @@ from typing import Any
 from tilescope.training.hover.card import ONNX_NAME, PARAMETERS, write_model_folder
 from tilescope.training.hover.export import export_checkpoint
 from tilescope.training.hover.tune import tune
+from tilescope.training.quantise import drop_int8, ship_int8
 
 
 def release(
@@ -26,6 +27,7 @@ def release(
     skip_tune: bool = False,
     selection: str | None = None,
     tune_on: str = "train",
+    int8: bool = True,
 ) -> dict[str, Any]:
     from tilescope.plugins.catalog import load_model
     from tilescope.training.corpus.runtime_eval import evaluate_instances, holdout_tiles
@@ -59,4 +61,7 @@ def release(
         f"matches PyTorch to {exported['max_abs_diff']:.1e}. Checkpoint step {exported['step']}."
     )
     write_model_folder(folder, folder / ONNX_NAME, run, summary, parameters, extra)
+    drop_int8(folder)
+    if int8:
+        ship_int8(folder, data)
     return {"runtime": summary, "parameters": parameters, "extra": extra}

@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--threads", type=int, default=1)
     release.add_argument("--inference-patch", type=int, default=None, help="click patch, px")
     release.add_argument("--patch-note", default=None, help="why that patch (for the card)")
+    release.add_argument(
+        "--no-int8", action="store_true", help="no int8 CPU weights (training.quantise)"
+    )
 
     convert = sub.add_parser(
         "convert", help="published NuClick PyTorch weights -> tilescope model folder"
@@ -95,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             args.threads,
             args.inference_patch,
             args.patch_note,
+            int8=not args.no_int8,
         )
         print(json.dumps(result, indent=1))
         return 0

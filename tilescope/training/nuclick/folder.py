@@ -21,6 +21,7 @@ from tilescope.training.nuclick import export
 from tilescope.training.nuclick.data import MODEL_MPP
 from tilescope.training.nuclick.model_card import model_card
 from tilescope.training.nuclick.sampler import SamplerConfig
+from tilescope.training.quantise import drop_int8, ship_int8
 
 ONNX_NAME = "nuclick.onnx"
 LOG_NAME = "training-log.json"
@@ -84,6 +85,7 @@ def release(
     threads: int = 1,
     inference_patch: int | None = None,
     patch_note: str | None = None,
+    int8: bool = True,
 ) -> dict[str, Any]:
     """Copy the trained weights into `out`, measure them on the held-out split, write the card.
 
@@ -105,4 +107,7 @@ def release(
     summary["runtime_holdout"] = runtime
     (out / LOG_NAME).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     write_model_folder(out, summary, runtime)
+    drop_int8(out)
+    if int8:
+        ship_int8(out, data)
     return runtime
