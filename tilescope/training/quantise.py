@@ -192,10 +192,12 @@ def compare(folder: Path, data: Path) -> dict[str, Any]:
     side = manifest.input.patch_size[0]
     rng = np.random.default_rng(3)
     channels = 5 if manifest.prompted else 3
-    batch = 1 if manifest.prompted else manifest.input.batch_size
     import onnxruntime as ort
 
-    input_name = ort.InferenceSession(str(manifest.onnx_path)).get_inputs()[0].name
+    declared = ort.InferenceSession(str(manifest.onnx_path)).get_inputs()[0]
+    input_name = declared.name
+    fixed = declared.shape[0] if isinstance(declared.shape[0], int) else None
+    batch = fixed or (1 if manifest.prompted else manifest.input.batch_size)
     feed = {input_name: rng.random((batch, channels, side, side), dtype=np.float32)}
     cpu_path = manifest.cpu_onnx_path
     assert cpu_path is not None
