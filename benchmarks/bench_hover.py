@@ -25,11 +25,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from tilescope.engine.inference.runner import RunOptions, _plan, read_tile, run_on_slide  # noqa: E402
+from tilescope.engine.settings import KEYS_BY_NAME  # noqa: E402
 from tilescope.engine.slide import open_slide  # noqa: E402
 from tilescope.plugins.catalog import load_model  # noqa: E402
 from tilescope.resources import demo_slide_path  # noqa: E402
 
-INT8_SETTING = "TILESCOPE_CPU_INT8_WEIGHTS"
+INT8_SETTING = KEYS_BY_NAME["cpu_int8_weights"].env
 
 
 def measure(spec: str, slide: Any, options: RunOptions, threads: int, repeat: int) -> dict:

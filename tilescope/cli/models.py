@@ -161,7 +161,6 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from tilescope.engine.settings import settings
     from tilescope.plugins.check import check_model
 
     report = check_model(args.folder)
@@ -175,10 +174,9 @@ def run_check(args: argparse.Namespace) -> int:
         return EXIT_USAGE_OR_INPUT
     manifest = report.manifest
     assert manifest is not None
-    ran = manifest.onnx
     if manifest.cpu_onnx:
         print(f"sha256 {manifest.cpu_sha256}  {manifest.cpu_onnx_path} (int8, for the CPU)")
-        ran = manifest.cpu_onnx if settings().cpu_int8_weights else manifest.onnx
+    ran = report.ran.name if report.ran else manifest.onnx
     print(f"{manifest.id}: OK ({manifest.type}, {ran} ran once on a dummy input)")
     return 0
 

@@ -30,6 +30,7 @@ class CheckReport:
     problems: list[str] = field(default_factory=list)
     onnx: Path | None = None
     sha256: str | None = None  # computed from the file, whatever the manifest says
+    ran: Path | None = None  # the weights the smoke test ran (int8 on a CPU where shipped)
 
 
 def check_model_folder(folder: str | Path) -> tuple[ModelManifest | None, list[str]]:
@@ -98,6 +99,7 @@ def check_model(folder: str | Path) -> CheckReport:
     onnx = model.model.onnx_path  # the smoke test runs what this machine's CPU would
     try:
         model.smoke_test()
+        report.ran = onnx
     except Exception as error:  # the model's own failure, reported in words
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         problems.append(f"{onnx}: running the model on a dummy input failed: {first}")

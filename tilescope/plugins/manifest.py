@@ -149,8 +149,8 @@ class ModelManifest:
     def weight_files(self) -> list[tuple[Path, str]]:
         """Every ONNX file of the folder with the sha256 the manifest gives it."""
         files = [(self.onnx_path, self.sha256)]
-        if self.cpu_onnx and self.cpu_sha256:
-            files.append((self.folder / self.cpu_onnx, self.cpu_sha256))
+        if self.cpu_onnx_path is not None and self.cpu_sha256:
+            files.append((self.cpu_onnx_path, self.cpu_sha256))
         return files
 
     @property
@@ -465,6 +465,12 @@ def _non_finite_parameter(value: Any, key: str) -> str | None:
     return None
 
 
+def _onnx_name_problem(value: str) -> str | None:
+    return _inside_folder(value) or (
+        None if value.lower().endswith(".onnx") else "must name an .onnx file"
+    )
+
+
 def _sha256_problem(value: str) -> str | None:
     return None if _HEX_RE.match(value.lower()) else "must be 64 hexadecimal digits"
 
@@ -511,24 +517,9 @@ def parse_manifest(data: Any, path: Path) -> ModelManifest:
     description = top.get("description", str)
     licence = top.get("licence", str)
     type_name = top.get("type", str)
-    onnx = top.get(
-        "onnx",
-        str,
-        check=lambda v: (
-            _inside_folder(v)
-            or (None if v.lower().endswith(".onnx") else "must name an .onnx file")
-        ),
-    )
+    onnx = top.get("onnx", str, check=_onnx_name_problem)
     sha = top.get("sha256", str, check=_sha256_problem)
-    cpu_onnx = top.get(
-        "cpu_onnx",
-        str,
-        required=False,
-        check=lambda v: (
-            _inside_folder(v)
-            or (None if v.lower().endswith(".onnx") else "must name an .onnx file")
-        ),
-    )
+    cpu_onnx = top.get("cpu_onnx", str, required=False, check=_onnx_name_problem)
     cpu_sha = top.get("cpu_sha256", str, required=False, check=_sha256_problem)
     if (cpu_onnx is None) != (cpu_sha is None):
         top.fail("cpu_sha256" if cpu_onnx else "cpu_onnx", "cpu_onnx and cpu_sha256 go together")

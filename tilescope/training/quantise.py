@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from tilescope.engine.settings import KEYS_BY_NAME
 from tilescope.plugins.manifest import file_sha256, load_manifest, write_manifest
 from tilescope.training.corpus.sources import MODEL_MPP, CorpusTile, load_corpus
 from tilescope.training.corpus.split import group_of, split_corpus
@@ -34,7 +35,7 @@ from tilescope.training.corpus.split import group_of, split_corpus
 #: Calibration inputs: this many per model, drawn round-robin over the training groups.
 CALIBRATION_INPUTS = 48
 Feed = dict[str, np.ndarray]
-INT8_SETTING = "TILESCOPE_CPU_INT8_WEIGHTS"
+INT8_SETTING = KEYS_BY_NAME["cpu_int8_weights"].env
 CARD_START = "<!-- int8-weights -->"
 CARD_END = "<!-- /int8-weights -->"
 COMPARISON_NAME = "int8-comparison.json"
@@ -128,14 +129,20 @@ def quantise(source: Path, target: Path, feeds: list[Feed]) -> None:
         )
 
 
-def add_cpu_weights(folder: Path, data: Path, log: Callable[[str], None] = print) -> Path:
-    """Write `<stem>.int8.onnx` into a model folder and name it in the manifest."""
+def graph_input(path: Path) -> Any:
+    """The first input (name, shape) the ONNX graph declares."""
     import onnxruntime as ort
 
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_inputs()[0]
+
+
+def add_cpu_weights(folder: Path, data: Path, log: Callable[[str], None] = print) -> int:
+    """Write `<stem>.int8.onnx` into a model folder and name it in the manifest; returns the
+    number of calibration inputs used."""
     manifest = load_manifest(folder)
     source = manifest.onnx_path
     target = source.with_name(source.stem + ".int8.onnx")
-    input_name = ort.InferenceSession(str(source)).get_inputs()[0].name
+    input_name = graph_input(source).name
     tiles = training_tiles(data)
     if manifest.prompted:
         feeds = click_feeds(tiles, input_name, manifest.input.patch_size[0])
@@ -148,7 +155,7 @@ def add_cpu_weights(folder: Path, data: Path, log: Callable[[str], None] = print
     )
     load_manifest(folder)  # the result must read back
     log(f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB) and named it in {path}")
-    return target
+    return len(feeds)
 
 
 def session_ms(path: Path, feed: Feed, repeats: int = 15) -> float:
@@ -192,9 +199,7 @@ def compare(folder: Path, data: Path) -> dict[str, Any]:
     side = manifest.input.patch_size[0]
     rng = np.random.default_rng(3)
     channels = 5 if manifest.prompted else 3
-    import onnxruntime as ort
-
-    declared = ort.InferenceSession(str(manifest.onnx_path)).get_inputs()[0]
+    declared = graph_input(manifest.onnx_path)
     input_name = declared.name
     fixed = declared.shape[0] if isinstance(declared.shape[0], int) else None
     batch = fixed or (1 if manifest.prompted else manifest.input.batch_size)
@@ -229,7 +234,8 @@ def card_section(comparison: dict[str, Any], command: str) -> str:
         "## int8 weights for the CPU",
         "",
         "The folder also ships int8 weights: static QDQ quantisation, per-channel int8 weights,",
-        "uint8 activations with min-max ranges calibrated on 48 inputs from training tiles only.",
+        "uint8 activations with min-max ranges calibrated on "
+        f"{comparison['calibration_inputs']} inputs from training tiles only.",
         "tilescope runs them whenever the model runs on the CPU; GPUs run the float weights.",
         "The setting `cpu_int8_weights: false` (or the environment variable",
         f"`{INT8_SETTING}=false`) runs the float weights on the CPU too.",
@@ -274,14 +280,18 @@ def write_card_section(folder: Path, section: str) -> None:
     card.write_text(text, encoding="utf-8")
 
 
-def ship_int8(folder: Path, data: Path, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Add int8 CPU weights to a released model folder, measured against its float weights.
+def refresh_int8(folder: Path, data: Path, make: bool = True) -> None:
+    """The release commands' last step: int8 weights made from the float weights just
+    written (or, with `make` false, none), never ones left from the weights they replaced."""
+    drop_int8(folder)
+    if make:
+        ship_int8(folder, data)
 
-    The release commands (`hover release`, `nuclick release`) end with this, so that int8
-    weights never lag behind the float weights they were made from.
-    """
-    add_cpu_weights(folder, data, log)
-    comparison = compare(folder, data)
+
+def ship_int8(folder: Path, data: Path, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Add int8 CPU weights to a model folder, measured against its float weights."""
+    inputs = add_cpu_weights(folder, data, log)
+    comparison = compare(folder, data) | {"calibration_inputs": inputs}
     (folder / COMPARISON_NAME).write_text(json.dumps(comparison, indent=1), "utf-8")
     write_card_section(folder, card_section(comparison, _command(folder, data)))
     log(f"int8 against float on the held-out split: {json.dumps(comparison)}")

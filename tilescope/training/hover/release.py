@@ -16,7 +16,7 @@ from typing import Any
 from tilescope.training.hover.card import ONNX_NAME, PARAMETERS, write_model_folder
 from tilescope.training.hover.export import export_checkpoint
 from tilescope.training.hover.tune import tune
-from tilescope.training.quantise import drop_int8, ship_int8
+from tilescope.training.quantise import refresh_int8
 
 
 def release(
@@ -61,7 +61,5 @@ def release(
         f"matches PyTorch to {exported['max_abs_diff']:.1e}. Checkpoint step {exported['step']}."
     )
     write_model_folder(folder, folder / ONNX_NAME, run, summary, parameters, extra)
-    drop_int8(folder)
-    if int8:
-        ship_int8(folder, data)
+    refresh_int8(folder, data, make=int8)
     return {"runtime": summary, "parameters": parameters, "extra": extra}

@@ -21,7 +21,7 @@ from tilescope.training.nuclick import export
 from tilescope.training.nuclick.data import MODEL_MPP
 from tilescope.training.nuclick.model_card import model_card
 from tilescope.training.nuclick.sampler import SamplerConfig
-from tilescope.training.quantise import drop_int8, ship_int8
+from tilescope.training.quantise import refresh_int8
 
 ONNX_NAME = "nuclick.onnx"
 LOG_NAME = "training-log.json"
@@ -107,7 +107,5 @@ def release(
     summary["runtime_holdout"] = runtime
     (out / LOG_NAME).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     write_model_folder(out, summary, runtime)
-    drop_int8(out)
-    if int8:
-        ship_int8(out, data)
+    refresh_int8(out, data, make=int8)
     return runtime
