@@ -260,3 +260,34 @@ def test_training_resumes_from_last_checkpoint(tmp_path: Path) -> None:
     assert json.loads((out / "history.json").read_text())["steps"] == 4
     _model, _, meta = load_checkpoint(out / "best.pt")
     assert meta["step"] in (2, 4) and set(meta["holdout"]) >= {"lgg_tcga_emory", "macro"}
+
+
+def test_constant_phase_keeps_snapshots_that_average_to_their_mean(tmp_path: Path) -> None:
+    from tilescope.training.maskrcnn.model import average_checkpoints, load_checkpoint
+    from tilescope.training.maskrcnn.train import TrainOptions, learning_rate, train
+
+    assert learning_rate(1e-3, 0.9, "constant") == 1e-3 > learning_rate(1e-3, 0.9)
+    assert learning_rate(1e-3, 0.01, "constant") < 1e-3  # the warm-up still applies
+    out = tmp_path / "run"
+    options = TrainOptions(
+        data=write_synthetic_corpus(tmp_path / "nuclei"),
+        out=out,
+        steps=3,
+        batch_size=1,
+        crop_size=64,
+        device="cpu",
+        lr=1e-2,
+        schedule="constant",
+        snapshot_every_s=1e-6,  # every step
+    )
+    assert train(options)["schedule"] == "constant"
+    snapshots = sorted((out / "snap").glob("step-*.pt"))
+    assert [p.name for p in snapshots] == ["step-000001.pt", "step-000002.pt", "step-000003.pt"]
+    model, _, meta = average_checkpoints(snapshots[1:])
+    assert meta["averaged_steps"] == [2, 3]
+    a, b = (load_checkpoint(p)[0].state_dict() for p in snapshots[1:])
+    for key, value in model.state_dict().items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, (a[key] + b[key]) / 2)
+    changed = [k for k in a if a[k].is_floating_point() and not torch.equal(a[k], b[k])]
+    assert changed, "the two snapshots should differ (a step was taken between them)"

@@ -166,7 +166,19 @@ def main(argv: list[str] | None = None) -> int:
         help="held-out evaluation: through the ONNX runtime path (the card's figure) or "
         "whole tiles in PyTorch (quicker on a GPU)",
     )
+    train.add_argument(
+        "--schedule",
+        choices=("cosine", "constant"),
+        default="cosine",
+        help="LR after warm-up: cosine decay, or flat (weight averaging, with --snapshot-every)",
+    )
+    train.add_argument(
+        "--snapshot-every", type=float, default=None, help="seconds; keeps OUT/snap/step-N.pt"
+    )
     train.add_argument("--no-export", action="store_true", help="stop after training")
+    average = sub.add_parser("average", help="mean weights of snapshots -> one checkpoint")
+    average.add_argument("checkpoints", nargs="+", help="snapshots of one run (OUT/snap/*.pt)")
+    average.add_argument("--out", required=True, help="checkpoint to write (for export)")
     pack = sub.add_parser("pack", help="the corpus at 0.5 um/px as a small folder (for a GPU)")
     pack.add_argument("--data", required=True, help="the nuclei folder (../shared/data/nuclei)")
     pack.add_argument("--out", required=True, help="a new folder")
@@ -191,6 +203,13 @@ def main(argv: list[str] | None = None) -> int:
 
             index = pack_corpus(Path(args.data), Path(args.out), jpeg_quality=args.jpeg_quality)
             print(f"packed {index['tiles']} tiles into {args.out}", flush=True)
+            return 0
+        if args.command == "average":
+            from tilescope.training.maskrcnn.model import average_checkpoints, save_checkpoint
+
+            model, config, meta = average_checkpoints([Path(c) for c in args.checkpoints])
+            save_checkpoint(Path(args.out), model, config, meta)
+            print(f"averaged {len(args.checkpoints)} checkpoints (steps {meta['averaged_steps']})")
             return 0
         if args.command == "export":
             checkpoint = Path(args.checkpoint)
@@ -226,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             threads=args.threads,
             prefetch=args.prefetch,
             eval_path=args.eval_path,
+            schedule=args.schedule,
+            snapshot_every_s=args.snapshot_every,
         )
         try:
             run = run_train(options)

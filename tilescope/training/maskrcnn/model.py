@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -148,3 +149,27 @@ def load_checkpoint(path, map_location="cpu") -> tuple[MaskRCNN, ModelConfig, di
 def save_checkpoint(path, model: MaskRCNN, config: ModelConfig, meta: dict) -> None:  # type: ignore[no-untyped-def]
     state = {"model": OrderedDict(model.state_dict()), "config": config.to_dict(), "meta": meta}
     torch.save(state, path)
+
+
+def average_checkpoints(paths: list[Path]) -> tuple[MaskRCNN, ModelConfig, dict]:
+    """The uniform mean of several checkpoints' weights (stochastic weight averaging).
+
+    GroupNorm has no running statistics, so the mean needs no recalibration pass. The
+    checkpoints must share one config: they are snapshots of one run.
+    """
+    if not paths:
+        raise ValueError("average: no checkpoints given")
+    model, config, meta = load_checkpoint(paths[0])
+    total = {k: v.double().clone() for k, v in model.state_dict().items()}
+    steps = [meta.get("step")]
+    for path in paths[1:]:
+        other, other_config, other_meta = load_checkpoint(path)
+        if other_config != config:
+            raise ValueError(f"{path}: a different model config; average snapshots of one run")
+        for key, value in other.state_dict().items():
+            total[key] += value.double()
+        steps.append(other_meta.get("step"))
+    averaged = {k: (v / len(paths)).to(model.state_dict()[k].dtype) for k, v in total.items()}
+    model.load_state_dict(averaged)
+    model.eval()
+    return model, config, {"step": max(s for s in steps if s is not None), "averaged_steps": steps}

@@ -63,6 +63,8 @@ class TrainOptions:
     threads: int = 1
     prefetch: bool | None = None  # draw batches in a background thread; default: on CUDA
     eval_path: str = "runtime"  # "runtime" (ONNX, the card's figure) or "torch" (whole tiles)
+    schedule: str = "cosine"  # or "constant": the flat LR of a weight-averaging phase
+    snapshot_every_s: float | None = None  # keep OUT/snap/step-N.pt (weights only) this often
 
 
 def pick_device(name: str) -> torch.device:
@@ -73,11 +75,13 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def learning_rate(base: float, progress: float) -> float:
-    """Linear warm-up over the first 5 %, then cosine down to 2 % of `base`."""
+def learning_rate(base: float, progress: float, schedule: str = "cosine") -> float:
+    """Linear warm-up over the first 5 %, then cosine down to 2 % of `base` (or flat)."""
     warmup = 0.05
     if progress < warmup:
         return base * (0.1 + 0.9 * progress / warmup)
+    if schedule == "constant":
+        return base
     cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - warmup) / (1 - warmup))))
     return base * (0.02 + 0.98 * cosine)
 
@@ -224,6 +228,17 @@ def train(options: TrainOptions) -> dict[str, Any]:
         torch.save(payload_now(), tmp)
         tmp.replace(last)  # a kill while writing never leaves a broken last.pt
 
+    def save_snapshot() -> None:
+        """Weights only, for averaging the flat end of a run (`average`); never overwritten."""
+        folder = out / "snap"
+        folder.mkdir(exist_ok=True)
+        meta = {
+            "step": state["step"],
+            "minutes": round(state["seconds"] / 60, 2),
+            "mpp": TARGET_MPP,
+        }
+        save_checkpoint(folder / f"step-{state['step']:06d}.pt", model, config, meta)
+
     def write_history() -> dict[str, Any]:
         summary = {
             "device": str(device),
@@ -236,6 +251,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
             "crop_size": options.crop_size,
             "hard_negative_share": options.hard_negative_share,
             "eval_path": options.eval_path,
+            "schedule": options.schedule,
             "seed": options.seed,
             "minutes": options.minutes,
             "parameters": parameter_count(model),
@@ -287,6 +303,12 @@ def train(options: TrainOptions) -> dict[str, Any]:
     session_start = time.monotonic()
     base_seconds = state["seconds"]
     last_ckpt = time.monotonic()
+    snapshot_every = options.snapshot_every_s
+    next_snapshot = (
+        (math.floor(state["seconds"] / snapshot_every) + 1) * snapshot_every
+        if snapshot_every
+        else math.inf
+    )
     next_eval = (math.floor(state["seconds"] / eval_every) + 1) * eval_every
     model.train()
     # `kill PID` (SIGTERM) stops like Ctrl+C: last.pt written first. Only in the main thread.
@@ -294,7 +316,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
     try:
         while progress() < 1.0:
             t = time.monotonic()
-            lr = learning_rate(options.lr, progress())
+            lr = learning_rate(options.lr, progress(), options.schedule)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             images, targets = next_batch()
@@ -324,6 +346,11 @@ def train(options: TrainOptions) -> dict[str, Any]:
                 run_eval()
                 next_eval += eval_every
                 session_start += time.monotonic() - pause  # the budget counts training only
+            if snapshot_every and state["seconds"] >= next_snapshot:
+                pause = time.monotonic()
+                save_snapshot()
+                next_snapshot += snapshot_every
+                session_start += time.monotonic() - pause
             if time.monotonic() - last_ckpt >= options.checkpoint_every_s:
                 pause = time.monotonic()
                 save_last()
