@@ -31,9 +31,14 @@ def mask_to_polygon(
     # contour rows/cols refer to padded pixel centres: -1 for the pad, +0.5 to corners
     xs = best[:, 1] - 1 + 0.5 + offset[0]
     ys = best[:, 0] - 1 + 0.5 + offset[1]
-    polygon = Polygon(np.column_stack([xs, ys]))
+    outline = Polygon(np.column_stack([xs, ys]))
+    polygon = outline
     if simplify > 0:
-        polygon = polygon.simplify(simplify, preserve_topology=True)
+        # Douglas-Peucker is ~10x quicker than the topology-preserving simplifier and gives
+        # a valid ring for nearly every nucleus; the rare invalid one is simplified again.
+        polygon = outline.simplify(simplify, preserve_topology=False)
+        if not polygon.is_valid or polygon.is_empty:
+            polygon = outline.simplify(simplify, preserve_topology=True)
     if not polygon.is_valid:
         polygon = polygon.buffer(0)
     if polygon.is_empty or polygon.area <= 0:
