@@ -175,6 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument(
         "--snapshot-every", type=float, default=None, help="seconds; keeps OUT/snap/step-N.pt"
     )
+    train.add_argument(
+        "--arch",
+        choices=("slim", "wide"),
+        default="slim",
+        help="trunk and head widths of a new run (model.ARCHITECTURES; resumed runs keep theirs)",
+    )
     train.add_argument("--no-export", action="store_true", help="stop after training")
     average = sub.add_parser("average", help="mean weights of snapshots -> one checkpoint")
     average.add_argument("checkpoints", nargs="+", help="snapshots of one run (OUT/snap/*.pt)")
@@ -247,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             eval_path=args.eval_path,
             schedule=args.schedule,
             snapshot_every_s=args.snapshot_every,
+            arch=args.arch,
         )
         try:
             run = run_train(options)

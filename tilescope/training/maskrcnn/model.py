@@ -52,6 +52,13 @@ class ModelConfig:
         return cls(**values)
 
 
+#: Trunk/head widths compared side by side (model card): "slim" is the shipped model.
+ARCHITECTURES: dict[str, dict[str, object]] = {
+    "slim": {},
+    "wide": {"stages": (64, 128, 192), "fpn": 128, "mask_layers": (128, 128, 128, 128)},
+}
+
+
 def group_norm(channels: int) -> nn.GroupNorm:
     return nn.GroupNorm(min(16, channels // 4), channels)
 

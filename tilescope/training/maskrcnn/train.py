@@ -38,6 +38,7 @@ from tilescope.training.maskrcnn.data import (
 )
 from tilescope.training.maskrcnn.evaluate import evaluate, evaluate_runtime
 from tilescope.training.maskrcnn.model import (
+    ARCHITECTURES,
     ModelConfig,
     build_model,
     parameter_count,
@@ -65,6 +66,7 @@ class TrainOptions:
     eval_path: str = "runtime"  # "runtime" (ONNX, the card's figure) or "torch" (whole tiles)
     schedule: str = "cosine"  # or "constant": the flat LR of a weight-averaging phase
     snapshot_every_s: float | None = None  # keep OUT/snap/step-N.pt (weights only) this often
+    arch: str = "slim"  # a key of model.ARCHITECTURES (new runs; a resumed run keeps its own)
 
 
 def pick_device(name: str) -> torch.device:
@@ -175,7 +177,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
     log(f"corpus loaded in {time.monotonic() - started:.1f}s")
 
     mean, std = channel_stats(split.train)
-    config = ModelConfig(image_mean=mean, image_std=std)
+    config = ModelConfig(image_mean=mean, image_std=std, **ARCHITECTURES[options.arch])  # type: ignore[arg-type]
     rng = np.random.default_rng(options.seed)
     generator = torch.Generator()
     generator.manual_seed(options.seed)
