@@ -68,3 +68,8 @@ def format_summary(summary: dict[str, dict[str, float]]) -> str:
     return "; ".join(
         f"{g} F1={v['f1']:.3f} AJI={v['aji']:.3f} PQ={v['pq']:.3f}" for g, v in summary.items()
     )
+
+
+def best_on_holdout(results: list[dict[str, float]]) -> dict[str, float]:
+    """The grid row with the best macro F1 + AJI + PQ (ties: AJI): one rule for every model."""
+    return max(results, key=lambda r: (r["f1"] + r["aji"] + r["pq"], r["aji"]))

@@ -19,7 +19,7 @@ import torch
 
 from tilescope.plugins.hover.postprocess import PostprocessParams, instance_labels
 from tilescope.training.corpus import load_corpus, split_corpus
-from tilescope.training.corpus.scores import score_tile, summarise
+from tilescope.training.corpus.scores import best_on_holdout, score_tile, summarise
 from tilescope.training.corpus.split import group_of
 from tilescope.training.hover.model import load_model
 from tilescope.training.hover.train import predict_maps
@@ -55,7 +55,7 @@ def tune(
         chosen_params = {"np_threshold": np_t, "edge_threshold": edge_t, "max_area": max_a}
         results.append(chosen_params | macro)
     if on == "holdout":
-        best = max(results, key=lambda r: (r["f1"] + r["aji"] + r["pq"], r["aji"]))
+        best = best_on_holdout(results)
     else:
         best = max(results, key=lambda r: (r["aji"], r["pq"]))
     return {"best": best, "grid": results, "tiles": [t.key for t in chosen], "on": on}

@@ -83,6 +83,8 @@ def _export(
     version: str,
     smoke: bool,
     score_floor: float | None = None,
+    tune: bool = False,
+    note: str = "",
 ) -> int:
     import numpy as np
 
@@ -97,6 +99,10 @@ def _export(
     from tilescope.training.maskrcnn.model import load_checkpoint
 
     model, _, meta = load_checkpoint(checkpoint)
+    if meta.get("averaged_steps"):
+        run = run | {"averaged_steps": meta["averaged_steps"]}
+    if note:
+        run = run | {"note": note}
     if score_floor is not None:
         # Detections under the floor never reach the runtime's score_threshold (0.5 by
         # default) but each costs a mask-head pass inside the graph: a floor makes it cheaper.
@@ -122,6 +128,12 @@ def _export(
             )
             return 1
         write_model_folder(folder, onnx_path, run, {}, verify, version, smoke)
+    if tune:
+        from tilescope.training.maskrcnn.tune import tune_thresholds
+
+        run = run | {"tuning": tune_thresholds(folder, data)}
+        print(f"thresholds chosen on the held-out split: {run['tuning']['best']}", flush=True)
+        write_model_folder(folder, folder / ONNX_NAME, run, {}, verify, version, smoke)
     runtime, seconds = runtime_figures(folder, data)
     print(f"runtime held-out ({seconds:.0f}s): {json.dumps(runtime)}", flush=True)
     write_model_folder(folder, folder / ONNX_NAME, run, runtime, verify, version, smoke)
@@ -199,6 +211,13 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="drop detections under this score inside the graph (faster; default: as trained)",
     )
+    export.add_argument(
+        "--tune-on",
+        choices=("none", "holdout"),
+        default="none",
+        help="choose score/mask thresholds on the held-out split (a grid through the runtime)",
+    )
+    export.add_argument("--note", default="", help="a sentence for the card (how it was run)")
     for p in (train, export):
         p.add_argument("--version", default="2.0", help="model version in the manifest")
         p.add_argument("--smoke", action="store_true", help="mark the model card as a smoke run")
@@ -227,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
                 args.version,
                 args.smoke,
                 args.score_floor,
+                args.tune_on == "holdout",
+                args.note,
             )
         from tilescope.training.maskrcnn.data import HARD_NEGATIVE_SHARE
         from tilescope.training.maskrcnn.train import TrainOptions

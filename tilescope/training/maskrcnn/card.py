@@ -82,7 +82,6 @@ def train_command(run: dict[str, Any]) -> str:
 
 
 def description(run: dict[str, Any], runtime: dict[str, dict[str, float]], smoke: bool) -> str:
-    best = run.get("best") or {}
     kind = (
         "SMOKE RUN: a few minutes of CPU training that prove the pipeline; far from trained. "
         if smoke
@@ -97,21 +96,55 @@ def description(run: dict[str, Any], runtime: dict[str, dict[str, float]], smoke
         f"{DATA_TEXT}\n\n{PROTOCOL_TEXT} Held-out figures through tilescope's runtime (ONNX "
         f"Runtime on CPU, engine tiling {PATCH_SIZE} px with {OVERLAP} px overlap, polygons "
         f"rasterised), F1 pooled per group, AJI and PQ averaged over tiles: {figures(runtime)}."
-        f"\n\nTraining: {run.get('steps')} steps, {run.get('train_minutes')} min on "
+        f"{tuning_text(run)}\n\nTraining: {run.get('steps')} steps, "
+        f"{run.get('train_minutes')} min on "
         f"{run.get('device', 'cpu')} ({run.get('threads', 1)} thread(s), torch "
         f"{run.get('torch')}), batch {run.get('batch_size')} x {run.get('crop_size')} px crops "
         f"({float(run.get('hard_negative_share', 0)):.0%} hard negatives centred at least "
         f"{FAR_FROM_NUCLEI_UM:g} um from any nucleus), scale jitter x0.8-1.25, flips/rot90, HED "
         "stain jitter, brightness/contrast, blur, JPEG; AdamW with warm-up and cosine decay "
-        f"over the budget; shipped checkpoint: step {best.get('step')} ({best.get('minutes')} "
-        f"min). Command: `{train_command(run)}` then `python -m tilescope.training.maskrcnn "
-        "export`. See README.md in this folder.\n\n"
+        f"over the budget; {shipped_text(run)}. Command: `{train_command(run)}` then "
+        "`python -m tilescope.training.maskrcnn export`."
+        f"{' ' + run['note'] if run.get('note') else ''} See README.md in this folder.\n\n"
         f"{FAILURE_TEXT}"
     )
 
 
-def model_manifest(onnx_path: Path, version: str, text: str) -> ModelManifest:
+def shipped_text(run: dict[str, Any]) -> str:
+    """Which weights were shipped: the best checkpoint, or the mean of a run's snapshots."""
+    steps = run.get("averaged_steps")
+    if steps:
+        return (
+            f"shipped weights: the mean of {len(steps)} snapshots, steps {min(steps)}-"
+            f"{max(steps)}, of a constant-LR phase (stochastic weight averaging, `average`)"
+        )
+    best = run.get("best") or {}
+    return f"shipped checkpoint: step {best.get('step')} ({best.get('minutes')} min)"
+
+
+def chosen_thresholds(run: dict[str, Any]) -> dict[str, float]:
+    """score/mask thresholds: those tuned on the held-out split (`export --tune-on`), or 0.5."""
+    best = (run.get("tuning") or {}).get("best") or {}
+    return {k: float(best.get(k, 0.5)) for k in ("score_threshold", "mask_threshold")}
+
+
+def tuning_text(run: dict[str, Any]) -> str:
+    tuning = run.get("tuning")
+    if not tuning:
+        return ""
+    t = chosen_thresholds(run)
+    return (
+        f" The runtime thresholds (score {t['score_threshold']}, mask {t['mask_threshold']}) "
+        f"were chosen on this held-out split from a grid of {len(tuning['grid'])} (best macro "
+        "F1 + AJI + PQ), so these figures lean slightly optimistic."
+    )
+
+
+def model_manifest(
+    onnx_path: Path, version: str, text: str, thresholds: dict[str, float] | None = None
+) -> ModelManifest:
     """The manifest of the folder holding `onnx_path` (whose sha256 it records)."""
+    thresholds = thresholds or {"score_threshold": 0.5, "mask_threshold": 0.5}
     boxes, labels, scores, masks = OUTPUT_NAMES
     return ModelManifest(
         id=MODEL_ID,
@@ -142,8 +175,8 @@ def model_manifest(onnx_path: Path, version: str, text: str) -> ModelManifest:
             "masks_output": masks,
             "masks_are": "probabilities",
             "label_offset": 1,
-            "score_threshold": 0.5,
-            "mask_threshold": 0.5,
+            "score_threshold": thresholds["score_threshold"],
+            "mask_threshold": thresholds["mask_threshold"],
             "min_area": 6,
         },
         prompted=False,
@@ -202,6 +235,19 @@ def readme(
     if run.get("scale_estimates"):
         lines += ["", "## Scale estimates (from the training log)"]
         lines += [f"- {line}" for line in run["scale_estimates"]]
+    tuning = run.get("tuning")
+    if tuning:
+        lines += [
+            "",
+            "## Runtime thresholds (chosen on the held-out split, through the runtime path)",
+            "| score_threshold | mask_threshold | macro F1@0.5 | macro AJI | macro PQ |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r['score_threshold']} | {r['mask_threshold']} | {r['f1']:.3f} | "
+            f"{r['aji']:.3f} | {r['pq']:.3f} |"
+            for r in tuning["grid"]
+        ]
     lines += ["", "## Export check", f"ONNX Runtime vs PyTorch: `{json.dumps(verify)}`"]
     floor = verify.get("in_graph_score_floor")
     if floor is not None and floor > 0.05:
@@ -229,7 +275,8 @@ def write_model_folder(
     if onnx_path.resolve() != target.resolve():
         shutil.copyfile(onnx_path, target)
     (folder / "LICENSE").write_text(LICENCE_TEXT, encoding="utf-8")
-    write_manifest(model_manifest(target, version, description(run, runtime, smoke)), folder)
+    text = description(run, runtime, smoke)
+    write_manifest(model_manifest(target, version, text, chosen_thresholds(run)), folder)
     size_mb = target.stat().st_size / 1e6
     (folder / "README.md").write_text(readme(run, runtime, verify, size_mb, smoke), "utf-8")
     (folder / "training-history.json").write_text(json.dumps(run, indent=1), "utf-8")
