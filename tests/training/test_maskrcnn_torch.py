@@ -172,6 +172,34 @@ def test_model_folder_is_written_by_the_manifest_writer_and_loads(tmp_path: Path
     assert load_model(folder, device="cpu").manifest == written
 
 
+def test_card_states_tuned_thresholds_and_averaged_weights(tmp_path: Path) -> None:
+    from tilescope.plugins.catalog import bundled_models_dir, load_model
+    from tilescope.training.maskrcnn.card import MODEL_ID, write_model_folder
+
+    grid = [
+        {"score_threshold": s, "mask_threshold": m, "f1": 0.7, "aji": 0.5 + m / 10, "pq": 0.5}
+        for s in (0.4, 0.5)
+        for m in (0.5, 0.6)
+    ]
+    run = {
+        "history": [],
+        "tuning": {"best": grid[-1], "grid": grid, "on": "holdout"},
+        "averaged_steps": [7632, 7959, 8290],
+        "note": "Resumed twice.",
+    }
+    onnx = bundled_models_dir() / MODEL_ID / "nuclei-maskrcnn.onnx"
+    written = write_model_folder(tmp_path / MODEL_ID, onnx, run, RUNTIME, {}, "2.2")
+    # The runtime uses the chosen thresholds, and the card says where they were chosen.
+    model = load_model(tmp_path / MODEL_ID, device="cpu")
+    assert (model.parameters["score_threshold"], model.parameters["mask_threshold"]) == (0.5, 0.6)
+    assert "chosen on this held-out split from a grid of 4" in written.description
+    assert "lean slightly optimistic" in written.description
+    assert "mean of 3 snapshots, steps 7632-8290" in written.description
+    assert "Resumed twice." in written.description
+    readme = (tmp_path / MODEL_ID / "README.md").read_text()
+    assert "| 0.5 | 0.6 | 0.700 | 0.560 | 0.500 |" in readme
+
+
 def test_empty_crops_train_as_pure_background() -> None:
     """Hard negatives can hold no nucleus at all: torchvision must take an empty target."""
     from tilescope.training.maskrcnn.augment import targets_from_labels
