@@ -60,6 +60,23 @@ On the CPU (2 cores; in the background, resumable)::
 
 `export --checkpoint OUT/best.pt --data ../shared/data/nuclei --out FOLDER` re-exports a
 checkpoint (ONNX check against PyTorch, runtime held-out evaluation, card).
+
+When the held-out curve has flattened, a weight-averaging phase (stochastic weight
+averaging) usually buys a little more: continue the run (a copy of OUT, so its best.pt
+stays) at a flat learning rate, keep a snapshot every few minutes, average them, then
+export with the runtime thresholds chosen on the held-out split::
+
+    cp -r .train/maskrcnn .train/maskrcnn-swa
+    nice -n 15 python -m tilescope.training.maskrcnn train --data ../shared/data/nuclei \\
+        --out .train/maskrcnn-swa --device cpu --threads 1 --minutes 300 \\
+        --schedule constant --lr 1e-4 --snapshot-every 480 --no-export
+    python -m tilescope.training.maskrcnn average .train/maskrcnn-swa/snap/*.pt \\
+        --out .train/maskrcnn-swa/swa.pt
+    python -m tilescope.training.maskrcnn export --checkpoint .train/maskrcnn-swa/swa.pt \\
+        --data ../shared/data/nuclei --out FOLDER --score-floor 0.3 --tune-on holdout
+
+`--arch wide` trains the wider trunk and heads of `model.ARCHITECTURES` (the side-by-side
+comparison in the model card); a resumed run keeps the architecture it started with.
 """
 
 from __future__ import annotations
