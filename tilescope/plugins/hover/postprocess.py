@@ -65,7 +65,7 @@ def _gaussian_kernel(sigma: float, truncate: float = 4.0) -> np.ndarray:
 def fill_holes(mask: np.ndarray) -> np.ndarray:
     """`ndi.binary_fill_holes`: background not 4-connected to the border becomes foreground.
 
-    One labelling of the background instead of an iterated dilation (about 5x quicker).
+    One labelling of the background instead of an iterated dilation (about 2.5x quicker).
     """
     background, count = ndi.label(~mask)
     if count == 0:
